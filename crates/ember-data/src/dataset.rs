@@ -1,0 +1,184 @@
+//! An in-memory dataset of equally sized images.
+
+use burn::data::dataset::{Dataset, DatasetError};
+
+use crate::{DataError, ImageItem};
+
+/// Where items handed to [`ImageDataset::new`] come from, for error messages.
+const ORIGIN: &str = "in-memory image dataset";
+
+/// An in-memory, validated collection of [`ImageItem`]s of one size.
+///
+/// Construction checks that every item has exactly `rows * cols` pixels and a
+/// label in `0..=9`, so consumers (the batcher, the models) can rely on it.
+#[derive(Clone, Debug)]
+pub struct ImageDataset {
+    items: Vec<ImageItem>,
+    rows: usize,
+    cols: usize,
+}
+
+impl ImageDataset {
+    /// Builds a dataset of `rows x cols` images.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidDimensions`] if `rows` or `cols` is zero or their
+    /// product overflows, [`DataError::PixelCountMismatch`] if an item does
+    /// not have `rows * cols` pixels, [`DataError::LabelOutOfRange`] if a label
+    /// is above 9.
+    pub fn new(items: Vec<ImageItem>, rows: usize, cols: usize) -> Result<Self, DataError> {
+        let expected = image_len(rows, cols)?;
+        for (index, item) in items.iter().enumerate() {
+            if item.pixels.len() != expected {
+                return Err(DataError::PixelCountMismatch {
+                    origin: ORIGIN.to_owned(),
+                    index,
+                    expected,
+                    found: item.pixels.len(),
+                });
+            }
+            if item.label > 9 {
+                return Err(DataError::LabelOutOfRange {
+                    origin: ORIGIN.to_owned(),
+                    index,
+                    label: item.label,
+                });
+            }
+        }
+        Ok(Self { items, rows, cols })
+    }
+
+    /// Number of pixel rows of every image.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of pixel columns of every image.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// All items, in order.
+    pub fn items(&self) -> &[ImageItem] {
+        &self.items
+    }
+
+    /// Keeps only the first `n` items (all of them if there are fewer).
+    pub fn take(mut self, n: usize) -> Self {
+        self.items.truncate(n);
+        self
+    }
+}
+
+/// `rows * cols`, or an error if either is zero or the product overflows.
+pub(crate) fn image_len(rows: usize, cols: usize) -> Result<usize, DataError> {
+    rows.checked_mul(cols)
+        .filter(|&len| len > 0)
+        .ok_or(DataError::InvalidDimensions { rows, cols })
+}
+
+impl Dataset<ImageItem> for ImageDataset {
+    /// Returns a clone of item `index`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `index >= len()`, as the [`Dataset`] contract requires.
+    fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
+        match self.items.get(index) {
+            Some(item) => Ok(item.clone()),
+            None => panic!(
+                "index out of bounds for ImageDataset: {index} >= {}",
+                self.items.len()
+            ),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(len: usize, label: u8) -> ImageItem {
+        ImageItem {
+            pixels: vec![label; len],
+            label,
+        }
+    }
+
+    #[test]
+    fn new_accepts_consistent_items() {
+        let ds = ImageDataset::new(vec![item(6, 1), item(6, 9)], 2, 3).unwrap();
+        assert_eq!((ds.rows(), ds.cols()), (2, 3));
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.get(1).unwrap(), item(6, 9));
+        assert_eq!(ds.items()[0].label, 1);
+    }
+
+    #[test]
+    fn new_accepts_empty_dataset() {
+        let ds = ImageDataset::new(Vec::new(), 28, 28).unwrap();
+        assert!(ds.is_empty());
+    }
+
+    #[test]
+    fn new_rejects_wrong_pixel_count() {
+        let err = ImageDataset::new(vec![item(6, 1), item(5, 2)], 2, 3).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::PixelCountMismatch {
+                    index: 1,
+                    expected: 6,
+                    found: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn new_rejects_label_above_nine() {
+        let err = ImageDataset::new(vec![item(4, 10)], 2, 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::LabelOutOfRange {
+                    index: 0,
+                    label: 10,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn new_rejects_zero_dimensions() {
+        let err = ImageDataset::new(Vec::new(), 0, 28).unwrap_err();
+        assert!(matches!(err, DataError::InvalidDimensions { rows: 0, cols: 28 }));
+        let err = ImageDataset::new(Vec::new(), usize::MAX, 2).unwrap_err();
+        assert!(matches!(err, DataError::InvalidDimensions { .. }));
+    }
+
+    #[test]
+    fn take_keeps_the_first_items() {
+        let items: Vec<_> = (0..5).map(|l| item(1, l)).collect();
+        let ds = ImageDataset::new(items, 1, 1).unwrap();
+        let labels: Vec<u8> = ds.clone().take(3).items().iter().map(|i| i.label).collect();
+        assert_eq!(labels, [0, 1, 2]);
+        assert_eq!(ds.take(10).len(), 5);
+    }
+
+    #[test]
+    #[should_panic(expected = "index out of bounds")]
+    fn get_out_of_bounds_panics_per_dataset_contract() {
+        let ds = ImageDataset::new(vec![item(1, 0)], 1, 1).unwrap();
+        let _ = ds.get(1);
+    }
+}

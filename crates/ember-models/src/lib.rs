@@ -1,0 +1,16 @@
+#![warn(missing_docs)]
+//! Plain burn models for Ember's recipes and examples: the LeNet-300-100 [`Mlp`] and the
+//! convolutional [`LeNet5`].
+//!
+//! These models know nothing of pruning: Ember prunes any burn `Module`, and these are only
+//! conveniences. Each implements burn-train's `TrainStep` and `InferenceStep` for
+//! [`ImageBatch`](ember_data::ImageBatch)es with a cross-entropy loss, so it can be trained
+//! by burn's `Learner` as it is or inside Ember's `Sparse` wrapper.
+
+mod classifier;
+mod lenet5;
+mod mlp;
+
+pub use classifier::ImageClassifier;
+pub use lenet5::{LeNet5, LeNet5Config};
+pub use mlp::{Mlp, MlpConfig};

@@ -1,0 +1,76 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use crate::ImageClassifier;
+use crate::classifier::impl_classification_steps;
+
+/// A fully connected classifier with ReLU between layers. The default is LeNet-300-100
+/// (784 → 300 → 100 → 10), the network of Han et al. (2015).
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Input features (pixels per image).
+    #[config(default = 784)]
+    pub input: usize,
+    /// Widths of the hidden layers.
+    #[config(default = "vec![300, 100]")]
+    pub hidden: Vec<usize>,
+    /// Number of classes.
+    #[config(default = 10)]
+    pub classes: usize,
+}
+
+/// A multi-layer perceptron. Layers are named `layers.0`, `layers.1`, …; the last one is the
+/// classifier head.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// The linear layers, input first.
+    pub layers: Vec<Linear>,
+}
+
+impl MlpConfig {
+    /// Builds the model with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Mlp {
+        let widths: Vec<usize> = std::iter::once(self.input)
+            .chain(self.hidden.iter().copied())
+            .chain(std::iter::once(self.classes))
+            .collect();
+        let layers = widths
+            .windows(2)
+            .map(|pair| LinearConfig::new(pair[0], pair[1]).init(device))
+            .collect();
+        Mlp { layers }
+    }
+}
+
+impl ImageClassifier for Mlp {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x: Tensor<2> = images.flatten(1, 3);
+        let last = self.layers.len() - 1;
+        for (index, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if index < last {
+                x = relu(x);
+            }
+        }
+        x
+    }
+}
+
+impl_classification_steps!(Mlp);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+
+    #[test]
+    fn lenet_300_100_has_266_610_parameters() {
+        let model = MlpConfig::new().init(&Device::flex());
+        assert_eq!(model.num_params(), 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10);
+        let logits = model.logits(Tensor::zeros([3, 1, 28, 28], &Device::flex()));
+        assert_eq!(logits.dims(), [3, 10]);
+    }
+}

@@ -1,0 +1,66 @@
+use ember_schedule::ScheduleError;
+
+/// Everything that can go wrong when a sparsity plan meets a model.
+#[derive(Debug, thiserror::Error)]
+pub enum SparsityError {
+    /// An include pattern of a selector matched no parameter.
+    #[error(
+        "pattern `{pattern}` of modifier `{modifier}` matches no parameter; the model has: {available}"
+    )]
+    EmptySelection {
+        /// The modifier whose selector is at fault.
+        modifier: String,
+        /// The pattern that matched nothing.
+        pattern: String,
+        /// Some of the parameter paths the model does have.
+        available: String,
+    },
+    /// A `re:` pattern is not a valid regular expression.
+    #[error("pattern `{pattern}` of modifier `{modifier}` is not a valid regex: {message}")]
+    BadPattern {
+        /// The modifier whose selector is at fault.
+        modifier: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What the regex parser said.
+        message: String,
+    },
+    /// A schedule of a modifier is out of range.
+    #[error("schedule of modifier `{modifier}`: {source}")]
+    Schedule {
+        /// The modifier whose schedule is at fault.
+        modifier: String,
+        /// What is wrong with it.
+        source: ScheduleError,
+    },
+    /// Two pruning modifiers select the same parameter.
+    #[error("parameter `{path}` is selected by both `{first}` and `{second}`")]
+    Overlap {
+        /// The parameter selected twice.
+        path: String,
+        /// The first modifier that selects it.
+        first: String,
+        /// The second modifier that selects it.
+        second: String,
+    },
+    /// A scorer name that no registry entry answers to.
+    #[error("unknown scorer `{name}`; known scorers: {known}")]
+    UnknownScorer {
+        /// The name asked for.
+        name: String,
+        /// The names the registry knows.
+        known: String,
+    },
+    /// A scorer returned the wrong number of scores.
+    #[error("scorer `{scorer}` returned {got} scores for `{path}`, which has {expected} elements")]
+    ScoreLength {
+        /// The scorer at fault.
+        scorer: String,
+        /// The parameter being scored.
+        path: String,
+        /// Number of elements of the parameter.
+        expected: usize,
+        /// Number of scores returned.
+        got: usize,
+    },
+}

@@ -1,0 +1,124 @@
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::Sparse;
+use crate::path::PathTracker;
+
+/// The measured sparsity of one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// The dotted path.
+    pub path: String,
+    /// The owning module type.
+    pub layer_type: String,
+    /// Number of elements.
+    pub numel: usize,
+    /// Number of elements that are exactly zero in the weights.
+    pub zeros: usize,
+    /// `zeros / numel`.
+    pub sparsity: f64,
+    /// Whether a pruner selects this parameter.
+    pub selected: bool,
+}
+
+/// Sparsity measured from the weights themselves (not from the masks), so it cannot claim
+/// more than the model really has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SparsityReport {
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Every float parameter of the model, in visiting order.
+    pub layers: Vec<LayerReport>,
+    /// Elements of the selected parameters.
+    pub selected_numel: usize,
+    /// Zeros among the selected parameters.
+    pub selected_zeros: usize,
+    /// `selected_zeros / selected_numel`: the sparsity the plan controls.
+    pub ratio: f64,
+    /// Elements of the whole model.
+    pub total_numel: usize,
+    /// Zeros in the whole model.
+    pub total_zeros: usize,
+}
+
+impl SparsityReport {
+    /// Counts the zeros of every float parameter of `model`; `selected` tells which paths a
+    /// plan controls.
+    pub fn measure<M: Module>(model: &M, selected: &[String], step: u64) -> Self {
+        let mut counter = ZeroCounter {
+            tracker: PathTracker::default(),
+            selected,
+            layers: Vec::new(),
+        };
+        model.visit(&mut counter);
+        let layers = counter.layers;
+        let sum = |f: fn(&LayerReport) -> usize, only_selected: bool| {
+            layers
+                .iter()
+                .filter(|l| l.selected || !only_selected)
+                .map(f)
+                .sum::<usize>()
+        };
+        let selected_numel = sum(|l| l.numel, true);
+        let selected_zeros = sum(|l| l.zeros, true);
+        Self {
+            step,
+            selected_numel,
+            selected_zeros,
+            ratio: ratio(selected_zeros, selected_numel),
+            total_numel: sum(|l| l.numel, false),
+            total_zeros: sum(|l| l.zeros, false),
+            layers,
+        }
+    }
+}
+
+fn ratio(zeros: usize, numel: usize) -> f64 {
+    if numel == 0 { 0.0 } else { zeros as f64 / numel as f64 }
+}
+
+struct ZeroCounter<'a> {
+    tracker: PathTracker,
+    selected: &'a [String],
+    layers: Vec<LayerReport>,
+}
+
+impl ModuleVisitor for ZeroCounter<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.tracker.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.tracker.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.tracker.path();
+        let weight = param.val().inner();
+        let numel = weight.shape().num_elements();
+        let zeros = weight
+            .equal_elem(0.0)
+            .int()
+            .sum()
+            .into_data()
+            .iter::<i64>()
+            .next()
+            .unwrap_or(0) as usize;
+        self.layers.push(LayerReport {
+            selected: self.selected.contains(&path),
+            layer_type: self.tracker.layer_type(),
+            path,
+            numel,
+            zeros,
+            sparsity: ratio(zeros, numel),
+        });
+    }
+}
+
+impl<M: Module> Sparse<M> {
+    /// Measures the sparsity of the model's weights now.
+    pub fn report(&self) -> SparsityReport {
+        SparsityReport::measure(&self.model, &self.target_paths(), self.step_count())
+    }
+}

@@ -1,0 +1,48 @@
+//! Scorers rank the elements of a parameter: the lowest scores are pruned first.
+//!
+//! Adding a pruning method means implementing [`Scorer`] (usually a few lines over a slice)
+//! and, to use it from recipes, registering a name in a [`ScorerRegistry`].
+
+mod magnitude;
+mod random;
+mod registry;
+
+pub use magnitude::Magnitude;
+pub use random::Random;
+pub use registry::ScorerRegistry;
+
+/// What a scorer sees of one parameter at a pruning step. All values are on the host, in the
+/// tensor's row-major (flat) order.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreContext<'a> {
+    /// The parameter's dotted path.
+    pub path: &'a str,
+    /// The parameter's shape.
+    pub shape: &'a [usize],
+    /// The current weights (already pruned elements are 0).
+    pub weights: &'a [f32],
+    /// The gradient of the current step, when the scorer asked for it with
+    /// [`Scorer::needs_gradient`] and the parameter has one.
+    pub gradient: Option<&'a [f32]>,
+    /// The optimizer step being taken.
+    pub step: u64,
+    /// The modifier's seed, for scorers that draw random numbers.
+    pub seed: u64,
+}
+
+/// Ranks the elements of a parameter; higher scores are more important and kept longer.
+///
+/// Scores must be a pure function of the context so that every backend and every
+/// data-parallel replica computes the same mask.
+pub trait Scorer: Send + Sync + std::fmt::Debug {
+    /// The name recipes and reports use.
+    fn name(&self) -> &str;
+
+    /// One score per element of `ctx.weights`.
+    fn score(&self, ctx: &ScoreContext<'_>) -> Vec<f32>;
+
+    /// Whether [`ScoreContext::gradient`] must be filled (it costs a host copy).
+    fn needs_gradient(&self) -> bool {
+        false
+    }
+}

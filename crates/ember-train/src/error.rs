@@ -1,0 +1,70 @@
+use std::path::PathBuf;
+
+use ember_data::DataError;
+use ember_sparsity::SparsityError;
+
+/// Everything that can stop an experiment.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The recipe file cannot be read.
+    #[error("cannot read recipe {path}: {source}")]
+    ReadRecipe {
+        /// The recipe path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The recipe is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("recipe {origin}: {message}")]
+    Parse {
+        /// Where the recipe came from.
+        origin: String,
+        /// What is wrong, with the key path and line where known.
+        message: String,
+    },
+    /// A recipe value is out of range.
+    #[error("recipe field `{field}` = {value}: {message}")]
+    Invalid {
+        /// The dotted path of the field (`modifiers[0].schedule.final_sparsity`).
+        field: String,
+        /// The value given.
+        value: String,
+        /// What is expected.
+        message: String,
+    },
+    /// A `--set key=value` override is malformed.
+    #[error("override `{0}` must have the form key=value")]
+    Override(String),
+    /// The data set cannot be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The sparsity plan does not fit the model.
+    #[error(transparent)]
+    Sparsity(#[from] SparsityError),
+    /// A weights file cannot be loaded into this model.
+    #[error("cannot load weights {path} into the `{model}` model: {message}")]
+    LoadWeights {
+        /// The file.
+        path: PathBuf,
+        /// The model kind of the recipe.
+        model: String,
+        /// What burn reported.
+        message: String,
+    },
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// burn-train stopped with an error.
+    #[error("training phase `{phase}` failed: {message}")]
+    Training {
+        /// The phase (`dense` or `prune`).
+        phase: String,
+        /// What burn-train reported.
+        message: String,
+    },
+}

@@ -1,0 +1,216 @@
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::module::Module;
+use burn::tensor::Device;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{
+    ClassificationOutput, InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep,
+};
+use ember_data::{ImageBatch, ImageBatcher, ImageDataset};
+use ember_schedule::{LrSchedule, ScheduledLr};
+use ember_sparsity::{ScorerRegistry, Sparse};
+
+use crate::files::{save_module, write_atomically};
+use crate::recipe::{DenseSpec, ModelSpec, Recipe, Steps};
+use crate::{EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy};
+
+/// Where and how to run a recipe.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run directory (created if needed).
+    pub out_dir: PathBuf,
+    /// The device to train on.
+    pub device: Device,
+    /// The device's name for the report (`flex`, `ndarray`, …).
+    pub device_name: String,
+    /// Scorer names that recipes may use.
+    pub scorers: ScorerRegistry,
+}
+
+type Loader = Arc<dyn DataLoader<ImageBatch>>;
+
+/// What every phase of a run shares.
+struct Context<'a> {
+    recipe: &'a Recipe,
+    options: &'a RunOptions,
+    steps: Steps,
+    train: Loader,
+    test: Loader,
+    rows: Arc<Mutex<Vec<EpochRow>>>,
+}
+
+/// Runs `recipe`: the dense phase (trained or loaded), then the pruning phase, writing the run
+/// directory (`recipe.toml`, `metrics.csv`, `report.json`, `model.bpk`).
+pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+    let started = Instant::now();
+    write_atomically(&options.out_dir.join("recipe.toml"), recipe.to_toml().as_bytes())?;
+
+    let source = recipe.data.source().map_err(|message| TrainError::Invalid {
+        field: "data".into(),
+        value: format!("{:?}", recipe.data.source),
+        message,
+    })?;
+    let splits = source.load()?;
+    let train = match recipe.data.train_limit {
+        Some(limit) => splits.train.take(limit),
+        None => splits.train,
+    };
+    let batch_size = recipe.data.batch_size;
+    let steps = Steps::new(train.len().div_ceil(batch_size) as u64);
+    options.device.seed(recipe.seed);
+    let context = Context {
+        recipe,
+        options,
+        steps,
+        train: loader(train, batch_size, Some(recipe.seed), &options.device),
+        test: loader(splits.test, batch_size, None, &options.device),
+        rows: Arc::default(),
+    };
+
+    let mut report = match &recipe.model {
+        ModelSpec::Mlp { hidden } => {
+            run_model(&context, ModelSpec::mlp_config(hidden).init(&options.device))?
+        }
+        ModelSpec::Lenet5 { hidden } => {
+            run_model(&context, ModelSpec::lenet5_config(hidden).init(&options.device))?
+        }
+    };
+
+    let mut csv = vec![EpochRow::CSV_HEADER.to_string()];
+    csv.extend(context.rows.lock().expect("rows lock").iter().map(EpochRow::to_csv));
+    write_atomically(&options.out_dir.join("metrics.csv"), (csv.join("\n") + "\n").as_bytes())?;
+
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
+    write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
+    Ok(report)
+}
+
+fn loader(dataset: ImageDataset, batch_size: usize, shuffle: Option<u64>, device: &Device) -> Loader {
+    let builder = DataLoaderBuilder::new(ImageBatcher)
+        .batch_size(batch_size)
+        .set_device(device.clone());
+    match shuffle {
+        Some(seed) => builder.shuffle(seed).build(dataset),
+        None => builder.build(dataset),
+    }
+}
+
+fn run_model<M>(context: &Context<'_>, model: M) -> Result<RunReport, TrainError>
+where
+    M: LearnerModel
+        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
+        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+{
+    let recipe = context.recipe;
+    let out = &context.options.out_dir;
+    let (model, dense) = match &recipe.dense {
+        None => (model, None),
+        Some(spec) => dense_phase(context, model, spec)?,
+    };
+
+    let started = Instant::now();
+    let plan = recipe.plan(&context.steps, &context.options.scorers)?;
+    let sparse = Sparse::new(model, plan)?;
+    let total = context.steps.at(recipe.epochs as f64);
+    let rewinds: Vec<u64> = sparse.update_steps().into_iter().filter(|&s| s < total).collect();
+    let lr = recipe.lr.to_schedule(&context.steps, total, &rewinds);
+    let sparse = if recipe.epochs > 0 {
+        let targets = sparse.clone();
+        let per_epoch = context.steps.per_epoch();
+        let target = move |epoch: usize| targets.scheduled_sparsity(epoch as u64 * per_epoch - 1);
+        train_phase(context, "prune", sparse, recipe.epochs, lr, target)?
+    } else {
+        sparse
+    };
+    let final_accuracy = accuracy(&sparse, &context.test);
+    let measured = sparse.report();
+    save_module(sparse.clone(), &out.join("model.bpk"))?;
+    let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
+    Ok(RunReport {
+        recipe: recipe.name.clone(),
+        model: recipe.model.name().to_string(),
+        device: context.options.device_name.clone(),
+        dense,
+        final_: PhaseReport {
+            accuracy: final_accuracy,
+            epochs: recipe.epochs,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            loaded_from: None,
+        },
+        sparsity,
+        parameters,
+        layers: measured.layers,
+        wall_seconds: 0.0,
+    })
+}
+
+fn dense_phase<M>(context: &Context<'_>, model: M, spec: &DenseSpec) -> Result<(M, Option<PhaseReport>), TrainError>
+where
+    M: LearnerModel
+        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
+        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+{
+    let started = Instant::now();
+    let (model, loaded_from, epochs) = if let Some(path) = &spec.load {
+        let model = model.try_load_file(path).map_err(|e| TrainError::LoadWeights {
+            path: path.clone(),
+            model: context.recipe.model.name().to_string(),
+            message: e.to_string(),
+        })?;
+        (model, Some(path.display().to_string()), 0)
+    } else if spec.epochs > 0 {
+        let total = context.steps.at(spec.epochs as f64);
+        let lr = spec.lr.to_schedule(&context.steps, total, &[]);
+        let model = train_phase(context, "dense", model, spec.epochs, lr, |_| 0.0)?;
+        save_module(model.clone(), &context.options.out_dir.join("dense.bpk"))?;
+        (model, None, spec.epochs)
+    } else {
+        return Ok((model, None));
+    };
+    let accuracy = accuracy(&model, &context.test);
+    eprintln!("[dense] test accuracy {accuracy:.2}%");
+    Ok((
+        model,
+        Some(PhaseReport {
+            accuracy,
+            epochs,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            loaded_from,
+        }),
+    ))
+}
+
+fn train_phase<M>(
+    context: &Context<'_>,
+    phase: &str,
+    model: M,
+    epochs: usize,
+    lr: LrSchedule,
+    target_sparsity: impl Fn(usize) -> f64 + Send + Sync + 'static,
+) -> Result<M, TrainError>
+where
+    M: LearnerModel + TrainStep<Input = ImageBatch, Output = ClassificationOutput> + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+{
+    let learner = Learner::new(model, context.recipe.optimizer.init(), ScheduledLr::new(lr));
+    let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
+    let result = SupervisedTraining::new(
+        context.options.out_dir.join(phase),
+        context.train.clone(),
+        context.test.clone(),
+    )
+    .metrics((AccuracyMetric::new(), LossMetric::new()))
+    .renderer(Box::new(reporter))
+    .num_epochs(epochs)
+    .launch(learner);
+    if let Some(error) = result.error {
+        return Err(TrainError::Training {
+            phase: phase.to_string(),
+            message: error.to_string(),
+        });
+    }
+    Ok(result.model.train())
+}

@@ -1,0 +1,52 @@
+use std::io::Write;
+use std::path::Path;
+
+use crate::TrainError;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// crash never leaves a half-written file under the final name.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let error = |e: std::io::Error| TrainError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(error)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut file = std::fs::File::create(&temp).map_err(error)?;
+    file.write_all(bytes).map_err(error)?;
+    file.sync_all().map_err(error)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(error)
+}
+
+/// Saves a module's record atomically: burn writes to a temporary file that is then renamed.
+pub(crate) fn save_module<M: burn::module::Module>(module: M, path: &Path) -> Result<(), TrainError> {
+    let error = |message: String| TrainError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| error(e.to_string()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    module.save_file(&temp).map_err(|e| error(e.to_string()))?;
+    std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/report.json");
+        write_atomically(&path, b"first").unwrap();
+        write_atomically(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+}

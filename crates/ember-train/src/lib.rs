@@ -1,0 +1,25 @@
+#![warn(missing_docs)]
+//! Ember's trainer: TOML [`Recipe`]s become experiments that train a dense baseline and then
+//! prune it with burn-train's `SupervisedTraining`, leaving a run directory behind.
+//!
+//! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
+//! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
+//! weights, wall time), the final weights `model.bpk`, and burn-train's own logs per phase.
+//!
+//! This crate never names a backend: the caller passes a `burn::tensor::Device`.
+
+mod error;
+mod evaluate;
+mod experiment;
+mod files;
+mod progress;
+pub mod recipe;
+mod report;
+
+pub use error::TrainError;
+pub use evaluate::accuracy;
+pub use experiment::{RunOptions, run};
+pub use files::write_atomically;
+pub use progress::{EpochRow, EpochReporter};
+pub use recipe::Recipe;
+pub use report::{PhaseReport, RunReport};

@@ -1,0 +1,237 @@
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation, MetricsRendererTraining,
+};
+use serde::{Deserialize, Serialize};
+
+/// The metrics of one epoch of one phase: a row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    /// `dense` or `prune`.
+    pub phase: String,
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: Option<f64>,
+    /// Training accuracy, in percent.
+    pub train_accuracy: Option<f64>,
+    /// Mean validation loss.
+    pub valid_loss: Option<f64>,
+    /// Validation accuracy, in percent.
+    pub valid_accuracy: Option<f64>,
+    /// The sparsity the schedule demands at the end of the epoch.
+    pub target_sparsity: f64,
+}
+
+impl EpochRow {
+    /// The CSV header matching [`EpochRow::to_csv`].
+    pub const CSV_HEADER: &'static str =
+        "phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity";
+
+    /// The row as CSV (empty cells for missing values).
+    pub fn to_csv(&self) -> String {
+        let cell = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+        format!(
+            "{},{},{},{},{},{},{:.6}",
+            self.phase,
+            self.epoch,
+            cell(self.train_loss),
+            cell(self.train_accuracy),
+            cell(self.valid_loss),
+            cell(self.valid_accuracy),
+            self.target_sparsity
+        )
+    }
+}
+
+#[derive(Default)]
+struct Mean {
+    sum: f64,
+    count: f64,
+    last_final: Option<f64>,
+}
+
+impl Mean {
+    fn add(&mut self, entry: &NumericEntry) {
+        match entry {
+            NumericEntry::Value(v) => {
+                self.sum += v;
+                self.count += 1.0;
+            }
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count,
+            } => {
+                self.sum += aggregated_value * *count as f64;
+                self.count += *count as f64;
+            }
+            NumericEntry::Final(v) => self.last_final = Some(*v),
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        self.last_final
+            .or((self.count > 0.0).then(|| self.sum / self.count))
+    }
+}
+
+/// A quiet burn-train renderer: a progress line on stderr every few seconds, one summary line
+/// per epoch, and the epoch's metrics collected as [`EpochRow`]s.
+pub struct EpochReporter {
+    phase: String,
+    target_sparsity: Box<dyn Fn(usize) -> f64 + Send + Sync>,
+    rows: Arc<Mutex<Vec<EpochRow>>>,
+    names: HashMap<MetricId, String>,
+    means: HashMap<(&'static str, String), Mean>,
+    split: &'static str,
+    split_total: usize,
+    epoch: usize,
+    total_epochs: usize,
+    last_print: Instant,
+}
+
+impl EpochReporter {
+    /// A reporter for `phase`; `target_sparsity(epoch)` gives the scheduled sparsity at the
+    /// end of an epoch (from 1). Rows are pushed to `rows`.
+    pub fn new(
+        phase: &str,
+        target_sparsity: impl Fn(usize) -> f64 + Send + Sync + 'static,
+        rows: Arc<Mutex<Vec<EpochRow>>>,
+    ) -> Self {
+        Self {
+            phase: phase.to_string(),
+            target_sparsity: Box::new(target_sparsity),
+            rows,
+            names: HashMap::new(),
+            means: HashMap::new(),
+            split: "train",
+            split_total: 0,
+            epoch: 1,
+            total_epochs: 0,
+            last_print: Instant::now(),
+        }
+    }
+
+    fn record(&mut self, split: &'static str, state: MetricState) {
+        if let MetricState::Numeric(entry, Some(value)) = state
+            && let Some(name) = self.names.get(&entry.metric_id)
+        {
+            self.means.entry((split, name.clone())).or_default().add(&value);
+        }
+    }
+
+    fn take(&mut self, split: &'static str, name: &str) -> Option<f64> {
+        self.means.remove(&(split, name.to_string())).and_then(|m| m.value())
+    }
+
+    fn finish_epoch(&mut self) {
+        let row = EpochRow {
+            phase: self.phase.clone(),
+            epoch: self.epoch,
+            train_loss: self.take("train", "Loss"),
+            train_accuracy: self.take("train", "Accuracy"),
+            valid_loss: self.take("valid", "Loss"),
+            valid_accuracy: self.take("valid", "Accuracy"),
+            target_sparsity: (self.target_sparsity)(self.epoch),
+        };
+        let cell = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        eprintln!(
+            "[{}] epoch {}/{}  train loss {}  valid loss {}  valid acc {}%  target sparsity {:.4}",
+            row.phase,
+            row.epoch,
+            self.total_epochs,
+            cell(row.train_loss, 4),
+            cell(row.valid_loss, 4),
+            cell(row.valid_accuracy, 2),
+            row.target_sparsity
+        );
+        self.means.clear();
+        self.rows.lock().expect("rows lock").push(row);
+    }
+}
+
+impl MetricsRendererTraining for EpochReporter {
+    fn update_train(&mut self, state: MetricState) {
+        self.record("train", state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.record("valid", state);
+    }
+}
+
+impl MetricsRendererEvaluation for EpochReporter {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+}
+
+impl TrainingProgressLogger for EpochReporter {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _total_items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.total_epochs = total_epochs;
+        self.epoch = starting_epoch.max(1);
+        eprintln!("[{}] {} epochs", self.phase, total_epochs);
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        self.split = if split == "valid" { "valid" } else { "train" };
+        self.split_total = total_items;
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        if self.last_print.elapsed() >= Duration::from_secs(10) && self.split_total > 0 {
+            self.last_print = Instant::now();
+            eprintln!(
+                "[{}] epoch {}/{}  {} {:>3}%",
+                self.phase,
+                self.epoch,
+                self.total_epochs,
+                self.split,
+                100 * items_processed / self.split_total
+            );
+            std::io::stderr().flush().ok();
+        }
+    }
+
+    fn end_split(&mut self) {
+        if self.split == "valid" {
+            self.finish_epoch();
+        }
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for EpochReporter {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRenderer for EpochReporter {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names
+            .insert(definition.metric_id.clone(), definition.name.to_string());
+    }
+}

@@ -1,0 +1,264 @@
+//! Recipes: one TOML file describing the model, data, optimizer, phases and modifiers.
+//!
+//! ```toml
+//! name = "quickstart"
+//! seed = 1
+//! epochs = 8                      # pruning phase
+//!
+//! [model]
+//! kind = "mlp"                    # LeNet-300-100 by default
+//!
+//! [data]
+//! source = "embedded"
+//! batch_size = 64
+//!
+//! [optimizer]
+//! kind = "adam"
+//!
+//! [dense]                         # optional dense baseline phase
+//! epochs = 6
+//! lr = { kind = "constant", lr = 1e-3 }
+//!
+//! [lr]                            # learning rate of the pruning phase
+//! kind = "sawtooth"
+//! init = 1e-3
+//! final = 1e-4
+//!
+//! [[modifiers]]
+//! kind = "prune"
+//! params = ['re:layers\.\d+\.weight']
+//! scope = "global"
+//! schedule = { kind = "cubic", init_sparsity = 0.7, final_sparsity = 0.9, start_epoch = 0, end_epoch = 4, every_epochs = 1 }
+//! ```
+//!
+//! [`Recipe::load`] layers the file, then `EMBER_*` environment variables, then `--set`
+//! overrides (config-rs), and rejects unknown keys, wrong types and out-of-range values with
+//! the field's path (and the line, for errors in the file).
+
+mod data;
+mod lr;
+mod model;
+mod modifier;
+mod optim;
+mod steps;
+
+use std::path::{Path, PathBuf};
+
+use ember_sparsity::{ScorerRegistry, SparsityPlan};
+use serde::{Deserialize, Serialize};
+
+pub use data::{DataSpec, SourceKind};
+pub use lr::LrSpec;
+pub use model::ModelSpec;
+pub use modifier::{ModifierSpec, PolynomialSpec, PruneSpec, RampSpec, ScheduleSpec};
+pub use optim::OptimizerSpec;
+pub use steps::Steps;
+
+use crate::TrainError;
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// A name for reports.
+    #[serde(default)]
+    pub name: String,
+    /// Seeds the backend's initialisation, shuffling and random scorers.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Epochs of the pruning phase.
+    pub epochs: usize,
+    /// The model.
+    pub model: ModelSpec,
+    /// The data.
+    pub data: DataSpec,
+    /// The optimizer (Adam by default).
+    #[serde(default)]
+    pub optimizer: OptimizerSpec,
+    /// The optional dense baseline phase that runs first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense: Option<DenseSpec>,
+    /// The learning rate of the pruning phase.
+    pub lr: LrSpec,
+    /// Pruning modifiers of the pruning phase.
+    #[serde(default)]
+    pub modifiers: Vec<ModifierSpec>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// `[dense]`: train (or load) the dense model before pruning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseSpec {
+    /// Epochs of dense training (ignored when `load` is set).
+    #[serde(default)]
+    pub epochs: usize,
+    /// Learning rate of the dense phase.
+    #[serde(default = "default_dense_lr")]
+    pub lr: LrSpec,
+    /// Load these weights (`.bpk`, e.g. a previous run's `dense.bpk`) instead of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<PathBuf>,
+}
+
+fn default_dense_lr() -> LrSpec {
+    LrSpec::Constant { lr: 1e-3 }
+}
+
+impl Recipe {
+    /// Reads `path`, applies `EMBER_*` environment variables and the `key=value` overrides,
+    /// and validates the result.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::ReadRecipe {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses recipe text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
+        let parse_error = |message: String| TrainError::Parse {
+            origin: origin.to_string(),
+            message,
+        };
+        // The file alone first, so that errors in it carry a line and column.
+        toml::from_str::<Recipe>(text).map_err(|e| parse_error(e.to_string()))?;
+
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("EMBER")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        for item in overrides {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| TrainError::Override(item.clone()))?;
+            builder = builder
+                .set_override(key.trim(), parse_override(value.trim()))
+                .map_err(|e| parse_error(format!("override `{item}`: {e}")))?;
+        }
+        let recipe: Recipe = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| parse_error(e.to_string()))?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    /// The recipe as TOML, with every default filled in.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a recipe always serialises")
+    }
+
+    /// Checks every range the types cannot express.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let invalid = |field: String, value: String, message: &str| TrainError::Invalid {
+            field,
+            value,
+            message: message.to_string(),
+        };
+        if self.epochs == 0 && !self.modifiers.is_empty() {
+            return Err(invalid("epochs".into(), "0".into(), "must be at least 1 when modifiers are given"));
+        }
+        if self.data.batch_size == 0 {
+            return Err(invalid("data.batch_size".into(), "0".into(), "must be at least 1"));
+        }
+        self.data
+            .source()
+            .map_err(|message| invalid("data.dir".into(), "(missing)".into(), &message))?;
+        if let Err((field, value, message)) = self.optimizer.validate() {
+            return Err(invalid(field.into(), value, message));
+        }
+        check_lr("lr", &self.lr)?;
+        if let Some(dense) = &self.dense {
+            check_lr("dense.lr", &dense.lr)?;
+        }
+        let steps = Steps::new(1);
+        for (index, ModifierSpec::Prune(prune)) in self.modifiers.iter().enumerate() {
+            let prefix = format!("modifiers[{index}]");
+            if prune.params.is_empty() {
+                return Err(invalid(format!("{prefix}.params"), "[]".into(), "must list at least one pattern"));
+            }
+            for (name, epoch) in prune.schedule.epochs() {
+                let valid = if name == "every_epochs" {
+                    epoch.is_finite() && epoch > 0.0
+                } else {
+                    epoch.is_finite() && epoch >= 0.0 && epoch < self.epochs as f64
+                };
+                if !valid {
+                    let expected = if name == "every_epochs" {
+                        "must be > 0".to_string()
+                    } else {
+                        format!("must lie in [0, epochs) = [0, {}): a pruning step at or after the last epoch never runs", self.epochs)
+                    };
+                    return Err(invalid(format!("{prefix}.schedule.{name}"), epoch.to_string(), &expected));
+                }
+            }
+            prune
+                .schedule
+                .to_schedule(&steps)
+                .validate()
+                .map_err(|e| match e {
+                    ember_schedule::ScheduleError::OutOfRange {
+                        field,
+                        value,
+                        expected,
+                    } => invalid(format!("{prefix}.schedule.{}", prune.schedule.recipe_field(field)), value.to_string(), &format!("expected {expected}")),
+                    other => invalid(format!("{prefix}.schedule"), String::new(), &other.to_string()),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The sparsity plan of the pruning phase, with epochs turned into steps.
+    pub fn plan(&self, steps: &Steps, scorers: &ScorerRegistry) -> Result<SparsityPlan, TrainError> {
+        let pruners = self
+            .modifiers
+            .iter()
+            .enumerate()
+            .map(|(index, ModifierSpec::Prune(prune))| prune.to_pruner(index, steps, scorers, self.seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SparsityPlan::new(pruners))
+    }
+}
+
+fn check_lr(field: &str, lr: &LrSpec) -> Result<(), TrainError> {
+    lr.to_schedule(&Steps::new(1), 1, &[])
+        .validate()
+        .map_err(|e| TrainError::Invalid {
+            field: field.to_string(),
+            value: format!("{lr:?}"),
+            message: e.to_string(),
+        })
+}
+
+/// Reads an override value as TOML (number, bool, array, string) and falls back to a string.
+fn parse_override(value: &str) -> config::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(mut table) => to_config_value(table.remove("v").expect("the key just written")),
+        Err(_) => config::Value::from(value.to_string()),
+    }
+}
+
+fn to_config_value(value: toml::Value) -> config::Value {
+    match value {
+        toml::Value::String(s) => s.into(),
+        toml::Value::Integer(i) => i.into(),
+        toml::Value::Float(f) => f.into(),
+        toml::Value::Boolean(b) => b.into(),
+        toml::Value::Datetime(d) => d.to_string().into(),
+        toml::Value::Array(items) => items.into_iter().map(to_config_value).collect::<Vec<_>>().into(),
+        toml::Value::Table(table) => table
+            .into_iter()
+            .map(|(k, v)| (k, to_config_value(v)))
+            .collect::<std::collections::HashMap<_, _>>()
+            .into(),
+    }
+}

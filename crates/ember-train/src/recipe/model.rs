@@ -1,0 +1,49 @@
+use ember_models::{LeNet5Config, MlpConfig};
+use serde::{Deserialize, Serialize};
+
+/// `[model]`: which built-in model to train. Omitted sizes take the defaults of the model's
+/// burn `Config` (`MlpConfig::new()`, `LeNet5Config::new()`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// A multi-layer perceptron; LeNet-300-100 by default.
+    Mlp {
+        /// Hidden layer widths (default `[300, 100]`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hidden: Option<Vec<usize>>,
+    },
+    /// LeNet-5 (Caffe variant: 20 and 50 channels, 500 hidden).
+    Lenet5 {
+        /// Width of the hidden fully connected layer (default 500).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hidden: Option<usize>,
+    },
+}
+
+impl ModelSpec {
+    /// The model's short name (`mlp`, `lenet5`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Mlp { .. } => "mlp",
+            Self::Lenet5 { .. } => "lenet5",
+        }
+    }
+
+    /// The burn config of an MLP spec.
+    pub fn mlp_config(hidden: &Option<Vec<usize>>) -> MlpConfig {
+        let config = MlpConfig::new();
+        match hidden {
+            Some(hidden) => config.with_hidden(hidden.clone()),
+            None => config,
+        }
+    }
+
+    /// The burn config of a LeNet-5 spec.
+    pub fn lenet5_config(hidden: &Option<usize>) -> LeNet5Config {
+        let config = LeNet5Config::new();
+        match hidden {
+            Some(hidden) => config.with_hidden(*hidden),
+            None => config,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+use ember_schedule::SparsitySchedule;
+use ember_sparsity::{Pattern, Pruner, Scope, ScorerRegistry, Selector, SparsityError};
+use serde::{Deserialize, Serialize};
+
+use super::Steps;
+
+/// One `[[modifiers]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModifierSpec {
+    /// Prune the selected parameters.
+    Prune(PruneSpec),
+}
+
+/// A pruning modifier as a recipe writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    /// A name for reports (default `prune<i>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Parameter patterns: exact paths, or `re:` regexes matching the whole path.
+    pub params: Vec<String>,
+    /// Patterns to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Owning module types to keep (`Linear`, `Conv2d`); empty for any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_types: Vec<String>,
+    /// A scorer name from the registry (`magnitude`, `random`).
+    #[serde(default = "default_scorer")]
+    pub scorer: String,
+    /// `global` or `layer_wise`.
+    #[serde(default)]
+    pub scope: Scope,
+    /// What is removed together.
+    #[serde(default)]
+    pub pattern: Pattern,
+    /// When and how much, in epochs.
+    pub schedule: ScheduleSpec,
+    /// Seed for random scorers (default: the recipe's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+fn default_scorer() -> String {
+    "magnitude".to_string()
+}
+
+/// A sparsity schedule in epochs (fractions allowed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduleSpec {
+    /// Prune once at `at_epoch`.
+    OneShot {
+        /// The sparsity.
+        sparsity: f64,
+        /// When (default: the start of the phase).
+        #[serde(default)]
+        at_epoch: f64,
+    },
+    /// Linear ramp.
+    Linear(RampSpec),
+    /// Cubic ramp (Zhu & Gupta; GMP\*).
+    Cubic(RampSpec),
+    /// Polynomial ramp of any power.
+    Polynomial(PolynomialSpec),
+}
+
+/// The fields shared by ramp schedules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampSpec {
+    /// Sparsity of the first pruning step.
+    pub init_sparsity: f64,
+    /// Sparsity of the last pruning step.
+    pub final_sparsity: f64,
+    /// Epoch of the first pruning step.
+    pub start_epoch: f64,
+    /// Epoch of the last pruning step.
+    pub end_epoch: f64,
+    /// Epochs between pruning steps.
+    pub every_epochs: f64,
+}
+
+/// A polynomial ramp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolynomialSpec {
+    /// The exponent.
+    pub power: f64,
+    /// Sparsity of the first pruning step.
+    pub init_sparsity: f64,
+    /// Sparsity of the last pruning step.
+    pub final_sparsity: f64,
+    /// Epoch of the first pruning step.
+    pub start_epoch: f64,
+    /// Epoch of the last pruning step.
+    pub end_epoch: f64,
+    /// Epochs between pruning steps.
+    pub every_epochs: f64,
+}
+
+impl ScheduleSpec {
+    /// The schedule in optimizer steps.
+    pub fn to_schedule(&self, steps: &Steps) -> SparsitySchedule {
+        let ramp = |power: f64, r: &RampSpec| {
+            SparsitySchedule::polynomial(
+                power,
+                r.init_sparsity,
+                r.final_sparsity,
+                steps.at(r.start_epoch),
+                steps.at(r.end_epoch),
+                steps.at(r.every_epochs).max(1),
+            )
+        };
+        match self {
+            Self::OneShot { sparsity, at_epoch } => SparsitySchedule::one_shot(*sparsity, steps.at(*at_epoch)),
+            Self::Linear(r) => ramp(1.0, r),
+            Self::Cubic(r) => ramp(3.0, r),
+            Self::Polynomial(p) => ramp(
+                p.power,
+                &RampSpec {
+                    init_sparsity: p.init_sparsity,
+                    final_sparsity: p.final_sparsity,
+                    start_epoch: p.start_epoch,
+                    end_epoch: p.end_epoch,
+                    every_epochs: p.every_epochs,
+                },
+            ),
+        }
+    }
+
+    /// The name a recipe uses for a field of the step schedule (`one_shot` has one
+    /// `sparsity` where the step schedule has an initial and a final one).
+    pub fn recipe_field(&self, field: &'static str) -> &'static str {
+        match (self, field) {
+            (Self::OneShot { .. }, "init_sparsity" | "final_sparsity") => "sparsity",
+            _ => field,
+        }
+    }
+
+    /// The epoch fields, by name, for range checks.
+    pub fn epochs(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Self::OneShot { at_epoch, .. } => vec![("at_epoch", *at_epoch)],
+            Self::Linear(r) | Self::Cubic(r) => vec![
+                ("start_epoch", r.start_epoch),
+                ("end_epoch", r.end_epoch),
+                ("every_epochs", r.every_epochs),
+            ],
+            Self::Polynomial(p) => vec![
+                ("start_epoch", p.start_epoch),
+                ("end_epoch", p.end_epoch),
+                ("every_epochs", p.every_epochs),
+            ],
+        }
+    }
+}
+
+impl PruneSpec {
+    /// The pruner this spec describes.
+    pub fn to_pruner(
+        &self,
+        index: usize,
+        steps: &Steps,
+        scorers: &ScorerRegistry,
+        recipe_seed: u64,
+    ) -> Result<Pruner, SparsityError> {
+        Ok(Pruner {
+            name: self.name.clone().unwrap_or_else(|| format!("prune{index}")),
+            selector: Selector {
+                include: self.params.clone(),
+                exclude: self.exclude.clone(),
+                layer_types: self.layer_types.clone(),
+            },
+            scorer: scorers.get(&self.scorer)?,
+            scope: self.scope,
+            pattern: self.pattern,
+            schedule: self.schedule.to_schedule(steps),
+            seed: self.seed.unwrap_or(recipe_seed),
+        })
+    }
+}

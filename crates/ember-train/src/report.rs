@@ -1,0 +1,117 @@
+use ember_sparsity::{LayerReport, SparsityReport};
+use serde::{Deserialize, Serialize};
+
+/// What one training phase achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// Top-1 test accuracy in percent.
+    pub accuracy: f64,
+    /// Epochs trained in this phase (0 when the weights were loaded).
+    pub epochs: usize,
+    /// Wall-clock seconds of the phase.
+    pub wall_seconds: f64,
+    /// The weights file the phase started from, when it loaded one instead of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_from: Option<String>,
+}
+
+/// Sparsity totals of a run, measured from the final weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SparsitySummary {
+    /// Zeros / elements over the parameters the recipe prunes.
+    pub ratio: f64,
+    /// Elements of the pruned parameters.
+    pub selected_numel: usize,
+    /// Zeros among them.
+    pub selected_zeros: usize,
+    /// Compression of the pruned parameters: elements / non-zeros.
+    pub compression: f64,
+}
+
+/// Parameter counts of the final model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterCounts {
+    /// All float parameters.
+    pub total: usize,
+    /// Those that are not zero.
+    pub nonzero: usize,
+}
+
+/// `report.json`: everything a run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The recipe's name.
+    pub recipe: String,
+    /// The model kind.
+    pub model: String,
+    /// The device the run trained on.
+    pub device: String,
+    /// The dense baseline, when the recipe has a dense phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense: Option<PhaseReport>,
+    /// The pruned model at the end of the run.
+    #[serde(rename = "final")]
+    pub final_: PhaseReport,
+    /// Sparsity totals.
+    pub sparsity: SparsitySummary,
+    /// Parameter counts.
+    pub parameters: ParameterCounts,
+    /// Every float parameter with its measured sparsity.
+    pub layers: Vec<LayerReport>,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+}
+
+impl RunReport {
+    /// Fills the sparsity parts from a measurement.
+    pub(crate) fn sparsity_parts(measured: &SparsityReport) -> (SparsitySummary, ParameterCounts) {
+        let nonzero = measured.selected_numel - measured.selected_zeros;
+        (
+            SparsitySummary {
+                ratio: measured.ratio,
+                selected_numel: measured.selected_numel,
+                selected_zeros: measured.selected_zeros,
+                compression: if nonzero == 0 {
+                    f64::INFINITY
+                } else {
+                    measured.selected_numel as f64 / nonzero as f64
+                },
+            },
+            ParameterCounts {
+                total: measured.total_numel,
+                nonzero: measured.total_numel - measured.total_zeros,
+            },
+        )
+    }
+
+    /// A human-readable summary, as `ember report` prints it.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "recipe {}  model {}  device {}  wall {:.1}s\n",
+            self.recipe, self.model, self.device, self.wall_seconds
+        );
+        if let Some(dense) = &self.dense {
+            text += &format!("dense accuracy   {:.2}%\n", dense.accuracy);
+        }
+        text += &format!("final accuracy   {:.2}%\n", self.final_.accuracy);
+        text += &format!(
+            "sparsity         {:.4} ({} of {} pruned weights are zero, {:.1}x compression)\n",
+            self.sparsity.ratio, self.sparsity.selected_zeros, self.sparsity.selected_numel, self.sparsity.compression
+        );
+        text += &format!(
+            "parameters       {} total, {} non-zero\n\n{:<32} {:>10} {:>10} {:>9}\n",
+            self.parameters.total, self.parameters.nonzero, "layer", "numel", "zeros", "sparsity"
+        );
+        for layer in &self.layers {
+            text += &format!(
+                "{:<32} {:>10} {:>10} {:>9.4}{}\n",
+                layer.path,
+                layer.numel,
+                layer.zeros,
+                layer.sparsity,
+                if layer.selected { "" } else { "  (not pruned)" }
+            );
+        }
+        text
+    }
+}

@@ -1,0 +1,25 @@
+#![warn(missing_docs)]
+//! Ember: prune and freeze the weights of any burn model while it trains.
+//!
+//! This facade re-exports Ember's crates:
+//! - [`schedule`]: pure sparsity and learning-rate schedules (cubic GMP, sawtooth, …);
+//! - [`sparsity`]: selectors, scorers, masks and the [`Sparse`](sparsity::Sparse) wrapper;
+//! - [`models`]: LeNet-300-100 and LeNet-5;
+//! - [`data`]: MNIST-family readers and the embedded quick-start data set;
+//! - [`train`]: recipes, experiments and run reports.
+//!
+//! # Feature flags
+//! - `flex` (default): burn's pure-Rust CPU backend.
+//! - `ndarray`: burn's ndarray CPU backend.
+
+pub use ember_data as data;
+pub use ember_models as models;
+pub use ember_schedule as schedule;
+pub use ember_sparsity as sparsity;
+pub use ember_train as train;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use ember_schedule::{LrSchedule, ScheduledLr, SparsitySchedule};
+    pub use ember_sparsity::{Pruner, Scope, Selector, Sparse, SparsityPlan, SparsityReport};
+}
