@@ -84,10 +84,8 @@ impl ImageBatcher {
             pixels.extend(item.pixels.iter().copied().map(normalize_pixel));
             labels.push(i64::from(item.label));
         }
-        let images = Tensor::<4>::from_data(
-            TensorData::new(pixels, [batch_size, 1, side, side]),
-            device,
-        );
+        let images =
+            Tensor::<4>::from_data(TensorData::new(pixels, [batch_size, 1, side, side]), device);
         let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch_size]), device);
         Ok(ImageBatch { images, targets })
     }
@@ -136,7 +134,11 @@ mod tests {
         let mut first = vec![0u8; 784];
         first[28 * 3 + 5] = 255; // row 3, column 5
         first[783] = 51; // last pixel: 51 / 255 = 0.2
-        let items = vec![item(first, 7), item(vec![128; 784], 2), item(vec![0; 784], 9)];
+        let items = vec![
+            item(first, 7),
+            item(vec![128; 784], 2),
+            item(vec![0; 784], 9),
+        ];
 
         let batch = ImageBatcher.batch(items, &device);
         assert_eq!(batch.images.dims(), [3, 1, 28, 28]);
@@ -146,7 +148,11 @@ mod tests {
         let values = images.as_slice::<f32>().unwrap();
         let white = (1.0 - 0.1307) / 0.3081;
         let black = -0.1307 / 0.3081;
-        assert!((values[28 * 3 + 5] - white).abs() < 1e-5, "{}", values[28 * 3 + 5]);
+        assert!(
+            (values[28 * 3 + 5] - white).abs() < 1e-5,
+            "{}",
+            values[28 * 3 + 5]
+        );
         assert!((values[783] - (0.2 - 0.1307) / 0.3081).abs() < 1e-5);
         assert!((values[0] - black).abs() < 1e-5);
         assert!((values[784] - (128.0 / 255.0 - 0.1307) / 0.3081).abs() < 1e-5);

@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn new_rejects_zero_dimensions() {
         let err = ImageDataset::new(Vec::new(), 0, 28).unwrap_err();
-        assert!(matches!(err, DataError::InvalidDimensions { rows: 0, cols: 28 }));
+        assert!(matches!(
+            err,
+            DataError::InvalidDimensions { rows: 0, cols: 28 }
+        ));
         let err = ImageDataset::new(Vec::new(), usize::MAX, 2).unwrap_err();
         assert!(matches!(err, DataError::InvalidDimensions { .. }));
     }

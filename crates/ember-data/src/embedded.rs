@@ -47,9 +47,7 @@ pub fn embedded_mnist_5k() -> Result<Splits, DataError> {
 /// Sends the first [`TRAIN_PER_CLASS`] items of each class to train and the
 /// rest to test, keeping order, after checking every class has
 /// [`PER_CLASS`] items.
-fn split_per_class(
-    items: Vec<ImageItem>,
-) -> Result<(Vec<ImageItem>, Vec<ImageItem>), DataError> {
+fn split_per_class(items: Vec<ImageItem>) -> Result<(Vec<ImageItem>, Vec<ImageItem>), DataError> {
     let mut counts = [0usize; CLASSES];
     for item in &items {
         // Labels are at most 9: `parse_pixel_csv` checked them.
@@ -114,8 +112,18 @@ mod tests {
         assert_eq!(splits.train.items()[0], all[0]);
         for class in 0..CLASSES as u8 {
             let of_class: Vec<_> = all.iter().filter(|i| i.label == class).collect();
-            let train: Vec<_> = splits.train.items().iter().filter(|i| i.label == class).collect();
-            let test: Vec<_> = splits.test.items().iter().filter(|i| i.label == class).collect();
+            let train: Vec<_> = splits
+                .train
+                .items()
+                .iter()
+                .filter(|i| i.label == class)
+                .collect();
+            let test: Vec<_> = splits
+                .test
+                .items()
+                .iter()
+                .filter(|i| i.label == class)
+                .collect();
             assert_eq!(train, of_class[..TRAIN_PER_CLASS]);
             assert_eq!(test, of_class[TRAIN_PER_CLASS..]);
         }

@@ -44,7 +44,9 @@ pub enum DataError {
     },
 
     /// The data continues past what its header announces.
-    #[error("{origin}: {extra} unexpected trailing bytes after the {expected} bytes announced by the header")]
+    #[error(
+        "{origin}: {extra} unexpected trailing bytes after the {expected} bytes announced by the header"
+    )]
     TrailingBytes {
         /// Where the data came from.
         origin: String,

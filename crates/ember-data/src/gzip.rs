@@ -55,7 +55,8 @@ mod tests {
 
     #[test]
     fn gzip_bytes_are_decompressed() {
-        let out = maybe_gunzip(&gz(b"hello world"), "test").unwrap();
+        let data = gz(b"hello world");
+        let out = maybe_gunzip(&data, "test").unwrap();
         assert_eq!(&*out, b"hello world");
     }
 

@@ -80,7 +80,13 @@ pub fn parse_idx_images(
     let data_len = count
         .checked_mul(image_len)
         .ok_or_else(|| too_large(origin, "image data size"))?;
-    let data = body(&bytes, origin, IMAGES_HEADER_LEN, data_len, "IDX image data")?;
+    let data = body(
+        &bytes,
+        origin,
+        IMAGES_HEADER_LEN,
+        data_len,
+        "IDX image data",
+    )?;
     let images = data.chunks_exact(image_len).map(<[u8]>::to_vec).collect();
     Ok((images, rows, cols))
 }
@@ -142,12 +148,14 @@ fn read_header<const N: usize>(
         });
     }
     let header_len = 4 + 4 * N;
-    let raw = bytes.get(4..header_len).ok_or_else(|| DataError::Truncated {
-        origin: origin.to_owned(),
-        what: "IDX header",
-        expected: header_len,
-        found: bytes.len(),
-    })?;
+    let raw = bytes
+        .get(4..header_len)
+        .ok_or_else(|| DataError::Truncated {
+            origin: origin.to_owned(),
+            what: "IDX header",
+            expected: header_len,
+            found: bytes.len(),
+        })?;
     let mut dims = [0; N];
     for (dim, chunk) in dims.iter_mut().zip(raw.chunks_exact(4)) {
         *dim = usize::try_from(be_u32(chunk)).map_err(|_| too_large(origin, "dimension"))?;
@@ -341,7 +349,10 @@ mod tests {
         );
         assert!(err.to_string().contains("labels.idx"), "{err}");
         let err = parse_idx_labels(&images_idx(), "images.idx").unwrap_err();
-        assert!(matches!(err, DataError::BadMagic { found: 0x803, .. }), "{err}");
+        assert!(
+            matches!(err, DataError::BadMagic { found: 0x803, .. }),
+            "{err}"
+        );
         let err = parse_idx_labels(b"not an idx file", "text").unwrap_err();
         assert!(matches!(err, DataError::BadMagic { .. }), "{err}");
     }

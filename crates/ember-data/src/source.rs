@@ -82,7 +82,11 @@ fn load_idx_dir(dir: &Path) -> Result<Splits, DataError> {
 }
 
 /// Loads one split from its image file and label file.
-fn load_idx_pair(dir: &Path, images_stem: &str, labels_stem: &str) -> Result<ImageDataset, DataError> {
+fn load_idx_pair(
+    dir: &Path,
+    images_stem: &str,
+    labels_stem: &str,
+) -> Result<ImageDataset, DataError> {
     let images_path = find_file(dir, images_stem)?;
     let labels_path = find_file(dir, labels_stem)?;
     let (images, rows, cols) = read_idx_images(&images_path)?;
@@ -182,7 +186,14 @@ mod tests {
             .load()
             .unwrap_err();
         assert!(
-            matches!(err, DataError::CountMismatch { images: 5, labels: 6, .. }),
+            matches!(
+                err,
+                DataError::CountMismatch {
+                    images: 5,
+                    labels: 6,
+                    ..
+                }
+            ),
             "{err}"
         );
         let msg = err.to_string();
@@ -200,18 +211,28 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DataError::MissingFile { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte.gz"), "{msg}");
+        assert!(
+            msg.contains("t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte.gz"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn split_dimension_mismatch_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         write_dir(dir.path(), 2, 2, 2);
-        std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images_idx(2, 32, 32)).unwrap();
+        std::fs::write(
+            dir.path().join("t10k-images-idx3-ubyte"),
+            images_idx(2, 32, 32),
+        )
+        .unwrap();
         let err = DatasetSource::Mnist(dir.path().to_path_buf())
             .load()
             .unwrap_err();
-        assert!(matches!(err, DataError::SplitDimensionMismatch { .. }), "{err}");
+        assert!(
+            matches!(err, DataError::SplitDimensionMismatch { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -245,7 +266,8 @@ mod tests {
         assert_eq!(splits.test.len(), 10_000);
         assert_eq!((splits.train.rows(), splits.train.cols()), (28, 28));
         // Well-known first labels of the MNIST training and test sets.
-        let labels = |ds: &ImageDataset| ds.items()[..5].iter().map(|i| i.label).collect::<Vec<_>>();
+        let labels =
+            |ds: &ImageDataset| ds.items()[..5].iter().map(|i| i.label).collect::<Vec<_>>();
         assert_eq!(labels(&splits.train), [5, 0, 4, 1, 9]);
         assert_eq!(labels(&splits.test), [7, 2, 1, 0, 4]);
     }

@@ -3,7 +3,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use burn::module::Module;
+use burn::data::dataset::Dataset;
+use burn::module::ModuleDisplay;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
@@ -102,6 +103,7 @@ fn loader(dataset: ImageDataset, batch_size: usize, shuffle: Option<u64>, device
 fn run_model<M>(context: &Context<'_>, model: M) -> Result<RunReport, TrainError>
 where
     M: LearnerModel
+        + ModuleDisplay
         + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
         + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
 {
@@ -119,9 +121,11 @@ where
     let rewinds: Vec<u64> = sparse.update_steps().into_iter().filter(|&s| s < total).collect();
     let lr = recipe.lr.to_schedule(&context.steps, total, &rewinds);
     let sparse = if recipe.epochs > 0 {
-        let targets = sparse.clone();
         let per_epoch = context.steps.per_epoch();
-        let target = move |epoch: usize| targets.scheduled_sparsity(epoch as u64 * per_epoch - 1);
+        let targets: Vec<f64> = (1..=recipe.epochs as u64)
+            .map(|epoch| sparse.scheduled_sparsity(epoch * per_epoch - 1))
+            .collect();
+        let target = move |epoch: usize| targets.get(epoch.wrapping_sub(1)).copied().unwrap_or(0.0);
         train_phase(context, "prune", sparse, recipe.epochs, lr, target)?
     } else {
         sparse
@@ -195,7 +199,9 @@ fn train_phase<M>(
 where
     M: LearnerModel + TrainStep<Input = ImageBatch, Output = ClassificationOutput> + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
 {
-    let learner = Learner::new(model, context.recipe.optimizer.init(), ScheduledLr::new(lr));
+    // `train()` puts the parameters on the autodiff device with their gradient requirement
+    // restored, whatever state the model arrives in (fresh, loaded, or validated).
+    let learner = Learner::new(model.train(), context.recipe.optimizer.init(), ScheduledLr::new(lr));
     let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
     let result = SupervisedTraining::new(
         context.options.out_dir.join(phase),
@@ -212,5 +218,5 @@ where
             message: error.to_string(),
         });
     }
-    Ok(result.model.train())
+    Ok(result.model)
 }

@@ -26,7 +26,7 @@ fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .inner()
         .into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("a float tensor converts to f32")
 }
 
