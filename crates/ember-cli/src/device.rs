@@ -3,6 +3,9 @@
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 
+/// Every device name Ember knows, compiled in or not.
+const KNOWN: [&str; 2] = ["flex", "ndarray"];
+
 /// The device names this binary was built with.
 pub fn available() -> Vec<&'static str> {
     let mut names = Vec::new();
@@ -22,8 +25,8 @@ pub fn parse(name: &str) -> Result<(Device, String)> {
         "flex" => Ok((Device::flex(), name.to_string())),
         #[cfg(feature = "ndarray")]
         "ndarray" => Ok((Device::ndarray(), name.to_string())),
-        "flex" | "ndarray" => bail!(
-            "device `{name}` is not compiled into this binary; rebuild with `--features {name}` (available: {})",
+        known if KNOWN.contains(&known) => bail!(
+            "device `{known}` is not compiled into this binary; rebuild with `--features {known}` (available: {})",
             available().join(", ")
         ),
         other => bail!(

@@ -77,7 +77,11 @@ fn main() -> Result<()> {
                 let stem = recipe.file_stem().map(|s| s.to_string_lossy().into_owned());
                 PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
             });
-            eprintln!("ember: running {} on {device_name} into {}", recipe.display(), out_dir.display());
+            eprintln!(
+                "ember: running {} on {device_name} into {}",
+                recipe.display(),
+                out_dir.display()
+            );
             let options = RunOptions {
                 out_dir: out_dir.clone(),
                 device,

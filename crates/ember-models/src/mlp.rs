@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn lenet_300_100_has_266_610_parameters() {
         let model = MlpConfig::new().init(&Device::flex());
-        assert_eq!(model.num_params(), 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10);
+        assert_eq!(
+            model.num_params(),
+            784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
+        );
         let logits = model.logits(Tensor::zeros([3, 1, 28, 28], &Device::flex()));
         assert_eq!(logits.dims(), [3, 10]);
     }

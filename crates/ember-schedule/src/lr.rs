@@ -97,7 +97,12 @@ impl LrSchedule {
                     .filter(|&r| r > step && r < *end)
                     .min()
                     .unwrap_or(*end);
-                interpolate(*init, *final_lr, step - tooth_start, tooth_end - tooth_start)
+                interpolate(
+                    *init,
+                    *final_lr,
+                    step - tooth_start,
+                    tooth_end - tooth_start,
+                )
             }
             Self::WarmUp { steps, then } => {
                 if step < *steps {
@@ -114,9 +119,7 @@ impl LrSchedule {
     pub fn validate(&self) -> Result<(), ScheduleError> {
         match self {
             Self::Constant { lr } => check_positive("lr", *lr),
-            Self::Linear {
-                init, final_lr, ..
-            } => {
+            Self::Linear { init, final_lr, .. } => {
                 check_positive("init", *init)?;
                 check_non_negative("final_lr", *final_lr)
             }
@@ -221,7 +224,11 @@ mod tests {
             then: Box::new(LrSchedule::Constant { lr: 0.4 }),
         };
         let got: Vec<f64> = (0..6).map(|t| w.lr(t)).collect();
-        assert!(got.iter().zip([0.1, 0.2, 0.3, 0.4, 0.4, 0.4]).all(|(a, b)| close(*a, b)));
+        assert!(
+            got.iter()
+                .zip([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+                .all(|(a, b)| close(*a, b))
+        );
     }
 
     #[test]

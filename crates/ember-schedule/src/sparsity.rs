@@ -93,12 +93,24 @@ impl SparsitySchedule {
     }
 
     /// The linear ramp (`power = 1`).
-    pub fn linear(init_sparsity: f64, final_sparsity: f64, start: u64, end: u64, every: u64) -> Self {
+    pub fn linear(
+        init_sparsity: f64,
+        final_sparsity: f64,
+        start: u64,
+        end: u64,
+        every: u64,
+    ) -> Self {
         Self::polynomial(1.0, init_sparsity, final_sparsity, start, end, every)
     }
 
     /// The cubic ramp of Zhu & Gupta and GMP\* (`power = 3`).
-    pub fn cubic(init_sparsity: f64, final_sparsity: f64, start: u64, end: u64, every: u64) -> Self {
+    pub fn cubic(
+        init_sparsity: f64,
+        final_sparsity: f64,
+        start: u64,
+        end: u64,
+        every: u64,
+    ) -> Self {
         Self::polynomial(3.0, init_sparsity, final_sparsity, start, end, every)
     }
 
@@ -127,12 +139,15 @@ impl SparsitySchedule {
 
     /// Whether the mask is selected again at `step`.
     pub fn is_update_step(&self, step: u64) -> bool {
-        step == self.end || (step >= self.start && step < self.end && (step - self.start) % self.every == 0)
+        step == self.end
+            || (step >= self.start && step < self.end && (step - self.start).is_multiple_of(self.every))
     }
 
     /// Every update step, in order.
     pub fn update_steps(&self) -> Vec<u64> {
-        let mut steps: Vec<u64> = (self.start..self.end).step_by(self.every as usize).collect();
+        let mut steps: Vec<u64> = (self.start..self.end)
+            .step_by(self.every as usize)
+            .collect();
         steps.push(self.end);
         steps
     }
@@ -161,8 +176,12 @@ impl SparsitySchedule {
         match self.curve {
             Curve::Constant => self.final_sparsity,
             Curve::Polynomial { power } => {
+                // The end points are exact, not the result of rounding through the formula.
                 if update >= self.end {
                     return self.final_sparsity;
+                }
+                if update == self.start {
+                    return self.init_sparsity;
                 }
                 let elapsed = (update - self.start) as f64 / (self.end - self.start) as f64;
                 self.final_sparsity
@@ -230,18 +249,32 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let err = SparsitySchedule::cubic(0.5, 1.3, 0, 10, 1).validate().unwrap_err();
+        let err = SparsitySchedule::cubic(0.5, 1.3, 0, 10, 1)
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("final_sparsity"), "{err}");
         assert!(err.to_string().contains("1.3"), "{err}");
-        let err = SparsitySchedule::cubic(-0.1, 0.5, 0, 10, 1).validate().unwrap_err();
+        let err = SparsitySchedule::cubic(-0.1, 0.5, 0, 10, 1)
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("init_sparsity"), "{err}");
-        let err = SparsitySchedule::cubic(0.1, 1.0, 0, 10, 1).validate().unwrap_err();
+        let err = SparsitySchedule::cubic(0.1, 1.0, 0, 10, 1)
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("final_sparsity"), "{err}");
-        let err = SparsitySchedule::cubic(0.1, 0.5, 0, 10, 0).validate().unwrap_err();
+        let err = SparsitySchedule::cubic(0.1, 0.5, 0, 10, 0)
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("every"), "{err}");
-        let err = SparsitySchedule::cubic(0.1, 0.5, 20, 10, 1).validate().unwrap_err();
+        let err = SparsitySchedule::cubic(0.1, 0.5, 20, 10, 1)
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("end"), "{err}");
-        assert!(SparsitySchedule::cubic(0.1, 0.5, 0, 10, 3).validate().is_ok());
+        assert!(
+            SparsitySchedule::cubic(0.1, 0.5, 0, 10, 3)
+                .validate()
+                .is_ok()
+        );
     }
 
     proptest! {

@@ -51,7 +51,9 @@ impl PathTracker {
     /// The owning module's type, without burn's `Struct:` / `Enum:` prefix.
     pub(crate) fn layer_type(&self) -> String {
         let raw = self.containers.last().map(String::as_str).unwrap_or("");
-        raw.split_once(':').map_or(raw, |(_, name)| name).to_string()
+        raw.split_once(':')
+            .map_or(raw, |(_, name)| name)
+            .to_string()
     }
 }
 

@@ -75,7 +75,11 @@ impl SparsityReport {
 }
 
 fn ratio(zeros: usize, numel: usize) -> f64 {
-    if numel == 0 { 0.0 } else { zeros as f64 / numel as f64 }
+    if numel == 0 {
+        0.0
+    } else {
+        zeros as f64 / numel as f64
+    }
 }
 
 struct ZeroCounter<'a> {

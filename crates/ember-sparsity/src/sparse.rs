@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use burn::module::{Module, Param, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::plan::BoundPlan;
@@ -42,7 +42,10 @@ impl<M: Module> Sparse<M> {
             .iter()
             .map(|target| {
                 let numel = target.info.numel();
-                let keep = Tensor::<1, Bool>::from_data(TensorData::new(vec![true; numel], [numel]), &device);
+                let keep = Tensor::<1, Bool>::from_data(
+                    TensorData::new(vec![true; numel], [numel]),
+                    &device,
+                );
                 Param::initialized(ParamId::new(), keep)
             })
             .collect();
@@ -63,7 +66,11 @@ impl<M: Module> Sparse<M> {
 
     /// The dotted paths of the pruned parameters, in plan order.
     pub fn target_paths(&self) -> Vec<String> {
-        self.plan.targets.iter().map(|t| t.info.path.clone()).collect()
+        self.plan
+            .targets
+            .iter()
+            .map(|t| t.info.path.clone())
+            .collect()
     }
 
     /// The keep-mask of `path` on the host (`true` = kept), if `path` is pruned by the plan.

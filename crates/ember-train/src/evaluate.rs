@@ -25,5 +25,9 @@ where
             .next()
             .unwrap_or(0) as usize;
     }
-    if total == 0 { 0.0 } else { 100.0 * correct as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * correct as f64 / total as f64
+    }
 }

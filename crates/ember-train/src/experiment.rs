@@ -47,13 +47,19 @@ struct Context<'a> {
 /// directory (`recipe.toml`, `metrics.csv`, `report.json`, `model.bpk`).
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
     let started = Instant::now();
-    write_atomically(&options.out_dir.join("recipe.toml"), recipe.to_toml().as_bytes())?;
+    write_atomically(
+        &options.out_dir.join("recipe.toml"),
+        recipe.to_toml().as_bytes(),
+    )?;
 
-    let source = recipe.data.source().map_err(|message| TrainError::Invalid {
-        field: "data".into(),
-        value: format!("{:?}", recipe.data.source),
-        message,
-    })?;
+    let source = recipe
+        .data
+        .source()
+        .map_err(|message| TrainError::Invalid {
+            field: "data".into(),
+            value: format!("{:?}", recipe.data.source),
+            message,
+        })?;
     let splits = source.load()?;
     let train = match recipe.data.train_limit {
         Some(limit) => splits.train.take(limit),
@@ -72,17 +78,29 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
     };
 
     let mut report = match &recipe.model {
-        ModelSpec::Mlp { hidden } => {
-            run_model(&context, ModelSpec::mlp_config(hidden).init(&options.device))?
-        }
-        ModelSpec::Lenet5 { hidden } => {
-            run_model(&context, ModelSpec::lenet5_config(hidden).init(&options.device))?
-        }
+        ModelSpec::Mlp { hidden } => run_model(
+            &context,
+            ModelSpec::mlp_config(hidden).init(&options.device),
+        )?,
+        ModelSpec::Lenet5 { hidden } => run_model(
+            &context,
+            ModelSpec::lenet5_config(hidden).init(&options.device),
+        )?,
     };
 
     let mut csv = vec![EpochRow::CSV_HEADER.to_string()];
-    csv.extend(context.rows.lock().expect("rows lock").iter().map(EpochRow::to_csv));
-    write_atomically(&options.out_dir.join("metrics.csv"), (csv.join("\n") + "\n").as_bytes())?;
+    csv.extend(
+        context
+            .rows
+            .lock()
+            .expect("rows lock")
+            .iter()
+            .map(EpochRow::to_csv),
+    );
+    write_atomically(
+        &options.out_dir.join("metrics.csv"),
+        (csv.join("\n") + "\n").as_bytes(),
+    )?;
 
     report.wall_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
@@ -90,7 +108,12 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
     Ok(report)
 }
 
-fn loader(dataset: ImageDataset, batch_size: usize, shuffle: Option<u64>, device: &Device) -> Loader {
+fn loader(
+    dataset: ImageDataset,
+    batch_size: usize,
+    shuffle: Option<u64>,
+    device: &Device,
+) -> Loader {
     let builder = DataLoaderBuilder::new(ImageBatcher)
         .batch_size(batch_size)
         .set_device(device.clone());
@@ -118,7 +141,11 @@ where
     let plan = recipe.plan(&context.steps, &context.options.scorers)?;
     let sparse = Sparse::new(model, plan)?;
     let total = context.steps.at(recipe.epochs as f64);
-    let rewinds: Vec<u64> = sparse.update_steps().into_iter().filter(|&s| s < total).collect();
+    let rewinds: Vec<u64> = sparse
+        .update_steps()
+        .into_iter()
+        .filter(|&s| s < total)
+        .collect();
     let lr = recipe.lr.to_schedule(&context.steps, total, &rewinds);
     let sparse = if recipe.epochs > 0 {
         let per_epoch = context.steps.per_epoch();
@@ -152,7 +179,11 @@ where
     })
 }
 
-fn dense_phase<M>(context: &Context<'_>, model: M, spec: &DenseSpec) -> Result<(M, Option<PhaseReport>), TrainError>
+fn dense_phase<M>(
+    context: &Context<'_>,
+    model: M,
+    spec: &DenseSpec,
+) -> Result<(M, Option<PhaseReport>), TrainError>
 where
     M: LearnerModel
         + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
@@ -160,11 +191,13 @@ where
 {
     let started = Instant::now();
     let (model, loaded_from, epochs) = if let Some(path) = &spec.load {
-        let model = model.try_load_file(path).map_err(|e| TrainError::LoadWeights {
-            path: path.clone(),
-            model: context.recipe.model.name().to_string(),
-            message: e.to_string(),
-        })?;
+        let model = model
+            .try_load_file(path)
+            .map_err(|e| TrainError::LoadWeights {
+                path: path.clone(),
+                model: context.recipe.model.name().to_string(),
+                message: e.to_string(),
+            })?;
         (model, Some(path.display().to_string()), 0)
     } else if spec.epochs > 0 {
         let total = context.steps.at(spec.epochs as f64);
@@ -197,11 +230,17 @@ fn train_phase<M>(
     target_sparsity: impl Fn(usize) -> f64 + Send + Sync + 'static,
 ) -> Result<M, TrainError>
 where
-    M: LearnerModel + TrainStep<Input = ImageBatch, Output = ClassificationOutput> + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+    M: LearnerModel
+        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
+        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
 {
     // `train()` puts the parameters on the autodiff device with their gradient requirement
     // restored, whatever state the model arrives in (fresh, loaded, or validated).
-    let learner = Learner::new(model.train(), context.recipe.optimizer.init(), ScheduledLr::new(lr));
+    let learner = Learner::new(
+        model.train(),
+        context.recipe.optimizer.init(),
+        ScheduledLr::new(lr),
+    );
     let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
     let result = SupervisedTraining::new(
         context.options.out_dir.join(phase),

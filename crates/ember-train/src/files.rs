@@ -10,9 +10,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(error)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut file = std::fs::File::create(&temp).map_err(error)?;
     file.write_all(bytes).map_err(error)?;
@@ -22,14 +28,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 }
 
 /// Saves a module's record atomically: burn writes to a temporary file that is then renamed.
-pub(crate) fn save_module<M: burn::module::Module>(module: M, path: &Path) -> Result<(), TrainError> {
+pub(crate) fn save_module<M: burn::module::Module>(
+    module: M,
+    path: &Path,
+) -> Result<(), TrainError> {
     let error = |message: String| TrainError::Write {
         path: path.to_path_buf(),
         message,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| error(e.to_string()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
     module.save_file(&temp).map_err(|e| error(e.to_string()))?;
     std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))

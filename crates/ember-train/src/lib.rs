@@ -20,6 +20,6 @@ pub use error::TrainError;
 pub use evaluate::accuracy;
 pub use experiment::{RunOptions, run};
 pub use files::write_atomically;
-pub use progress::{EpochRow, EpochReporter};
+pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
 pub use report::{PhaseReport, RunReport};

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
-    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation, MetricsRendererTraining,
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
 };
 use serde::{Deserialize, Serialize};
 
@@ -122,12 +123,17 @@ impl EpochReporter {
         if let MetricState::Numeric(entry, Some(value)) = state
             && let Some(name) = self.names.get(&entry.metric_id)
         {
-            self.means.entry((split, name.clone())).or_default().add(&value);
+            self.means
+                .entry((split, name.clone()))
+                .or_default()
+                .add(&value);
         }
     }
 
     fn take(&mut self, split: &'static str, name: &str) -> Option<f64> {
-        self.means.remove(&(split, name.to_string())).and_then(|m| m.value())
+        self.means
+            .remove(&(split, name.to_string()))
+            .and_then(|m| m.value())
     }
 
     fn finish_epoch(&mut self) {
@@ -140,7 +146,8 @@ impl EpochReporter {
             valid_accuracy: self.take("valid", "Accuracy"),
             target_sparsity: (self.target_sparsity)(self.epoch),
         };
-        let cell = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        let cell =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
         eprintln!(
             "[{}] epoch {}/{}  train loss {}  valid loss {}  valid acc {}%  target sparsity {:.4}",
             row.phase,

@@ -96,7 +96,10 @@ impl RunReport {
         text += &format!("final accuracy   {:.2}%\n", self.final_.accuracy);
         text += &format!(
             "sparsity         {:.4} ({} of {} pruned weights are zero, {:.1}x compression)\n",
-            self.sparsity.ratio, self.sparsity.selected_zeros, self.sparsity.selected_numel, self.sparsity.compression
+            self.sparsity.ratio,
+            self.sparsity.selected_zeros,
+            self.sparsity.selected_numel,
+            self.sparsity.compression
         );
         text += &format!(
             "parameters       {} total, {} non-zero\n\n{:<32} {:>10} {:>10} {:>9}\n",

@@ -23,7 +23,9 @@ impl Scorer for Random {
     fn score(&self, ctx: &ScoreContext<'_>) -> Vec<f32> {
         let seed = ctx.seed ^ stable_hash(ctx.path) ^ ctx.step.rotate_left(32);
         let mut rng = StdRng::seed_from_u64(seed);
-        (0..ctx.weights.len()).map(|_| rng.random::<f32>()).collect()
+        (0..ctx.weights.len())
+            .map(|_| rng.random::<f32>())
+            .collect()
     }
 }
 

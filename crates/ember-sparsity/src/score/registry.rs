@@ -65,7 +65,13 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_known_ones() {
-        let err = ScorerRegistry::default().get("magnitud").unwrap_err().to_string();
-        assert!(err.contains("magnitud") && err.contains("magnitude, random"), "{err}");
+        let err = ScorerRegistry::default()
+            .get("magnitud")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("magnitud") && err.contains("magnitude, random"),
+            "{err}"
+        );
     }
 }

@@ -78,7 +78,11 @@ impl Selector {
     /// `modifier` names the owner in error messages. Fails when the selector has no include
     /// pattern, when a pattern is not a valid regex, or when an include pattern matches no
     /// parameter (after the layer-type filter).
-    pub fn resolve(&self, params: &[ParamInfo], modifier: &str) -> Result<Vec<ParamInfo>, SparsityError> {
+    pub fn resolve(
+        &self,
+        params: &[ParamInfo],
+        modifier: &str,
+    ) -> Result<Vec<ParamInfo>, SparsityError> {
         let available = || {
             let mut names: Vec<&str> = params.iter().map(|p| p.path.as_str()).take(12).collect();
             if params.len() > 12 {
@@ -135,15 +139,26 @@ mod tests {
     use burn::module::ParamId;
 
     fn params() -> Vec<ParamInfo> {
-        ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "conv.weight"]
-            .iter()
-            .map(|path| ParamInfo {
-                path: path.to_string(),
-                id: ParamId::new(),
-                shape: vec![2, 2],
-                layer_type: if path.starts_with("conv") { "Conv2d" } else { "Linear" }.to_string(),
-            })
-            .collect()
+        [
+            "fc1.weight",
+            "fc1.bias",
+            "fc2.weight",
+            "fc2.bias",
+            "conv.weight",
+        ]
+        .iter()
+        .map(|path| ParamInfo {
+            path: path.to_string(),
+            id: ParamId::new(),
+            shape: vec![2, 2],
+            layer_type: if path.starts_with("conv") {
+                "Conv2d"
+            } else {
+                "Linear"
+            }
+            .to_string(),
+        })
+        .collect()
     }
 
     fn paths(selected: &[ParamInfo]) -> Vec<&str> {
@@ -153,7 +168,9 @@ mod tests {
     #[test]
     fn regex_exact_exclude_and_layer_types() {
         let all = params();
-        let sel = Selector::new([r"re:.*\.weight"]).resolve(&all, "m").unwrap();
+        let sel = Selector::new([r"re:.*\.weight"])
+            .resolve(&all, "m")
+            .unwrap();
         assert_eq!(paths(&sel), ["fc1.weight", "fc2.weight", "conv.weight"]);
         let sel = Selector::new([r"re:.*\.weight"])
             .with_exclude(["fc2.weight"])
@@ -176,7 +193,10 @@ mod tests {
             .resolve(&params(), "prune_fc")
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("fc9.weight") && msg.contains("prune_fc"), "{msg}");
+        assert!(
+            msg.contains("fc9.weight") && msg.contains("prune_fc"),
+            "{msg}"
+        );
         assert!(msg.contains("fc1.weight"), "lists what exists: {msg}");
         let err = Selector::new(["re:fc1\\..*"])
             .with_exclude(["re:.*"])
@@ -187,7 +207,9 @@ mod tests {
 
     #[test]
     fn bad_regex_is_reported() {
-        let err = Selector::new(["re:fc(1"]).resolve(&params(), "m").unwrap_err();
+        let err = Selector::new(["re:fc(1"])
+            .resolve(&params(), "m")
+            .unwrap_err();
         assert!(matches!(err, SparsityError::BadPattern { .. }), "{err}");
     }
 }

@@ -83,7 +83,9 @@ impl<M: Module> Sparse<M> {
                 .iter()
                 .map(|&i| {
                     let info = &self.plan.targets[i].info;
-                    let w = weights[i].as_deref().expect("every target is a parameter of the model");
+                    let w = weights[i]
+                        .as_deref()
+                        .expect("every target is a parameter of the model");
                     let mut scores = pruner.scorer.score(&ScoreContext {
                         path: &info.path,
                         shape: &info.shape,

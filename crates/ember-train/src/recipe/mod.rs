@@ -165,10 +165,18 @@ impl Recipe {
             message: message.to_string(),
         };
         if self.epochs == 0 && !self.modifiers.is_empty() {
-            return Err(invalid("epochs".into(), "0".into(), "must be at least 1 when modifiers are given"));
+            return Err(invalid(
+                "epochs".into(),
+                "0".into(),
+                "must be at least 1 when modifiers are given",
+            ));
         }
         if self.data.batch_size == 0 {
-            return Err(invalid("data.batch_size".into(), "0".into(), "must be at least 1"));
+            return Err(invalid(
+                "data.batch_size".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
         }
         self.data
             .source()
@@ -184,7 +192,11 @@ impl Recipe {
         for (index, ModifierSpec::Prune(prune)) in self.modifiers.iter().enumerate() {
             let prefix = format!("modifiers[{index}]");
             if prune.params.is_empty() {
-                return Err(invalid(format!("{prefix}.params"), "[]".into(), "must list at least one pattern"));
+                return Err(invalid(
+                    format!("{prefix}.params"),
+                    "[]".into(),
+                    "must list at least one pattern",
+                ));
             }
             for (name, epoch) in prune.schedule.epochs() {
                 let valid = if name == "every_epochs" {
@@ -196,9 +208,16 @@ impl Recipe {
                     let expected = if name == "every_epochs" {
                         "must be > 0".to_string()
                     } else {
-                        format!("must lie in [0, epochs) = [0, {}): a pruning step at or after the last epoch never runs", self.epochs)
+                        format!(
+                            "must lie in [0, epochs) = [0, {}): a pruning step at or after the last epoch never runs",
+                            self.epochs
+                        )
                     };
-                    return Err(invalid(format!("{prefix}.schedule.{name}"), epoch.to_string(), &expected));
+                    return Err(invalid(
+                        format!("{prefix}.schedule.{name}"),
+                        epoch.to_string(),
+                        &expected,
+                    ));
                 }
             }
             prune
@@ -210,20 +229,34 @@ impl Recipe {
                         field,
                         value,
                         expected,
-                    } => invalid(format!("{prefix}.schedule.{}", prune.schedule.recipe_field(field)), value.to_string(), &format!("expected {expected}")),
-                    other => invalid(format!("{prefix}.schedule"), String::new(), &other.to_string()),
+                    } => invalid(
+                        format!("{prefix}.schedule.{}", prune.schedule.recipe_field(field)),
+                        value.to_string(),
+                        &format!("expected {expected}"),
+                    ),
+                    other => invalid(
+                        format!("{prefix}.schedule"),
+                        String::new(),
+                        &other.to_string(),
+                    ),
                 })?;
         }
         Ok(())
     }
 
     /// The sparsity plan of the pruning phase, with epochs turned into steps.
-    pub fn plan(&self, steps: &Steps, scorers: &ScorerRegistry) -> Result<SparsityPlan, TrainError> {
+    pub fn plan(
+        &self,
+        steps: &Steps,
+        scorers: &ScorerRegistry,
+    ) -> Result<SparsityPlan, TrainError> {
         let pruners = self
             .modifiers
             .iter()
             .enumerate()
-            .map(|(index, ModifierSpec::Prune(prune))| prune.to_pruner(index, steps, scorers, self.seed))
+            .map(|(index, ModifierSpec::Prune(prune))| {
+                prune.to_pruner(index, steps, scorers, self.seed)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SparsityPlan::new(pruners))
     }
@@ -254,7 +287,11 @@ fn to_config_value(value: toml::Value) -> config::Value {
         toml::Value::Float(f) => f.into(),
         toml::Value::Boolean(b) => b.into(),
         toml::Value::Datetime(d) => d.to_string().into(),
-        toml::Value::Array(items) => items.into_iter().map(to_config_value).collect::<Vec<_>>().into(),
+        toml::Value::Array(items) => items
+            .into_iter()
+            .map(to_config_value)
+            .collect::<Vec<_>>()
+            .into(),
         toml::Value::Table(table) => table
             .into_iter()
             .map(|(k, v)| (k, to_config_value(v)))

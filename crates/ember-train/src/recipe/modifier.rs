@@ -49,7 +49,7 @@ fn default_scorer() -> String {
 
 /// A sparsity schedule in epochs (fractions allowed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ScheduleSpec {
     /// Prune once at `at_epoch`.
     OneShot {
@@ -115,7 +115,9 @@ impl ScheduleSpec {
             )
         };
         match self {
-            Self::OneShot { sparsity, at_epoch } => SparsitySchedule::one_shot(*sparsity, steps.at(*at_epoch)),
+            Self::OneShot { sparsity, at_epoch } => {
+                SparsitySchedule::one_shot(*sparsity, steps.at(*at_epoch))
+            }
             Self::Linear(r) => ramp(1.0, r),
             Self::Cubic(r) => ramp(3.0, r),
             Self::Polynomial(p) => ramp(

@@ -45,14 +45,20 @@ impl OptimizerSpec {
     pub fn init(&self) -> ModuleOptimizer {
         let decay = |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty));
         match self {
-            Self::Adam { weight_decay } => AdamConfig::new().with_weight_decay(decay(*weight_decay)).init(),
-            Self::Adamw { weight_decay } => AdamWConfig::new().with_weight_decay(*weight_decay).init(),
+            Self::Adam { weight_decay } => AdamConfig::new()
+                .with_weight_decay(decay(*weight_decay))
+                .init(),
+            Self::Adamw { weight_decay } => {
+                AdamWConfig::new().with_weight_decay(*weight_decay).init()
+            }
             Self::Sgd {
                 momentum,
                 weight_decay,
             } => SgdConfig::new()
                 .with_momentum((*momentum > 0.0).then(|| {
-                    MomentumConfig::new().with_momentum(*momentum).with_dampening(0.0)
+                    MomentumConfig::new()
+                        .with_momentum(*momentum)
+                        .with_dampening(0.0)
                 }))
                 .with_weight_decay(decay(*weight_decay))
                 .init(),
@@ -69,10 +75,18 @@ impl OptimizerSpec {
             } => (*weight_decay, *momentum),
         };
         if !(wd.is_finite() && wd >= 0.0) {
-            return Err(("optimizer.weight_decay", wd.to_string(), "must be a finite number >= 0"));
+            return Err((
+                "optimizer.weight_decay",
+                wd.to_string(),
+                "must be a finite number >= 0",
+            ));
         }
         if !(0.0..1.0).contains(&momentum) {
-            return Err(("optimizer.momentum", momentum.to_string(), "must lie in [0, 1)"));
+            return Err((
+                "optimizer.momentum",
+                momentum.to_string(),
+                "must lie in [0, 1)",
+            ));
         }
         Ok(())
     }

@@ -1,0 +1,28 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use ember::sparsity::ScorerRegistry;
+use ember::train::{Recipe, RunOptions};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Loads a recipe of `recipes/` with overrides.
+pub fn recipe(name: &str, overrides: &[&str]) -> Result<Recipe, ember::train::TrainError> {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    Recipe::load(&root().join("recipes").join(name), &overrides)
+}
+
+/// Run options on flex into `out`.
+pub fn options(out: &Path) -> RunOptions {
+    RunOptions {
+        out_dir: out.to_path_buf(),
+        device: Device::flex(),
+        device_name: "flex".into(),
+        scorers: ScorerRegistry::default(),
+    }
+}
