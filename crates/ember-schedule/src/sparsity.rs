@@ -140,7 +140,9 @@ impl SparsitySchedule {
     /// Whether the mask is selected again at `step`.
     pub fn is_update_step(&self, step: u64) -> bool {
         step == self.end
-            || (step >= self.start && step < self.end && (step - self.start).is_multiple_of(self.every))
+            || (step >= self.start
+                && step < self.end
+                && (step - self.start).is_multiple_of(self.every))
     }
 
     /// Every update step, in order.
