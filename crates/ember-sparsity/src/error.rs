@@ -63,4 +63,20 @@ pub enum SparsityError {
         /// Number of scores returned.
         got: usize,
     },
+    /// A freeze mask file cannot be read.
+    #[error("cannot read freeze mask {path}: {message}")]
+    MaskFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A freeze mask names a parameter or an index the model does not have.
+    #[error("freeze mask of modifier `{modifier}`: {message}")]
+    MaskMismatch {
+        /// The freezer.
+        modifier: String,
+        /// What does not fit.
+        message: String,
+    },
 }

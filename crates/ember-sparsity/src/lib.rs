@@ -15,6 +15,7 @@
 //! step counter are module state, saved by burn's ordinary checkpoints.
 
 mod error;
+mod freeze;
 mod path;
 mod plan;
 mod report;
@@ -25,8 +26,8 @@ mod train_step;
 
 pub use error::SparsityError;
 pub use path::{ParamInfo, collect_params};
-pub use plan::{Pattern, Pruner, Scope, SparsityPlan};
-pub use report::{LayerReport, SparsityReport};
+pub use plan::{FreezeRule, Freezer, Pattern, Pruner, Scope, SparsityPlan};
+pub use report::{LayerReport, MaskCounts, SparsityReport};
 pub use score::{ScoreContext, Scorer, ScorerRegistry};
 pub use select::{Selector, prune_count, pruned_flags};
 pub use sparse::Sparse;

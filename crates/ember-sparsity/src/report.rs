@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,10 @@ pub struct LayerReport {
     pub sparsity: f64,
     /// Whether a pruner selects this parameter.
     pub selected: bool,
+    /// Number of frozen elements (all of them for a tensor frozen whole).
+    pub frozen: usize,
+    /// Number of elements the optimizer may still change: not pruned, not frozen.
+    pub trainable: usize,
 }
 
 /// Sparsity measured from the weights themselves (not from the masks), so it cannot claim
@@ -40,15 +46,36 @@ pub struct SparsityReport {
     pub total_numel: usize,
     /// Zeros in the whole model.
     pub total_zeros: usize,
+    /// Frozen elements in the whole model.
+    pub total_frozen: usize,
+    /// Elements of the whole model that still train (not pruned, not frozen).
+    pub trainable: usize,
+}
+
+/// What a plan holds for one parameter: elements pruned by its mask and elements frozen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskCounts {
+    /// Elements the keep-mask removes.
+    pub pruned: usize,
+    /// Elements frozen.
+    pub frozen: usize,
 }
 
 impl SparsityReport {
     /// Counts the zeros of every float parameter of `model`; `selected` tells which paths a
     /// plan controls.
-    pub fn measure<M: Module>(model: &M, selected: &[String], step: u64) -> Self {
+    ///
+    /// `counts` gives, per path, what the masks prune and freeze (missing paths: nothing).
+    pub fn measure<M: Module>(
+        model: &M,
+        selected: &[String],
+        counts: &HashMap<String, MaskCounts>,
+        step: u64,
+    ) -> Self {
         let mut counter = ZeroCounter {
             tracker: PathTracker::default(),
             selected,
+            counts,
             layers: Vec::new(),
         };
         model.visit(&mut counter);
@@ -69,6 +96,8 @@ impl SparsityReport {
             ratio: ratio(selected_zeros, selected_numel),
             total_numel: sum(|l| l.numel, false),
             total_zeros: sum(|l| l.zeros, false),
+            total_frozen: sum(|l| l.frozen, false),
+            trainable: sum(|l| l.trainable, false),
             layers,
         }
     }
@@ -85,6 +114,7 @@ fn ratio(zeros: usize, numel: usize) -> f64 {
 struct ZeroCounter<'a> {
     tracker: PathTracker,
     selected: &'a [String],
+    counts: &'a HashMap<String, MaskCounts>,
     layers: Vec<LayerReport>,
 }
 
@@ -109,8 +139,11 @@ impl ModuleVisitor for ZeroCounter<'_> {
             .iter::<i64>()
             .next()
             .unwrap_or(0) as usize;
+        let counts = self.counts.get(&path).copied().unwrap_or_default();
         self.layers.push(LayerReport {
             selected: self.selected.contains(&path),
+            frozen: counts.frozen,
+            trainable: numel - counts.pruned - counts.frozen,
             layer_type: self.tracker.layer_type(),
             path,
             numel,
@@ -121,8 +154,29 @@ impl ModuleVisitor for ZeroCounter<'_> {
 }
 
 impl<M: Module> Sparse<M> {
-    /// Measures the sparsity of the model's weights now.
+    /// Measures the sparsity of the model's weights now, with the frozen counts of the plan.
     pub fn report(&self) -> SparsityReport {
-        SparsityReport::measure(&self.model, &self.target_paths(), self.step_count())
+        let mut counts: HashMap<String, MaskCounts> = HashMap::new();
+        for path in self.target_paths() {
+            let pruned = self
+                .keep_mask(&path)
+                .map_or(0, |m| m.iter().filter(|k| !**k).count());
+            counts.entry(path).or_default().pruned = pruned;
+        }
+        for path in self.freeze_paths() {
+            let frozen = self
+                .frozen_mask(&path)
+                .map_or(0, |m| m.iter().filter(|f| **f).count());
+            counts.entry(path).or_default().frozen = frozen;
+        }
+        for (path, numel) in self.whole_frozen() {
+            counts.entry(path).or_default().frozen = numel;
+        }
+        SparsityReport::measure(
+            &self.model,
+            &self.target_paths(),
+            &counts,
+            self.step_count(),
+        )
     }
 }

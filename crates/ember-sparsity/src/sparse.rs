@@ -25,37 +25,54 @@ pub struct Sparse<M> {
     /// The wrapped model. Pruned weights are exact zeros in its parameters.
     pub model: M,
     keep_masks: Vec<Param<Tensor<1, Bool>>>,
+    frozen_masks: Vec<Param<Tensor<1, Bool>>>,
+    frozen_values: Vec<Param<Tensor<1>>>,
     step: Param<Tensor<1, Int>>,
     #[module(skip)]
     plan: Arc<BoundPlan>,
 }
 
 impl<M: Module> Sparse<M> {
-    /// Binds `plan` to `model`. Every selector must match, every schedule must be valid, and no
-    /// parameter may be pruned by two modifiers. All masks start full (nothing pruned).
+    /// Binds `plan` to `model`. Every selector must match, every schedule must be valid, no
+    /// parameter may be pruned by two pruners or frozen by two freezers, and a tensor frozen
+    /// whole may not be pruned. All masks start full (nothing pruned, nothing frozen) except
+    /// for whole-tensor freezers, which turn `require_grad` off here.
     pub fn new(model: M, plan: SparsityPlan) -> Result<Self, SparsityError> {
         let params = collect_params(&model);
         let plan = BoundPlan::bind(plan, &params)?;
         let device = model.devices()[0].clone();
+        let flags = |value: bool, numel: usize| {
+            let data = TensorData::new(vec![value; numel], [numel]);
+            Param::initialized(ParamId::new(), Tensor::<1, Bool>::from_data(data, &device))
+        };
         let keep_masks = plan
             .targets
             .iter()
-            .map(|target| {
-                let numel = target.info.numel();
-                let keep = Tensor::<1, Bool>::from_data(
-                    TensorData::new(vec![true; numel], [numel]),
-                    &device,
-                );
-                Param::initialized(ParamId::new(), keep)
+            .map(|t| flags(true, t.info.numel()))
+            .collect();
+        let frozen_masks = plan
+            .freeze_targets
+            .iter()
+            .map(|t| flags(false, t.info.numel()))
+            .collect();
+        let frozen_values = plan
+            .freeze_targets
+            .iter()
+            .map(|t| {
+                let values = Tensor::<1>::zeros([t.info.numel()], &device);
+                Param::initialized(ParamId::new(), values).set_require_grad(false)
             })
             .collect();
         let step = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64], [1]), &device);
-        Ok(Self {
+        let sparse = Self {
             model,
             keep_masks,
+            frozen_masks,
+            frozen_values,
             step: Param::initialized(ParamId::new(), step),
             plan: Arc::new(plan),
-        })
+        };
+        Ok(sparse.freeze_whole_tensors())
     }
 
     /// The number of optimizer steps taken so far (reads one value back from the device).
@@ -68,6 +85,38 @@ impl<M: Module> Sparse<M> {
     pub fn target_paths(&self) -> Vec<String> {
         self.plan
             .targets
+            .iter()
+            .map(|t| t.info.path.clone())
+            .collect()
+    }
+
+    /// The freeze set of `path` on the host (`true` = frozen), if `path` is frozen element by
+    /// element by the plan.
+    pub fn frozen_mask(&self, path: &str) -> Option<Vec<bool>> {
+        let index = self.plan.freeze_index(path)?;
+        Some(
+            self.frozen_masks[index]
+                .val()
+                .inner()
+                .into_data()
+                .iter::<bool>()
+                .collect(),
+        )
+    }
+
+    /// The tensors frozen whole, with their sizes.
+    pub fn whole_frozen(&self) -> Vec<(String, usize)> {
+        self.plan
+            .whole
+            .iter()
+            .map(|t| (t.info.path.clone(), t.info.numel()))
+            .collect()
+    }
+
+    /// The dotted paths of the parameters frozen element by element, in plan order.
+    pub fn freeze_paths(&self) -> Vec<String> {
+        self.plan
+            .freeze_targets
             .iter()
             .map(|t| t.info.path.clone())
             .collect()
@@ -92,7 +141,7 @@ impl<M: Module> Sparse<M> {
         let (mut pruned, mut total) = (0.0, 0.0);
         for target in &self.plan.targets {
             let numel = target.info.numel() as f64;
-            pruned += self.plan.pruners[target.pruner].schedule.sparsity(step) * numel;
+            pruned += self.plan.pruners[target.modifier].schedule.sparsity(step) * numel;
             total += numel;
         }
         if total == 0.0 { 0.0 } else { pruned / total }
@@ -118,10 +167,11 @@ impl<M: Module> Sparse<M> {
 
     /// One hooked optimizer step, for hand-written training loops:
     ///
-    /// 1. if a pruner is due at this step, score, select and store new masks;
-    /// 2. zero the gradients of pruned elements;
+    /// 1. if a modifier is due at this step, select and store new masks and freeze sets;
+    /// 2. zero the gradients of pruned and frozen elements;
     /// 3. let `optim` update the model;
-    /// 4. zero the pruned weights again (Adam moments and weight decay cannot revive them);
+    /// 4. zero the pruned weights and write back the frozen values (Adam moments and weight
+    ///    decay can neither revive a pruned weight nor move a frozen one);
     /// 5. advance the step counter.
     pub fn optimizer_step(
         self,
@@ -135,6 +185,8 @@ impl<M: Module> Sparse<M> {
         let Self {
             model,
             keep_masks,
+            frozen_masks,
+            frozen_values,
             step: counter,
             plan,
         } = sparse;
@@ -142,6 +194,8 @@ impl<M: Module> Sparse<M> {
         Self {
             model,
             keep_masks,
+            frozen_masks,
+            frozen_values,
             step: counter,
             plan,
         }
@@ -168,6 +222,8 @@ impl<M: Module> Sparse<M> {
         let Self {
             model,
             keep_masks,
+            frozen_masks,
+            frozen_values,
             step: counter,
             plan,
         } = sparse;
@@ -175,6 +231,8 @@ impl<M: Module> Sparse<M> {
         Self {
             model,
             keep_masks,
+            frozen_masks,
+            frozen_values,
             step: counter,
             plan,
         }
@@ -189,4 +247,7 @@ impl<M: Module> Sparse<M> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+
+#[cfg(test)]
+mod freeze_tests;

@@ -35,6 +35,10 @@ pub struct ParameterCounts {
     pub total: usize,
     /// Those that are not zero.
     pub nonzero: usize,
+    /// Those that are frozen.
+    pub frozen: usize,
+    /// Those the optimizer may still change (neither pruned nor frozen).
+    pub trainable: usize,
 }
 
 /// `report.json`: everything a run measured.
@@ -80,6 +84,8 @@ impl RunReport {
             ParameterCounts {
                 total: measured.total_numel,
                 nonzero: measured.total_numel - measured.total_zeros,
+                frozen: measured.total_frozen,
+                trainable: measured.trainable,
             },
         )
     }
@@ -102,17 +108,30 @@ impl RunReport {
             self.sparsity.compression
         );
         text += &format!(
-            "parameters       {} total, {} non-zero\n\n{:<32} {:>10} {:>10} {:>9}\n",
-            self.parameters.total, self.parameters.nonzero, "layer", "numel", "zeros", "sparsity"
+            "parameters       {} total, {} non-zero, {} frozen, {} trainable\n\n{:<32} {:>10} {:>10} {:>9} {:>10}\n",
+            self.parameters.total,
+            self.parameters.nonzero,
+            self.parameters.frozen,
+            self.parameters.trainable,
+            "layer",
+            "numel",
+            "zeros",
+            "sparsity",
+            "frozen"
         );
         for layer in &self.layers {
             text += &format!(
-                "{:<32} {:>10} {:>10} {:>9.4}{}\n",
+                "{:<32} {:>10} {:>10} {:>9.4} {:>10}{}\n",
                 layer.path,
                 layer.numel,
                 layer.zeros,
                 layer.sparsity,
-                if layer.selected { "" } else { "  (not pruned)" }
+                layer.frozen,
+                if layer.selected || layer.frozen > 0 {
+                    ""
+                } else {
+                    "  (not pruned)"
+                }
             );
         }
         text

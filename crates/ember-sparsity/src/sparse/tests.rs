@@ -8,20 +8,20 @@ use proptest::prelude::*;
 use crate::{Pruner, Scope, Selector, Sparse, SparsityError, SparsityPlan, prune_count};
 
 #[derive(Module, Debug)]
-struct Tiny {
-    first: Linear,
-    second: Linear,
+pub(super) struct Tiny {
+    pub(super) first: Linear,
+    pub(super) second: Linear,
 }
 
 impl Tiny {
-    fn new(device: &Device) -> Self {
+    pub(super) fn new(device: &Device) -> Self {
         Self {
             first: LinearConfig::new(16, 24).init(device),
             second: LinearConfig::new(24, 8).init(device),
         }
     }
 
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(super) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.second
             .forward(burn::tensor::activation::relu(self.first.forward(x)))
     }

@@ -50,7 +50,9 @@ use serde::{Deserialize, Serialize};
 pub use data::{DataSpec, SourceKind};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
-pub use modifier::{ModifierSpec, PolynomialSpec, PruneSpec, RampSpec, ScheduleSpec};
+pub use modifier::{
+    FreezeRuleKind, FreezeSpec, ModifierSpec, PolynomialSpec, PruneSpec, RampSpec, ScheduleSpec,
+};
 pub use optim::OptimizerSpec;
 pub use steps::Steps;
 
@@ -188,60 +190,102 @@ impl Recipe {
         if let Some(dense) = &self.dense {
             check_lr("dense.lr", &dense.lr)?;
         }
-        let steps = Steps::new(1);
-        for (index, ModifierSpec::Prune(prune)) in self.modifiers.iter().enumerate() {
+        for (index, modifier) in self.modifiers.iter().enumerate() {
             let prefix = format!("modifiers[{index}]");
-            if prune.params.is_empty() {
+            let (params, schedule) = match modifier {
+                ModifierSpec::Prune(prune) => (&prune.params, Some(&prune.schedule)),
+                ModifierSpec::Freeze(freeze) => {
+                    self.check_freeze(&prefix, freeze)?;
+                    (&freeze.params, freeze.schedule.as_ref())
+                }
+            };
+            if params.is_empty() {
                 return Err(invalid(
                     format!("{prefix}.params"),
                     "[]".into(),
                     "must list at least one pattern",
                 ));
             }
-            for (name, epoch) in prune.schedule.epochs() {
-                let valid = if name == "every_epochs" {
-                    epoch.is_finite() && epoch > 0.0
-                } else {
-                    epoch.is_finite() && epoch >= 0.0 && epoch < self.epochs as f64
-                };
-                if !valid {
-                    let expected = if name == "every_epochs" {
-                        "must be > 0".to_string()
-                    } else {
-                        format!(
-                            "must lie in [0, epochs) = [0, {}): a pruning step at or after the last epoch never runs",
-                            self.epochs
-                        )
-                    };
-                    return Err(invalid(
-                        format!("{prefix}.schedule.{name}"),
-                        epoch.to_string(),
-                        &expected,
-                    ));
-                }
+            if let Some(schedule) = schedule {
+                self.check_schedule(&prefix, schedule)?;
             }
-            prune
-                .schedule
-                .to_schedule(&steps)
-                .validate()
-                .map_err(|e| match e {
-                    ember_schedule::ScheduleError::OutOfRange {
-                        field,
-                        value,
-                        expected,
-                    } => invalid(
-                        format!("{prefix}.schedule.{}", prune.schedule.recipe_field(field)),
-                        value.to_string(),
-                        &format!("expected {expected}"),
-                    ),
-                    other => invalid(
-                        format!("{prefix}.schedule"),
-                        String::new(),
-                        &other.to_string(),
-                    ),
-                })?;
         }
         Ok(())
+    }
+
+    fn check_freeze(&self, prefix: &str, freeze: &FreezeSpec) -> Result<(), TrainError> {
+        let invalid = |field: &str, value: &str, message: &str| TrainError::Invalid {
+            field: format!("{prefix}.{field}"),
+            value: value.to_string(),
+            message: message.to_string(),
+        };
+        match (freeze.rule, &freeze.schedule, &freeze.mask_file) {
+            (FreezeRuleKind::All, Some(_), _) => Err(invalid(
+                "schedule",
+                "(given)",
+                "rule \"all\" freezes whole tensors from the start and takes no schedule",
+            )),
+            (FreezeRuleKind::TopMagnitude | FreezeRuleKind::Freezenet, None, _) => Err(invalid(
+                "schedule",
+                "(missing)",
+                "this rule needs a schedule giving the frozen fraction",
+            )),
+            (FreezeRuleKind::Mask, _, None) => Err(invalid(
+                "mask_file",
+                "(missing)",
+                "rule \"mask\" needs a JSON file of frozen indices",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_schedule(&self, prefix: &str, schedule: &ScheduleSpec) -> Result<(), TrainError> {
+        let invalid = |field: String, value: String, message: &str| TrainError::Invalid {
+            field,
+            value,
+            message: message.to_string(),
+        };
+        for (name, epoch) in schedule.epochs() {
+            let valid = if name == "every_epochs" {
+                epoch.is_finite() && epoch > 0.0
+            } else {
+                epoch.is_finite() && epoch >= 0.0 && epoch < self.epochs as f64
+            };
+            if !valid {
+                let expected = if name == "every_epochs" {
+                    "must be > 0".to_string()
+                } else {
+                    format!(
+                        "must lie in [0, epochs) = [0, {}): a step at or after the last epoch never runs",
+                        self.epochs
+                    )
+                };
+                return Err(invalid(
+                    format!("{prefix}.schedule.{name}"),
+                    epoch.to_string(),
+                    &expected,
+                ));
+            }
+        }
+        schedule
+            .to_schedule(&Steps::new(1))
+            .validate()
+            .map_err(|e| match e {
+                ember_schedule::ScheduleError::OutOfRange {
+                    field,
+                    value,
+                    expected,
+                } => invalid(
+                    format!("{prefix}.schedule.{}", schedule.recipe_field(field)),
+                    value.to_string(),
+                    &format!("expected {expected}"),
+                ),
+                other => invalid(
+                    format!("{prefix}.schedule"),
+                    String::new(),
+                    &other.to_string(),
+                ),
+            })
     }
 
     /// The sparsity plan of the pruning phase, with epochs turned into steps.
@@ -250,15 +294,19 @@ impl Recipe {
         steps: &Steps,
         scorers: &ScorerRegistry,
     ) -> Result<SparsityPlan, TrainError> {
-        let pruners = self
-            .modifiers
-            .iter()
-            .enumerate()
-            .map(|(index, ModifierSpec::Prune(prune))| {
-                prune.to_pruner(index, steps, scorers, self.seed)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SparsityPlan::new(pruners))
+        let mut plan = SparsityPlan::default();
+        for (index, modifier) in self.modifiers.iter().enumerate() {
+            match modifier {
+                ModifierSpec::Prune(prune) => {
+                    plan.pruners
+                        .push(prune.to_pruner(index, steps, scorers, self.seed)?);
+                }
+                ModifierSpec::Freeze(freeze) => {
+                    plan.freezers.push(freeze.to_freezer(index, steps)?)
+                }
+            }
+        }
+        Ok(plan)
     }
 }
 

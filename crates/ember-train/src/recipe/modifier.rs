@@ -1,5 +1,7 @@
 use ember_schedule::SparsitySchedule;
-use ember_sparsity::{Pattern, Pruner, Scope, ScorerRegistry, Selector, SparsityError};
+use ember_sparsity::{
+    FreezeRule, Freezer, Pattern, Pruner, Scope, ScorerRegistry, Selector, SparsityError,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Steps;
@@ -10,6 +12,88 @@ use super::Steps;
 pub enum ModifierSpec {
     /// Prune the selected parameters.
     Prune(PruneSpec),
+    /// Freeze elements of the selected parameters.
+    Freeze(FreezeSpec),
+}
+
+/// Which elements a freeze modifier freezes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezeRuleKind {
+    /// Whole tensors (`require_grad = false`); no schedule.
+    All,
+    /// The largest-magnitude fraction, on a schedule.
+    TopMagnitude,
+    /// FreezeNet: the fraction with the lowest `|w·g|` at the scheduled step (default: step 0).
+    Freezenet,
+    /// The elements listed in `mask_file`.
+    Mask,
+}
+
+/// A freezing modifier as a recipe writes it. The schedule's values are frozen fractions
+/// (`fraction`, `init_fraction`, `final_fraction` are accepted for the `*sparsity` keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeSpec {
+    /// A name for reports (default `freeze<i>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Parameter patterns, as for `prune`.
+    pub params: Vec<String>,
+    /// Patterns to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Owning module types to keep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_types: Vec<String>,
+    /// Which elements.
+    pub rule: FreezeRuleKind,
+    /// `global` or `layer_wise` fractions.
+    #[serde(default)]
+    pub scope: Scope,
+    /// When and how much (required for `top_magnitude` and `freezenet`; `mask` defaults to
+    /// step 0; `all` takes none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// For `rule = "mask"`: a JSON file mapping parameter paths to frozen flat indices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_file: Option<std::path::PathBuf>,
+}
+
+impl FreezeSpec {
+    /// The schedule in steps (`all` and a schedule-less `mask` act at step 0).
+    pub fn step_schedule(&self, steps: &Steps) -> SparsitySchedule {
+        match &self.schedule {
+            Some(schedule) => schedule.to_schedule(steps),
+            None => SparsitySchedule::one_shot(0.0, 0),
+        }
+    }
+
+    /// The freezer this spec describes.
+    pub fn to_freezer(&self, index: usize, steps: &Steps) -> Result<Freezer, SparsityError> {
+        let rule = match self.rule {
+            FreezeRuleKind::All => FreezeRule::All,
+            FreezeRuleKind::TopMagnitude => FreezeRule::TopMagnitude,
+            FreezeRuleKind::Freezenet => FreezeRule::FreezeNet,
+            FreezeRuleKind::Mask => {
+                let path = self
+                    .mask_file
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""));
+                FreezeRule::mask_from_json(path)?
+            }
+        };
+        let selector = Selector {
+            include: self.params.clone(),
+            exclude: self.exclude.clone(),
+            layer_types: self.layer_types.clone(),
+        };
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("freeze{index}"));
+        Ok(Freezer::new(&name, selector, rule, self.step_schedule(steps)).with_scope(self.scope))
+    }
 }
 
 /// A pruning modifier as a recipe writes it.
@@ -53,7 +137,8 @@ fn default_scorer() -> String {
 pub enum ScheduleSpec {
     /// Prune once at `at_epoch`.
     OneShot {
-        /// The sparsity.
+        /// The sparsity (or frozen fraction).
+        #[serde(alias = "fraction")]
         sparsity: f64,
         /// When (default: the start of the phase).
         #[serde(default)]
@@ -72,8 +157,10 @@ pub enum ScheduleSpec {
 #[serde(deny_unknown_fields)]
 pub struct RampSpec {
     /// Sparsity of the first pruning step.
+    #[serde(alias = "init_fraction")]
     pub init_sparsity: f64,
     /// Sparsity of the last pruning step.
+    #[serde(alias = "final_fraction")]
     pub final_sparsity: f64,
     /// Epoch of the first pruning step.
     pub start_epoch: f64,
