@@ -92,7 +92,7 @@ fn malformed_overrides_and_unknown_scorers_are_reported() {
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("magnitud") && msg.contains("magnitude, random"),
+        msg.contains("magnitud") && msg.contains("magnitude, random, snip"),
         "{msg}"
     );
 }
@@ -148,4 +148,55 @@ fn weights_of_another_model_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("lenet5.bpk") && msg.contains("mlp"), "{msg}");
+}
+
+#[test]
+fn freeze_modifiers_are_checked_per_rule() {
+    let base = QUICK.replace(
+        "[[modifiers]]",
+        "[[modifiers]]\nkind = \"freeze\"\nparams = ['layers.0.weight']\nRULE\n[[modifiers]]",
+    );
+    let with = |rule: &str| base.replace("RULE", rule);
+    let msg = message(Recipe::from_toml(
+        &with("rule = \"all\"\nschedule = { kind = \"one_shot\", fraction = 0.5 }"),
+        "f.toml",
+        &[],
+    ));
+    assert!(
+        msg.contains("modifiers[0].schedule") && msg.contains("all"),
+        "{msg}"
+    );
+    let msg = message(Recipe::from_toml(
+        &with("rule = \"top_magnitude\""),
+        "f.toml",
+        &[],
+    ));
+    assert!(
+        msg.contains("modifiers[0].schedule") && msg.contains("missing"),
+        "{msg}"
+    );
+    let msg = message(Recipe::from_toml(&with("rule = \"mask\""), "f.toml", &[]));
+    assert!(msg.contains("modifiers[0].mask_file"), "{msg}");
+    let msg = message(Recipe::from_toml(
+        &with("rule = \"top_magnitude\"\nschedule = { kind = \"one_shot\", fraction = 1.5 }"),
+        "f.toml",
+        &[],
+    ));
+    assert!(
+        msg.contains("modifiers[0].schedule.sparsity") && msg.contains("1.5"),
+        "{msg}"
+    );
+    let msg = message(Recipe::from_toml(
+        &with("rule = \"freeze_all\""),
+        "f.toml",
+        &[],
+    ));
+    assert!(msg.contains("freeze_all"), "{msg}");
+    // A whole-tensor freeze of a pruned tensor is refused when the plan is bound.
+    let recipe = Recipe::from_toml(&with("rule = \"all\""), "f.toml", &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let msg = ember::train::run(&recipe, &common::options(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("layers.0.weight"), "{msg}");
 }

@@ -51,7 +51,7 @@ fn quickstart_prunes_to_exactly_90_percent_and_keeps_accuracy() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows[0], ember::train::EpochRow::CSV_HEADER);
     assert_eq!(rows.len(), 1 + 10 + 12);
-    assert!(rows.last().unwrap().starts_with("prune,12,"));
+    assert!(rows.last().unwrap().starts_with("sparse,12,"));
     assert!(rows.last().unwrap().ends_with(",0.900000"));
 
     // recipe.toml is the resolved recipe and loads back to the same value.

@@ -1,4 +1,5 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests; each test file uses a subset.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -62,7 +62,7 @@ pub enum TrainError {
     /// burn-train stopped with an error.
     #[error("training phase `{phase}` failed: {message}")]
     Training {
-        /// The phase (`dense` or `prune`).
+        /// The phase (`dense` or `sparse`).
         phase: String,
         /// What burn-train reported.
         message: String,

@@ -153,7 +153,7 @@ where
             .map(|epoch| sparse.scheduled_sparsity(epoch * per_epoch - 1))
             .collect();
         let target = move |epoch: usize| targets.get(epoch.wrapping_sub(1)).copied().unwrap_or(0.0);
-        train_phase(context, "prune", sparse, recipe.epochs, lr, target)?
+        train_phase(context, "sparse", sparse, recipe.epochs, lr, target)?
     } else {
         sparse
     };

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// The metrics of one epoch of one phase: a row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
-    /// `dense` or `prune`.
+    /// `dense` or `sparse`.
     pub phase: String,
     /// Epoch number, from 1.
     pub epoch: usize,

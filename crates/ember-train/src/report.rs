@@ -24,7 +24,7 @@ pub struct SparsitySummary {
     pub selected_numel: usize,
     /// Zeros among them.
     pub selected_zeros: usize,
-    /// Compression of the pruned parameters: elements / non-zeros.
+    /// Compression of the pruned parameters: elements / non-zeros (1 when nothing is pruned).
     pub compression: f64,
 }
 
@@ -75,11 +75,9 @@ impl RunReport {
                 ratio: measured.ratio,
                 selected_numel: measured.selected_numel,
                 selected_zeros: measured.selected_zeros,
-                compression: if nonzero == 0 {
-                    f64::INFINITY
-                } else {
-                    measured.selected_numel as f64 / nonzero as f64
-                },
+                // Every element pruned counts as one survivor, so the figure stays finite (JSON
+                // has no infinity).
+                compression: measured.selected_numel as f64 / nonzero.max(1) as f64,
             },
             ParameterCounts {
                 total: measured.total_numel,

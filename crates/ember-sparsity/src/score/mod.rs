@@ -6,10 +6,12 @@
 mod magnitude;
 mod random;
 mod registry;
+mod snip;
 
 pub use magnitude::Magnitude;
 pub use random::Random;
 pub use registry::ScorerRegistry;
+pub use snip::Snip;
 
 /// What a scorer sees of one parameter at a pruning step. All values are on the host, in the
 /// tensor's row-major (flat) order.

@@ -1,14 +1,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Magnitude, Random, Scorer};
+use super::{Magnitude, Random, Scorer, Snip};
 use crate::SparsityError;
 
 type Factory = Arc<dyn Fn() -> Arc<dyn Scorer> + Send + Sync>;
 
 /// Maps the scorer names used in recipes to scorers.
 ///
-/// [`ScorerRegistry::default`] knows `magnitude` and `random`; register your own with
+/// [`ScorerRegistry::default`] knows `magnitude`, `random` and `snip`; register your own with
 /// [`ScorerRegistry::register`].
 #[derive(Clone)]
 pub struct ScorerRegistry {
@@ -28,6 +28,7 @@ impl Default for ScorerRegistry {
         };
         registry.register("magnitude", || Arc::new(Magnitude));
         registry.register("random", || Arc::new(Random));
+        registry.register("snip", || Arc::new(Snip));
         registry
     }
 }
@@ -70,7 +71,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("magnitud") && err.contains("magnitude, random"),
+            err.contains("magnitud") && err.contains("magnitude, random, snip"),
             "{err}"
         );
     }

@@ -3,7 +3,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
 use ember_schedule::SparsitySchedule;
 
-use super::tests::Tiny;
+use super::tests::{Tiny, devices};
 use crate::{FreezeRule, Freezer, Pruner, Scope, Selector, Sparse, SparsityPlan, prune_count};
 
 fn weights() -> Selector {
@@ -58,7 +58,12 @@ fn assert_frozen_unchanged(before: &[Vec<u32>], after: &[Vec<u32>], frozen: &[Ve
 
 #[test]
 fn top_magnitude_frozen_values_stay_bit_identical_under_adamw_and_resume() {
-    let device = Device::flex().autodiff();
+    for device in devices() {
+        frozen_values_stay_bit_identical_on(device.autodiff());
+    }
+}
+
+fn frozen_values_stay_bit_identical_on(device: Device) {
     let freezer = Freezer::new(
         "freeze",
         weights(),
@@ -97,7 +102,11 @@ fn top_magnitude_frozen_values_stay_bit_identical_under_adamw_and_resume() {
     assert!(min_frozen >= max_free);
 
     // Checkpoint, load into a fresh model with other weights, and train on.
-    let dir = std::env::temp_dir().join(format!("ember-freeze-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "ember-freeze-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("frozen.bpk");
     sparse.clone().save_file(&path).unwrap();

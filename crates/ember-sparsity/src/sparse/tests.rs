@@ -27,6 +27,16 @@ impl Tiny {
     }
 }
 
+/// Every CPU backend the tests were built with (flex always; ndarray with `test-ndarray`).
+pub(super) fn devices() -> Vec<Device> {
+    #[allow(unused_mut)]
+    let mut devices = vec![Device::flex()];
+    #[cfg(feature = "test-ndarray")]
+    #[allow(deprecated)]
+    devices.push(Device::ndarray());
+    devices
+}
+
 fn weights() -> Selector {
     Selector::new([r"re:.*\.weight"])
 }
@@ -121,7 +131,12 @@ fn identical_weights_give_identical_masks() {
 
 #[test]
 fn pruned_weights_stay_zero_through_100_adamw_steps_with_weight_decay() {
-    let device = Device::flex().autodiff();
+    for device in devices() {
+        pruned_weights_stay_zero_on(device.autodiff());
+    }
+}
+
+fn pruned_weights_stay_zero_on(device: Device) {
     let model = seeded(&device, 4);
     let schedule = SparsitySchedule::cubic(0.5, 0.9, 0, 40, 10);
     let pruner = Pruner::magnitude("gmp", weights(), schedule.clone());

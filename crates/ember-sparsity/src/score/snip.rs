@@ -1,0 +1,46 @@
+use super::{ScoreContext, Scorer};
+
+/// SNIP's connection sensitivity `|w·g|` (Lee et al. 2019): prunes the weights whose removal
+/// changes the loss least, to first order. Uses the gradient of the step it runs at, so a
+/// one-shot schedule at step 0 prunes at initialisation from one batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snip;
+
+impl Scorer for Snip {
+    fn name(&self) -> &str {
+        "snip"
+    }
+
+    fn score(&self, ctx: &ScoreContext<'_>) -> Vec<f32> {
+        let gradient = ctx
+            .gradient
+            .unwrap_or_else(|| panic!("snip needs the gradient of `{}`", ctx.path));
+        ctx.weights
+            .iter()
+            .zip(gradient)
+            .map(|(w, g)| (w * g).abs())
+            .collect()
+    }
+
+    fn needs_gradient(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_weight_times_gradient_magnitudes() {
+        let ctx = ScoreContext {
+            path: "w",
+            shape: &[3],
+            weights: &[1.0, -2.0, 0.5],
+            gradient: Some(&[0.5, 0.25, -4.0]),
+            step: 0,
+            seed: 0,
+        };
+        assert_eq!(Snip.score(&ctx), vec![0.5, 0.5, 2.0]);
+    }
+}
