@@ -25,16 +25,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(error)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let temp = temporary_beside(path).map_err(error)?;
     let mut file = std::fs::File::create(&temp).map_err(error)?;
     file.write_all(bytes).map_err(error)?;
     file.sync_all().map_err(error)?;
@@ -51,13 +42,7 @@ pub(crate) fn save_module<M: burn::module::Module>(
         path: path.to_path_buf(),
         message,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| error(e.to_string()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let temp = temporary_beside(path).map_err(|e| error(e.to_string()))?;
     module.save_file(&temp).map_err(|e| error(e.to_string()))?;
     std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
 }
