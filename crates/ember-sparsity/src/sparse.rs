@@ -11,6 +11,11 @@ use crate::{SparsityError, SparsityPlan, collect_params};
 mod apply;
 mod update;
 
+/// A boolean parameter's values on the host.
+pub(crate) fn host_flags(flags: &Param<Tensor<1, Bool>>) -> Vec<bool> {
+    flags.val().inner().into_data().iter::<bool>().collect()
+}
+
 /// A model `M` together with its sparsity state: one keep-mask per pruned parameter and the
 /// optimizer-step counter.
 ///
@@ -94,14 +99,7 @@ impl<M: Module> Sparse<M> {
     /// element by the plan.
     pub fn frozen_mask(&self, path: &str) -> Option<Vec<bool>> {
         let index = self.plan.freeze_index(path)?;
-        Some(
-            self.frozen_masks[index]
-                .val()
-                .inner()
-                .into_data()
-                .iter::<bool>()
-                .collect(),
-        )
+        Some(host_flags(&self.frozen_masks[index]))
     }
 
     /// The tensors frozen whole, with their sizes.
@@ -125,14 +123,7 @@ impl<M: Module> Sparse<M> {
     /// The keep-mask of `path` on the host (`true` = kept), if `path` is pruned by the plan.
     pub fn keep_mask(&self, path: &str) -> Option<Vec<bool>> {
         let index = self.plan.target_index(path)?;
-        Some(
-            self.keep_masks[index]
-                .val()
-                .inner()
-                .into_data()
-                .iter::<bool>()
-                .collect(),
-        )
+        Some(host_flags(&self.keep_masks[index]))
     }
 
     /// The sparsity the schedules demand at `step`, averaged over all pruned parameters

@@ -6,19 +6,25 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Tensor, TensorData};
 
-use super::Sparse;
+use super::{Sparse, host_flags};
 use crate::path::PathTracker;
-use crate::plan::{FreezeRule, Scope};
+use crate::plan::{FreezeRule, Scope, Target};
 use crate::score::ScoreContext;
 use crate::{prune_count, pruned_flags};
 
-/// Host copies of the weights (and, on request, gradients) of some parameters.
+/// Host copies of the weights (and, on request, gradients) of some parameters, by path.
+#[derive(Default)]
+struct HostCopies {
+    weights: HashMap<String, Vec<f32>>,
+    gradients: HashMap<String, Vec<f32>>,
+}
+
+/// Visits a model and fills [`HostCopies`] for the wanted paths.
 struct HostValues<'a> {
     tracker: PathTracker,
     wanted: &'a [String],
     grads: Option<&'a GradientsParams>,
-    weights: HashMap<String, Vec<f32>>,
-    gradients: HashMap<String, Vec<f32>>,
+    copies: HostCopies,
 }
 
 fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -44,15 +50,13 @@ impl ModuleVisitor for HostValues<'_> {
         if !self.wanted.contains(&path) {
             return;
         }
-        self.weights.insert(path.clone(), to_host(param.val()));
+        self.copies
+            .weights
+            .insert(path.clone(), to_host(param.val()));
         if let Some(grad) = self.grads.and_then(|g| g.get::<D>(param.id)) {
-            self.gradients.insert(path, to_host(grad));
+            self.copies.gradients.insert(path, to_host(grad));
         }
     }
-}
-
-fn host_bools(mask: &Param<Tensor<1, Bool>>) -> Vec<bool> {
-    mask.val().inner().into_data().iter::<bool>().collect()
 }
 
 fn bool_tensor(flags: Vec<bool>, like: &Tensor<1, Bool>) -> Tensor<1, Bool> {
@@ -62,6 +66,7 @@ fn bool_tensor(flags: Vec<bool>, like: &Tensor<1, Bool>) -> Tensor<1, Bool> {
 
 /// One selection: for each tensor, its scores (lowest chosen first), the elements already
 /// chosen (`forced`, chosen first) and the elements that may never be chosen (`excluded`).
+#[derive(Default)]
 struct Selection {
     scores: Vec<Vec<f32>>,
     forced: Vec<Vec<bool>>,
@@ -118,20 +123,32 @@ impl Selection {
     }
 }
 
-fn host_values<'a>(paths: &'a [String], grads: Option<&'a GradientsParams>) -> HostValues<'a> {
-    HostValues {
-        tracker: PathTracker::default(),
-        wanted: paths,
-        grads,
-        weights: HashMap::new(),
-        gradients: HashMap::new(),
-    }
-}
-
 impl<M: Module> Sparse<M> {
+    /// The indices (in `list`) of the targets of modifier `modifier`, and their weights (and
+    /// gradients, when `grads` is given) on the host.
+    fn read_targets(
+        &self,
+        list: &[Target],
+        modifier: usize,
+        grads: Option<&GradientsParams>,
+    ) -> (Vec<usize>, HostCopies) {
+        let targets: Vec<usize> = (0..list.len())
+            .filter(|&i| list[i].modifier == modifier)
+            .collect();
+        let paths: Vec<String> = targets.iter().map(|&i| list[i].info.path.clone()).collect();
+        let mut host = HostValues {
+            tracker: PathTracker::default(),
+            wanted: &paths,
+            grads,
+            copies: HostCopies::default(),
+        };
+        self.model.visit(&mut host);
+        (targets, host.copies)
+    }
+
     fn pruned_of(&self, path: &str, numel: usize) -> Vec<bool> {
         match self.plan.target_index(path) {
-            Some(i) => host_bools(&self.keep_masks[i])
+            Some(i) => host_flags(&self.keep_masks[i])
                 .into_iter()
                 .map(|k| !k)
                 .collect(),
@@ -141,7 +158,7 @@ impl<M: Module> Sparse<M> {
 
     fn frozen_of(&self, path: &str, numel: usize) -> Vec<bool> {
         match self.plan.freeze_index(path) {
-            Some(i) => host_bools(&self.frozen_masks[i]),
+            Some(i) => host_flags(&self.frozen_masks[i]),
             None => vec![false; numel],
         }
     }
@@ -163,21 +180,9 @@ impl<M: Module> Sparse<M> {
             if !pruner.schedule.is_update_step(step) {
                 continue;
             }
-            let targets: Vec<usize> = (0..plan.targets.len())
-                .filter(|&i| plan.targets[i].modifier == index)
-                .collect();
-            let paths: Vec<String> = targets
-                .iter()
-                .map(|&i| plan.targets[i].info.path.clone())
-                .collect();
             let grads = grads.filter(|_| pruner.scorer.needs_gradient());
-            let mut host = host_values(&paths, grads);
-            self.model.visit(&mut host);
-            let mut selection = Selection {
-                scores: Vec::new(),
-                forced: Vec::new(),
-                excluded: Vec::new(),
-            };
+            let (targets, host) = self.read_targets(&plan.targets, index, grads);
+            let mut selection = Selection::default();
             for &i in &targets {
                 let info = &plan.targets[i].info;
                 let weights = &host.weights[&info.path];
@@ -219,21 +224,9 @@ impl<M: Module> Sparse<M> {
             if matches!(freezer.rule, FreezeRule::All) || !freezer.schedule.is_update_step(step) {
                 continue;
             }
-            let targets: Vec<usize> = (0..plan.freeze_targets.len())
-                .filter(|&i| plan.freeze_targets[i].modifier == index)
-                .collect();
-            let paths: Vec<String> = targets
-                .iter()
-                .map(|&i| plan.freeze_targets[i].info.path.clone())
-                .collect();
             let grads = grads.filter(|_| matches!(freezer.rule, FreezeRule::FreezeNet));
-            let mut host = host_values(&paths, grads);
-            self.model.visit(&mut host);
-            let mut selection = Selection {
-                scores: Vec::new(),
-                forced: Vec::new(),
-                excluded: Vec::new(),
-            };
+            let (targets, host) = self.read_targets(&plan.freeze_targets, index, grads);
+            let mut selection = Selection::default();
             for &i in &targets {
                 let path = &plan.freeze_targets[i].info.path;
                 let weights = &host.weights[path];
@@ -285,7 +278,7 @@ impl<M: Module> Sparse<M> {
                 let path = &plan.freeze_targets[i].info.path;
                 let current = &host.weights[path];
                 let old_values: Vec<f32> = to_host(self.frozen_values[i].val());
-                let old_frozen = host_bools(&self.frozen_masks[i]);
+                let old_frozen = host_flags(&self.frozen_masks[i]);
                 // Newly frozen elements keep the value they have now; older ones keep theirs.
                 let values: Vec<f32> = old_frozen
                     .iter()

@@ -83,11 +83,7 @@ impl FreezeSpec {
                 FreezeRule::mask_from_json(path)?
             }
         };
-        let selector = Selector {
-            include: self.params.clone(),
-            exclude: self.exclude.clone(),
-            layer_types: self.layer_types.clone(),
-        };
+        let selector = selector(&self.params, &self.exclude, &self.layer_types);
         let name = self
             .name
             .clone()
@@ -125,6 +121,15 @@ pub struct PruneSpec {
     /// Seed for random scorers (default: the recipe's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+/// The selector both modifier kinds build from their `params`, `exclude` and `layer_types`.
+fn selector(params: &[String], exclude: &[String], layer_types: &[String]) -> Selector {
+    Selector {
+        include: params.to_vec(),
+        exclude: exclude.to_vec(),
+        layer_types: layer_types.to_vec(),
+    }
 }
 
 fn default_scorer() -> String {
@@ -258,11 +263,7 @@ impl PruneSpec {
     ) -> Result<Pruner, SparsityError> {
         Ok(Pruner {
             name: self.name.clone().unwrap_or_else(|| format!("prune{index}")),
-            selector: Selector {
-                include: self.params.clone(),
-                exclude: self.exclude.clone(),
-                layer_types: self.layer_types.clone(),
-            },
+            selector: selector(&self.params, &self.exclude, &self.layer_types),
             scorer: scorers.get(&self.scorer)?,
             scope: self.scope,
             pattern: self.pattern,
