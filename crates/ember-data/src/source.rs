@@ -127,8 +127,10 @@ mod tests {
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
 
-    /// The directory holding full MNIST for the optional test.
-    const SHARED_MNIST_DIR: &str = "/work/shared/data/mnist";
+    /// The directory holding full MNIST for the optional test: `shared/` beside the clone.
+    fn shared_mnist_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist")
+    }
 
     fn images_idx(count: u32, rows: u32, cols: u32) -> Vec<u8> {
         let mut bytes = vec![0, 0, 8, 3];
@@ -256,9 +258,9 @@ mod tests {
 
     #[test]
     fn loads_full_mnist_when_present() {
-        let dir = Path::new(SHARED_MNIST_DIR);
+        let dir = shared_mnist_dir();
         if !dir.is_dir() {
-            eprintln!("skipping: {SHARED_MNIST_DIR} not found");
+            eprintln!("skipping: {} not found", dir.display());
             return;
         }
         let splits = DatasetSource::Mnist(dir.to_path_buf()).load().unwrap();
