@@ -51,14 +51,7 @@ pub struct SparsitySchedule {
 impl SparsitySchedule {
     /// Prunes once, at step `at`, to `sparsity`.
     pub fn one_shot(sparsity: f64, at: u64) -> Self {
-        Self {
-            curve: Curve::Constant,
-            init_sparsity: sparsity,
-            final_sparsity: sparsity,
-            start: at,
-            end: at,
-            every: 1,
-        }
+        Self::constant(sparsity, at, at, 1)
     }
 
     /// Holds `sparsity` from `start` to `end`, selecting the mask again every `every` steps.

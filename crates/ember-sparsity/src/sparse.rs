@@ -171,27 +171,10 @@ impl<M: Module> Sparse<M> {
         grads: GradientsParams,
     ) -> Self {
         let step = self.step_count();
-        let sparse = self.update_masks(step, Some(&grads));
+        let mut sparse = self.update_masks(step, Some(&grads));
         let grads = sparse.mask_gradients(grads);
-        let Self {
-            model,
-            keep_masks,
-            frozen_masks,
-            frozen_values,
-            step: counter,
-            plan,
-        } = sparse;
-        let model = optim.step(lr, model, grads);
-        Self {
-            model,
-            keep_masks,
-            frozen_masks,
-            frozen_values,
-            step: counter,
-            plan,
-        }
-        .apply_masks()
-        .advance()
+        sparse.model = optim.step(lr, sparse.model, grads);
+        sparse.apply_masks().advance()
     }
 
     /// [`Sparse::optimizer_step`] for gradients gathered on several devices (burn-train's
@@ -204,31 +187,14 @@ impl<M: Module> Sparse<M> {
         mut grads: MultiGradientsParams,
     ) -> Self {
         let step = self.step_count();
-        let sparse = self.update_masks(step, grads.grads.first().map(|(g, _)| g));
+        let mut sparse = self.update_masks(step, grads.grads.first().map(|(g, _)| g));
         grads.grads = grads
             .grads
             .into_iter()
             .map(|(g, device)| (sparse.mask_gradients(g), device))
             .collect();
-        let Self {
-            model,
-            keep_masks,
-            frozen_masks,
-            frozen_values,
-            step: counter,
-            plan,
-        } = sparse;
-        let model = optim.step_multi(lr, model, grads);
-        Self {
-            model,
-            keep_masks,
-            frozen_masks,
-            frozen_values,
-            step: counter,
-            plan,
-        }
-        .apply_masks()
-        .advance()
+        sparse.model = optim.step_multi(lr, sparse.model, grads);
+        sparse.apply_masks().advance()
     }
 
     fn advance(mut self) -> Self {
