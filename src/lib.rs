@@ -8,9 +8,18 @@
 //! - [`data`]: MNIST-family readers and the embedded quick-start data set;
 //! - [`train`]: recipes, experiments and run reports.
 //!
+//! - [`backend`]: device names (`flex`, `wgpu`, `tch`, `cuda:1`) and the features behind them.
+//!
 //! # Feature flags
+//! One per backend; enable any mix and pick at run time with [`backend::DeviceSpec`].
 //! - `flex` (default): burn's pure-Rust CPU backend.
 //! - `ndarray`: burn's ndarray CPU backend.
+//! - `wgpu`: CubeCL on wgpu (Vulkan, Metal, DX12; lavapipe on a CPU-only Linux box);
+//!   `vulkan` and `metal` pin the graphics API.
+//! - `tch`: libtorch on the CPU; `tch-cuda` adds libtorch's CUDA devices.
+//! - `cuda`: CubeCL's native CUDA runtime.
+
+pub mod backend;
 
 pub use ember_data as data;
 pub use ember_models as models;

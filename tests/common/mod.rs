@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use ember::sparsity::ScorerRegistry;
 use ember::train::{Recipe, RunOptions};
 
 /// The repository root.
@@ -20,10 +19,5 @@ pub fn recipe(name: &str, overrides: &[&str]) -> Result<Recipe, ember::train::Tr
 
 /// Run options on flex into `out`.
 pub fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out_dir: out.to_path_buf(),
-        device: Device::flex(),
-        device_name: "flex".into(),
-        scorers: ScorerRegistry::default(),
-    }
+    RunOptions::new(out, Device::flex(), "flex")
 }

@@ -2,17 +2,15 @@
 //! The `ember` command: runs pruning recipes and reads the reports they leave behind.
 //!
 //! # Feature flags
-//! - `flex` (default): burn's pure-Rust CPU backend.
-//! - `ndarray`: burn's ndarray CPU backend.
-
-mod device;
+//! One per backend, as on the `ember` crate: `flex` (default), `ndarray`, `wgpu`, `vulkan`,
+//! `metal`, `tch`, `tch-cuda` and `cuda`. `ember devices` lists what a binary was built with.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ember_sparsity::ScorerRegistry;
-use ember_train::{Recipe, RunOptions, RunReport};
+use ember::backend::{Backend, DeviceSpec};
+use ember::train::{Recipe, RunOptions, RunReport};
 
 /// Prune and freeze burn neural networks.
 ///
@@ -39,9 +37,15 @@ enum Command {
         /// (repeatable; values are read as TOML, else as strings).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
-        /// The device: flex or ndarray (each needs its cargo feature).
-        #[arg(long, default_value = "flex")]
-        device: String,
+        /// The device: flex, ndarray, wgpu, vulkan, metal, tch, tch-cuda[:N] or cuda[:N]
+        /// (each needs its cargo feature; `ember devices` lists this binary's)
+        /// [default: the first compiled one, flex in a default build].
+        #[arg(long)]
+        device: Option<String>,
+        /// Train data-parallel on several devices, e.g. `flex,flex` or `cuda:0,cuda:1`
+        /// (burn-train's multi-device strategy; the first device is the main one).
+        #[arg(long, conflicts_with = "device", value_name = "LIST")]
+        devices: Option<String>,
     },
     /// Print the report of a finished run.
     Report {
@@ -70,9 +74,28 @@ fn main() -> Result<()> {
             out,
             overrides,
             device,
+            devices,
         } => {
             let parsed = Recipe::load(&recipe, &overrides)?;
-            let (device, device_name) = device::parse(&device)?;
+            let specs = match devices {
+                Some(list) => DeviceSpec::parse_list(&list)?,
+                None => match device {
+                    Some(name) => vec![name.parse::<DeviceSpec>()?],
+                    None => DeviceSpec::compiled().into_iter().take(1).collect(),
+                },
+            };
+            if specs.is_empty() {
+                anyhow::bail!("this binary was built without any backend feature (try --features flex)");
+            }
+            let devices = specs
+                .iter()
+                .map(DeviceSpec::device)
+                .collect::<Result<Vec<_>, _>>()?;
+            let device_name = specs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             let out_dir = out.unwrap_or_else(|| {
                 let stem = recipe.file_stem().map(|s| s.to_string_lossy().into_owned());
                 PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
@@ -82,13 +105,9 @@ fn main() -> Result<()> {
                 recipe.display(),
                 out_dir.display()
             );
-            let options = RunOptions {
-                out_dir: out_dir.clone(),
-                device,
-                device_name,
-                scorers: ScorerRegistry::default(),
-            };
-            let report = ember_train::run(&parsed, &options)?;
+            let options =
+                RunOptions::new(&out_dir, devices[0].clone(), device_name).with_devices(devices);
+            let report = ember::train::run(&parsed, &options)?;
             println!("{}", report.summary());
             println!("run directory: {}", out_dir.display());
         }
@@ -109,8 +128,12 @@ fn main() -> Result<()> {
             println!("{}", parsed.to_toml());
         }
         Command::Devices => {
-            for name in device::available() {
-                println!("{name}");
+            for backend in Backend::ALL {
+                if backend.is_compiled() {
+                    println!("{backend}");
+                } else {
+                    eprintln!("{backend} (not built; needs --features {})", backend.feature());
+                }
             }
         }
     }

@@ -64,6 +64,17 @@ impl ImageDataset {
         &self.items
     }
 
+    /// Keeps `n` items spread evenly over the data set (all of them if there are fewer): item
+    /// `floor(i * len / n)` for `i` in `0..n`. A file sorted by class keeps every class in
+    /// proportion, which [`take`](Self::take) would not.
+    pub fn evenly_spaced(mut self, n: usize) -> Self {
+        let len = self.items.len();
+        if n < len {
+            self.items = (0..n).map(|i| self.items[i * len / n].clone()).collect();
+        }
+        self
+    }
+
     /// Keeps only the first `n` items (all of them if there are fewer).
     pub fn take(mut self, n: usize) -> Self {
         self.items.truncate(n);
@@ -167,6 +178,17 @@ mod tests {
         ));
         let err = ImageDataset::new(Vec::new(), usize::MAX, 2).unwrap_err();
         assert!(matches!(err, DataError::InvalidDimensions { .. }));
+    }
+
+    #[test]
+    fn evenly_spaced_keeps_every_part() {
+        let items: Vec<_> = (0..10).map(|l| item(1, l)).collect();
+        let ds = ImageDataset::new(items, 1, 1).unwrap();
+        let labels: Vec<u8> = ds.clone().evenly_spaced(3).items().iter().map(|i| i.label).collect();
+        assert_eq!(labels, [0, 3, 6]);
+        let labels: Vec<u8> = ds.clone().evenly_spaced(5).items().iter().map(|i| i.label).collect();
+        assert_eq!(labels, [0, 2, 4, 6, 8]);
+        assert_eq!(ds.evenly_spaced(20).len(), 10);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use burn::module::ModuleDisplay;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep,
+    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
+    MultiDeviceOptim, SupervisedTraining, TrainStep,
 };
 use ember_data::{ImageBatch, ImageBatcher, ImageDataset};
 use ember_schedule::{LrSchedule, ScheduledLr};
@@ -16,19 +17,50 @@ use ember_sparsity::{ScorerRegistry, Sparse};
 
 use crate::files::{save_module, write_atomically};
 use crate::recipe::{DenseSpec, ModelSpec, Recipe, Steps};
-use crate::{EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy};
+use crate::{
+    EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy, init_on_host,
+};
 
 /// Where and how to run a recipe.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The run directory (created if needed).
     pub out_dir: PathBuf,
-    /// The device to train on.
-    pub device: Device,
-    /// The device's name for the report (`flex`, `ndarray`, …).
+    /// The devices to train on. One device trains on it alone; several run burn-train's
+    /// data-parallel strategy: each device takes a slice of every epoch, the gradients are
+    /// summed on the first (main) device, and the optimizer step, with its mask update, runs
+    /// there once, so every replica gets the same masks. Evaluation runs on the main device.
+    pub devices: Vec<Device>,
+    /// The devices' names for the report (`flex`, `wgpu`, `flex,flex`, …).
     pub device_name: String,
     /// Scorer names that recipes may use.
     pub scorers: ScorerRegistry,
+}
+
+impl RunOptions {
+    /// Options for a run on one device, with the built-in scorers.
+    pub fn new(out_dir: impl Into<PathBuf>, device: Device, device_name: impl Into<String>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            devices: vec![device],
+            device_name: device_name.into(),
+            scorers: ScorerRegistry::default(),
+        }
+    }
+
+    /// The same options, training data-parallel on `devices` (the first is the main device).
+    pub fn with_devices(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
+        self
+    }
+
+    fn main_device(&self) -> Result<&Device, TrainError> {
+        self.devices.first().ok_or_else(|| TrainError::Invalid {
+            field: "devices".into(),
+            value: "[]".into(),
+            message: "give at least one device to train on".into(),
+        })
+    }
 }
 
 type Loader = Arc<dyn DataLoader<ImageBatch>>;
@@ -62,29 +94,33 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
         })?;
     let splits = source.load()?;
     let train = match recipe.data.train_limit {
-        Some(limit) => splits.train.take(limit),
+        Some(limit) => splits.train.evenly_spaced(limit),
         None => splits.train,
     };
+    let device = options.main_device()?;
     let batch_size = recipe.data.batch_size;
-    let steps = Steps::new(train.len().div_ceil(batch_size) as u64);
-    options.device.seed(recipe.seed);
+    let steps = Steps::data_parallel(train.len(), batch_size, options.devices.len());
+    device.seed(recipe.seed);
     let context = Context {
         recipe,
         options,
         steps,
-        train: loader(train, batch_size, Some(recipe.seed), &options.device),
-        test: loader(splits.test, batch_size, None, &options.device),
+        train: loader(train, batch_size, Some(recipe.seed), device),
+        test: loader(splits.test, batch_size, None, device),
         rows: Arc::default(),
     };
 
+    // The initial weights are drawn on the host from the recipe seed, then moved: every
+    // backend starts from identical weights.
+    let seed = recipe.seed;
     let mut report = match &recipe.model {
         ModelSpec::Mlp { hidden } => run_model(
             &context,
-            ModelSpec::mlp_config(hidden).init(&options.device),
+            init_on_host(seed, device, |host| ModelSpec::mlp_config(hidden).init(host)),
         )?,
         ModelSpec::Lenet5 { hidden } => run_model(
             &context,
-            ModelSpec::lenet5_config(hidden).init(&options.device),
+            init_on_host(seed, device, |host| ModelSpec::lenet5_config(hidden).init(host)),
         )?,
     };
 
@@ -242,15 +278,24 @@ where
         ScheduledLr::new(lr),
     );
     let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
-    let result = SupervisedTraining::new(
+    let mut training = SupervisedTraining::new(
         context.options.out_dir.join(phase),
         context.train.clone(),
         context.test.clone(),
     )
     .metrics((AccuracyMetric::new(), LossMetric::new()))
     .renderer(Box::new(reporter))
-    .num_epochs(epochs)
-    .launch(learner);
+    .num_epochs(epochs);
+    if context.options.devices.len() > 1 {
+        training = training.with_training_strategy(
+            ExecutionStrategy::multi(
+                context.options.devices.clone(),
+                MultiDeviceOptim::OptimMainDevice,
+            )
+            .into(),
+        );
+    }
+    let result = training.launch(learner);
     if let Some(error) = result.error {
         return Err(TrainError::Training {
             phase: phase.to_string(),

@@ -27,14 +27,10 @@ impl Tiny {
     }
 }
 
-/// Every CPU backend the tests were built with (flex always; ndarray with `test-ndarray`).
+/// The devices of these unit tests: flex. The facade's backend suite
+/// (`tests/backends/`) runs the same invariants on every backend a build enables.
 pub(super) fn devices() -> Vec<Device> {
-    #[allow(unused_mut)]
-    let mut devices = vec![Device::flex()];
-    #[cfg(feature = "test-ndarray")]
-    #[allow(deprecated)]
-    devices.push(Device::ndarray());
-    devices
+    vec![Device::flex()]
 }
 
 fn weights() -> Selector {

@@ -27,7 +27,8 @@ pub struct DataSpec {
     /// Images per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Use only the first `train_limit` training images (for quick experiments).
+    /// Use only `train_limit` training images, evenly spaced over the training split so that
+    /// every class keeps its share (for quick experiments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
 }

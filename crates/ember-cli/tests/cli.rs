@@ -1,0 +1,63 @@
+//! The `ember` binary's device handling, run as a user runs it.
+
+use std::process::{Command, Output};
+
+fn ember(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("the ember binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn devices_lists_the_compiled_backends_and_the_features_of_the_others() {
+    let output = ember(&["devices"]);
+    assert!(output.status.success());
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(listed.lines().next(), Some("flex"), "{listed}");
+    if !cfg!(feature = "cuda") {
+        assert!(
+            stderr(&output).contains("cuda (not built; needs --features cuda)"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn a_device_not_compiled_in_names_its_feature() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let output = ember(&["run", "recipes/quickstart.toml", "--device", "cuda:1"]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("device `cuda:1` is not compiled into this binary")
+            && message.contains("--features cuda"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn unknown_and_malformed_devices_are_errors_not_panics() {
+    for (device, expected) in [
+        ("fles", "unknown device `fles`"),
+        ("flex:2", "takes no index"),
+        ("wgpu:first", "`first` is not a device number"),
+    ] {
+        let output = ember(&["run", "recipes/quickstart.toml", "--device", device]);
+        assert!(!output.status.success(), "{device}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{device}: {message}");
+        assert!(!message.contains("panicked"), "{device}: {message}");
+    }
+    let output = ember(&["run", "recipes/quickstart.toml", "--devices", ","]);
+    assert!(stderr(&output).contains("the device list is empty"));
+}

@@ -1,0 +1,55 @@
+//! Initial weights that are the same on every backend and in every thread.
+
+use std::sync::{Mutex, PoisonError};
+
+use burn::module::Module;
+use burn::tensor::Device;
+
+/// burn's random generators are process-wide, one per backend: two threads that seed and draw
+/// at once interleave their draws. Every seeded draw Ember makes goes through this lock.
+static HOST_RNG: Mutex<()> = Mutex::new(());
+
+/// Builds a module with `init` on the host CPU backend (flex, which burn-train always builds)
+/// seeded with `seed`, then moves it to `device`.
+///
+/// The same seed gives bit-identical weights on every backend, whatever other threads of the
+/// process are drawing, so runs on different devices start from the same model.
+pub fn init_on_host<M: Module>(seed: u64, device: &Device, init: impl FnOnce(&Device) -> M) -> M {
+    let host = Device::flex();
+    let module = {
+        let _guard = HOST_RNG.lock().unwrap_or_else(PoisonError::into_inner);
+        host.seed(seed);
+        init(&host)
+    };
+    module.to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::LinearConfig;
+
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_weights_across_threads() {
+        let draw = |seed| {
+            init_on_host(seed, &Device::flex(), |d| LinearConfig::new(32, 16).init(d))
+                .weight
+                .val()
+                .into_data()
+        };
+        let want = draw(3);
+        let handles: Vec<_> = (0..4)
+            .map(|i| std::thread::spawn(move || (0..20).map(|_| draw(3 + i % 2)).collect::<Vec<_>>()))
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            for got in handle.join().unwrap() {
+                if i % 2 == 0 {
+                    assert_eq!(got, want);
+                } else {
+                    assert_ne!(got, want);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The backend suite: every test body here runs on each backend this build has (flex always;
+//! ndarray, wgpu, tch, … with their features) and compares it with flex, the reference.
+//!
+//! Run it on every backend with, for example,
+//! `cargo test -p ember --features ndarray,wgpu,tch --test backends` (see the README for the
+//! libtorch and lavapipe set-up).
+
+mod masks;
+mod persistence;
+mod trainer;
+mod training;
+
+use burn::tensor::{Device, Tensor};
+use ember::backend::DeviceSpec;
+use ember::data::{ImageBatch, ImageBatcher, embedded_mnist_5k};
+use ember::models::{Mlp, MlpConfig};
+use ember::train::init_on_host;
+
+/// Every compiled backend's device, flex (the reference) first.
+pub fn devices() -> Vec<(String, Device)> {
+    let devices: Vec<(String, Device)> = DeviceSpec::compiled()
+        .into_iter()
+        .map(|spec| (spec.to_string(), spec.device().expect("compiled")))
+        .collect();
+    assert_eq!(devices[0].0, "flex", "flex is the reference backend");
+    eprintln!(
+        "backends under test: {}",
+        devices
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    devices
+}
+
+/// The quick-start model (LeNet-300-100), drawn on the host from `seed` and moved to `device`,
+/// so that every backend gets bit-identical weights.
+pub fn quickstart_model(seed: u64, device: &Device) -> Mlp {
+    init_on_host(seed, device, |host| MlpConfig::new().init(host))
+}
+
+/// A smaller MLP (784-64-10), for the tests that train many steps.
+pub fn small_model(seed: u64, device: &Device) -> Mlp {
+    init_on_host(seed, device, |host| {
+        MlpConfig::new().with_hidden(vec![64]).init(host)
+    })
+}
+
+/// `count` batches of `size` images of the embedded MNIST training split, evenly spaced over it
+/// (the split is sorted by class), always the same ones.
+pub fn batches(count: usize, size: usize, device: &Device) -> Vec<ImageBatch> {
+    let train = embedded_mnist_5k()
+        .expect("embedded data")
+        .train
+        .evenly_spaced(count * size);
+    train
+        .items()
+        .chunks(size)
+        .take(count)
+        .map(|items| {
+            ImageBatcher
+                .try_batch(items.to_vec(), device)
+                .expect("a batch")
+        })
+        .collect()
+}
+
+/// A tensor's values on the host.
+pub fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+}
