@@ -47,21 +47,18 @@ pub fn small_model(seed: u64, device: &Device) -> Mlp {
     })
 }
 
-/// `count` batches of `size` images of the embedded MNIST training split, evenly spaced over it
-/// (the split is sorted by class), always the same ones.
+/// `count` batches of `size` images of the embedded MNIST training split, always the same
+/// ones. The split is sorted by class, so the images are spread evenly over it and dealt out
+/// round-robin: every batch holds every class.
 pub fn batches(count: usize, size: usize, device: &Device) -> Vec<ImageBatch> {
     let train = embedded_mnist_5k()
         .expect("embedded data")
         .train
         .evenly_spaced(count * size);
-    train
-        .items()
-        .chunks(size)
-        .take(count)
-        .map(|items| {
-            ImageBatcher
-                .try_batch(items.to_vec(), device)
-                .expect("a batch")
+    (0..count)
+        .map(|b| {
+            let items = train.items().iter().skip(b).step_by(count).cloned().collect();
+            ImageBatcher.try_batch(items, device).expect("a batch")
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Training steps agree across backends: the same losses to 1e-4, pruned weights stay exact
 //! zeros and frozen weights stay bit-identical on every backend.
 
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, SgdConfig};
 use burn::tensor::Device;
 use ember::models::ImageClassifier;

@@ -2,8 +2,8 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 
 /// burn's random generators are process-wide, one per backend: two threads that seed and draw
 /// at once interleave their draws. Every seeded draw Ember makes goes through this lock.
@@ -19,9 +19,22 @@ pub fn init_on_host<M: Module>(seed: u64, device: &Device, init: impl FnOnce(&De
     let module = {
         let _guard = HOST_RNG.lock().unwrap_or_else(PoisonError::into_inner);
         host.seed(seed);
-        init(&host)
+        let module = init(&host);
+        // burn initialises parameters lazily, at their first use: draw them now, under the
+        // lock and on the host, not later on whatever device and generator they end up on.
+        module.visit(&mut Materialize);
+        module
     };
     module.to_device(device)
+}
+
+/// Touches every float parameter, which runs its pending initialiser.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
 }
 
 #[cfg(test)]
