@@ -50,7 +50,11 @@ impl Step {
             .items()
             .chunks(BATCH)
             .take(16)
-            .map(|items| ImageBatcher.try_batch(items.to_vec(), &device).expect("a batch"))
+            .map(|items| {
+                ImageBatcher
+                    .try_batch(items.to_vec(), &device)
+                    .expect("a batch")
+            })
             .collect();
         let mut step = Self {
             sparse: Some(Sparse::new(model.train(), plan).expect("a valid plan")),

@@ -207,10 +207,7 @@ impl FromStr for DeviceSpec {
             Some((backend, index)) => (backend, Some(index)),
             None => (name.as_str(), None),
         };
-        let Some(backend) = Backend::ALL
-            .into_iter()
-            .find(|b| b.name() == backend_name)
-        else {
+        let Some(backend) = Backend::ALL.into_iter().find(|b| b.name() == backend_name) else {
             return Err(DeviceError::Unknown {
                 name: text.to_string(),
                 known: Backend::ALL.map(Backend::name).join(", "),
@@ -303,7 +300,10 @@ mod tests {
         let err = "flex:1".parse::<DeviceSpec>().unwrap_err();
         assert!(err.to_string().contains("takes no index"), "{err}");
         let err = "cuda:x".parse::<DeviceSpec>().unwrap_err();
-        assert!(err.to_string().contains("`x` is not a device number"), "{err}");
+        assert!(
+            err.to_string().contains("`x` is not a device number"),
+            "{err}"
+        );
         assert_eq!(DeviceSpec::parse_list(" , "), Err(DeviceError::EmptyList));
     }
 

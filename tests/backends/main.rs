@@ -57,7 +57,13 @@ pub fn batches(count: usize, size: usize, device: &Device) -> Vec<ImageBatch> {
         .evenly_spaced(count * size);
     (0..count)
         .map(|b| {
-            let items = train.items().iter().skip(b).step_by(count).cloned().collect();
+            let items = train
+                .items()
+                .iter()
+                .skip(b)
+                .step_by(count)
+                .cloned()
+                .collect();
             ImageBatcher.try_batch(items, device).expect("a batch")
         })
         .collect()
@@ -65,5 +71,9 @@ pub fn batches(count: usize, size: usize, device: &Device) -> Vec<ImageBatch> {
 
 /// A tensor's values on the host.
 pub fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
 }

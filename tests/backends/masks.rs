@@ -5,8 +5,7 @@ use burn::tensor::{Device, Tensor};
 use ember::models::Mlp;
 use ember::schedule::SparsitySchedule;
 use ember::sparsity::{
-    FreezeRule, Freezer, Pruner, Scope, ScorerRegistry, Selector, Sparse, SparsityPlan,
-    prune_count,
+    FreezeRule, Freezer, Pruner, Scope, ScorerRegistry, Selector, Sparse, SparsityPlan, prune_count,
 };
 
 use crate::{devices, host, quickstart_model};
@@ -114,7 +113,11 @@ fn same_weights_give_identical_masks_on_every_backend() {
             for (backend, device) in &devices[1..] {
                 let masks = masks_on(device, plan.clone(), ties);
                 for (want, got) in reference.iter().zip(&masks) {
-                    assert_eq!(want.3, got.3, "{name} (ties {ties}): zero count of {} on {backend}", want.0);
+                    assert_eq!(
+                        want.3, got.3,
+                        "{name} (ties {ties}): zero count of {} on {backend}",
+                        want.0
+                    );
                     assert!(
                         want.1 == got.1,
                         "{name} (ties {ties}): keep mask of {} differs on {backend}",
@@ -162,7 +165,11 @@ fn counts_are_exact_on_every_backend() {
                 }
                 // The zero positions are exactly the mask's.
                 for (path, keep, _, zeros) in &masks {
-                    assert_eq!(keep.iter().filter(|k| !**k).count(), *zeros, "{backend} {path}");
+                    assert_eq!(
+                        keep.iter().filter(|k| !**k).count(),
+                        *zeros,
+                        "{backend} {path}"
+                    );
                 }
             }
         }

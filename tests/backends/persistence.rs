@@ -51,7 +51,11 @@ fn checkpoints_move_between_backends() {
                 panic!("a checkpoint from {from_name} does not load on {to_name}: {e}")
             });
             for path in ["layers.0.weight", "layers.1.weight"] {
-                assert_eq!(saved.keep_mask(path), loaded.keep_mask(path), "{from_name} -> {to_name}: {path}");
+                assert_eq!(
+                    saved.keep_mask(path),
+                    loaded.keep_mask(path),
+                    "{from_name} -> {to_name}: {path}"
+                );
             }
             assert_eq!(
                 saved.frozen_mask("layers.1.weight"),

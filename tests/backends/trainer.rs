@@ -6,8 +6,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use ember::models::MlpConfig;
 use ember::sparsity::{ScorerRegistry, Sparse};
-use ember::train::{Recipe, RunOptions, RunReport};
 use ember::train::recipe::Steps;
+use ember::train::{Recipe, RunOptions, RunReport};
 
 use crate::devices;
 
@@ -84,8 +84,11 @@ fn two_devices_keep_the_masks_of_one() {
     // A dense model both runs start from, then one-shot pruning at the first step: the masks
     // depend only on these weights, so one device and two must choose the same ones.
     let dense = small_quickstart(&[]);
-    ember::train::run(&dense, &RunOptions::new(dir.path().join("dense"), Device::flex(), "flex"))
-        .unwrap();
+    ember::train::run(
+        &dense,
+        &RunOptions::new(dir.path().join("dense"), Device::flex(), "flex"),
+    )
+    .unwrap();
     let dense_path = dir.path().join("dense/dense.bpk");
     let text = format!(
         r#"
@@ -131,7 +134,14 @@ schedule = {{ kind = "one_shot", sparsity = 0.85, at_epoch = 0 }}
     // Each device takes half of every epoch; one optimizer step per round of two batches.
     assert_eq!(steps_two, 2 * double_steps.per_epoch());
     assert_eq!(double_steps.per_epoch(), 8);
-    assert!(masks_one == masks_two, "the masks of two devices differ from one's");
+    assert!(
+        masks_one == masks_two,
+        "the masks of two devices differ from one's"
+    );
     assert!(masks_one.iter().all(Option::is_some));
-    assert!(report.final_.accuracy > 50.0, "two devices still train: {}", report.final_.accuracy);
+    assert!(
+        report.final_.accuracy > 50.0,
+        "two devices still train: {}",
+        report.final_.accuracy
+    );
 }

@@ -112,7 +112,10 @@ fn pruned_stay_zero_and_frozen_stay_bit_identical_on_every_backend() {
             "{backend}: the whole-frozen bias moved"
         );
         let report = sparse.report();
-        assert_eq!(report.selected_zeros, ember::sparsity::prune_count(0.6, 784 * 64 + 640));
+        assert_eq!(
+            report.selected_zeros,
+            ember::sparsity::prune_count(0.6, 784 * 64 + 640)
+        );
         assert_eq!(sparse.step_count(), 8, "{backend}");
     }
 }

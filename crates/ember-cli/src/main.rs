@@ -85,7 +85,9 @@ fn main() -> Result<()> {
                 },
             };
             if specs.is_empty() {
-                anyhow::bail!("this binary was built without any backend feature (try --features flex)");
+                anyhow::bail!(
+                    "this binary was built without any backend feature (try --features flex)"
+                );
             }
             let devices = specs
                 .iter()
@@ -132,7 +134,10 @@ fn main() -> Result<()> {
                 if backend.is_compiled() {
                     println!("{backend}");
                 } else {
-                    eprintln!("{backend} (not built; needs --features {})", backend.feature());
+                    eprintln!(
+                        "{backend} (not built; needs --features {})",
+                        backend.feature()
+                    );
                 }
             }
         }

@@ -184,9 +184,21 @@ mod tests {
     fn evenly_spaced_keeps_every_part() {
         let items: Vec<_> = (0..10).map(|l| item(1, l)).collect();
         let ds = ImageDataset::new(items, 1, 1).unwrap();
-        let labels: Vec<u8> = ds.clone().evenly_spaced(3).items().iter().map(|i| i.label).collect();
+        let labels: Vec<u8> = ds
+            .clone()
+            .evenly_spaced(3)
+            .items()
+            .iter()
+            .map(|i| i.label)
+            .collect();
         assert_eq!(labels, [0, 3, 6]);
-        let labels: Vec<u8> = ds.clone().evenly_spaced(5).items().iter().map(|i| i.label).collect();
+        let labels: Vec<u8> = ds
+            .clone()
+            .evenly_spaced(5)
+            .items()
+            .iter()
+            .map(|i| i.label)
+            .collect();
         assert_eq!(labels, [0, 2, 4, 6, 8]);
         assert_eq!(ds.evenly_spaced(20).len(), 10);
     }

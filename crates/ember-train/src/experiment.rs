@@ -17,9 +17,7 @@ use ember_sparsity::{ScorerRegistry, Sparse};
 
 use crate::files::{save_module, write_atomically};
 use crate::recipe::{DenseSpec, ModelSpec, Recipe, Steps};
-use crate::{
-    EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy, init_on_host,
-};
+use crate::{EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy, init_on_host};
 
 /// Where and how to run a recipe.
 #[derive(Debug, Clone)]
@@ -39,7 +37,11 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// Options for a run on one device, with the built-in scorers.
-    pub fn new(out_dir: impl Into<PathBuf>, device: Device, device_name: impl Into<String>) -> Self {
+    pub fn new(
+        out_dir: impl Into<PathBuf>,
+        device: Device,
+        device_name: impl Into<String>,
+    ) -> Self {
         Self {
             out_dir: out_dir.into(),
             devices: vec![device],
@@ -116,11 +118,15 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
     let mut report = match &recipe.model {
         ModelSpec::Mlp { hidden } => run_model(
             &context,
-            init_on_host(seed, device, |host| ModelSpec::mlp_config(hidden).init(host)),
+            init_on_host(seed, device, |host| {
+                ModelSpec::mlp_config(hidden).init(host)
+            }),
         )?,
         ModelSpec::Lenet5 { hidden } => run_model(
             &context,
-            init_on_host(seed, device, |host| ModelSpec::lenet5_config(hidden).init(host)),
+            init_on_host(seed, device, |host| {
+                ModelSpec::lenet5_config(hidden).init(host)
+            }),
         )?,
     };
 

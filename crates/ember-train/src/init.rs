@@ -53,7 +53,9 @@ mod tests {
         };
         let want = draw(3);
         let handles: Vec<_> = (0..4)
-            .map(|i| std::thread::spawn(move || (0..20).map(|_| draw(3 + i % 2)).collect::<Vec<_>>()))
+            .map(|i| {
+                std::thread::spawn(move || (0..20).map(|_| draw(3 + i % 2)).collect::<Vec<_>>())
+            })
             .collect();
         for (i, handle) in handles.into_iter().enumerate() {
             for got in handle.join().unwrap() {
