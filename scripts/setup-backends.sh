@@ -6,10 +6,11 @@
 #
 # After `tch`, build and run with the variables printed by `scripts/setup-backends.sh env`:
 #   LIBTORCH=<dir> and LD_LIBRARY_PATH=<dir>/lib.
-# The libtorch directory lives in $EMBER_CACHE (default ~/.cache/ember) so it is reused.
+# The libtorch directory lives in $BACKENDS_CACHE (default ~/.cache/ember) so it is reused.
+# (Not an EMBER_* name: those override recipe keys.)
 set -euo pipefail
 
-cache="${EMBER_CACHE:-$HOME/.cache/ember}"
+cache="${BACKENDS_CACHE:-$HOME/.cache/ember}"
 venv="$cache/torch-venv"
 libtorch="$cache/libtorch-2.9.0"
 # burn-tch 0.22 uses tch 0.22, which is written against libtorch 2.9.0.

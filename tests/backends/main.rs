@@ -10,10 +10,12 @@ mod persistence;
 mod trainer;
 mod training;
 
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use ember::backend::DeviceSpec;
 use ember::data::{ImageBatch, ImageBatcher, embedded_mnist_5k};
-use ember::models::{Mlp, MlpConfig};
+use ember::models::{ImageClassifier, Mlp, MlpConfig};
+use ember::sparsity::Sparse;
 use ember::train::init_on_host;
 
 /// Every compiled backend's device, flex (the reference) first.
@@ -67,6 +69,26 @@ pub fn batches(count: usize, size: usize, device: &Device) -> Vec<ImageBatch> {
             ImageBatcher.try_batch(items, device).expect("a batch")
         })
         .collect()
+}
+
+/// Trains `sparse` one step per batch through [`Sparse::optimizer_step`], calling `after` after
+/// each step; returns the model and the loss of every step.
+pub fn train_steps(
+    mut sparse: Sparse<Mlp>,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    batches: Vec<ImageBatch>,
+    mut after: impl FnMut(&Sparse<Mlp>),
+) -> (Sparse<Mlp>, Vec<f32>) {
+    let mut losses = Vec::new();
+    for batch in batches {
+        let output = sparse.model.classify(batch.images, batch.targets);
+        losses.push(output.loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
+        sparse = sparse.optimizer_step(optim, lr, grads);
+        after(&sparse);
+    }
+    (sparse, losses)
 }
 
 /// A tensor's values on the host.

@@ -2,13 +2,12 @@
 //! counter are ordinary module state in a burnpack file.
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::SgdConfig;
 use burn::tensor::Device;
-use ember::models::ImageClassifier;
 use ember::schedule::SparsitySchedule;
 use ember::sparsity::{FreezeRule, Freezer, Pruner, Selector, Sparse, SparsityPlan};
 
-use crate::{batches, devices, host, small_model};
+use crate::{batches, devices, host, small_model, train_steps};
 
 fn plan() -> SparsityPlan {
     SparsityPlan::new(vec![Pruner::magnitude(
@@ -26,15 +25,9 @@ fn plan() -> SparsityPlan {
 
 /// A pruned-and-frozen model after three SGD steps (masks chosen at step 0).
 fn pruned(device: &Device) -> Sparse<ember::models::Mlp> {
-    let mut sparse = Sparse::new(small_model(4, device).train(), plan()).unwrap();
-    let device = device.clone().autodiff();
-    let mut optim = SgdConfig::new().init();
-    for batch in batches(3, 32, &device) {
-        let output = sparse.model.classify(batch.images, batch.targets);
-        let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
-        sparse = sparse.optimizer_step(&mut optim, 0.1, grads);
-    }
-    sparse
+    let sparse = Sparse::new(small_model(4, device).train(), plan()).unwrap();
+    let batches = batches(3, 32, &device.clone().autodiff());
+    train_steps(sparse, &mut SgdConfig::new().init(), 0.1, batches, |_| ()).0
 }
 
 #[test]

@@ -2,13 +2,12 @@
 //! zeros and frozen weights stay bit-identical on every backend.
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamWConfig, SgdConfig};
 use burn::tensor::Device;
-use ember::models::ImageClassifier;
 use ember::schedule::SparsitySchedule;
 use ember::sparsity::{FreezeRule, Freezer, Pruner, Selector, Sparse, SparsityPlan};
 
-use crate::{batches, devices, host, quickstart_model, small_model};
+use crate::{batches, devices, host, quickstart_model, small_model, train_steps};
 
 const WEIGHTS: &str = r"re:layers\.\d+\.weight";
 
@@ -23,17 +22,9 @@ fn gmp_plan() -> SparsityPlan {
 
 /// The losses of `steps` SGD steps of the quick-start model under GMP, one per batch.
 fn losses(device: &Device, steps: usize) -> Vec<f32> {
-    let mut sparse = Sparse::new(quickstart_model(5, device).train(), gmp_plan()).unwrap();
-    let device = device.clone().autodiff();
-    let mut optim = SgdConfig::new().init();
-    let mut losses = Vec::new();
-    for batch in batches(steps, 64, &device) {
-        let output = sparse.model.classify(batch.images, batch.targets);
-        losses.push(output.loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
-        sparse = sparse.optimizer_step(&mut optim, 0.1, grads);
-    }
-    losses
+    let sparse = Sparse::new(quickstart_model(5, device).train(), gmp_plan()).unwrap();
+    let batches = batches(steps, 64, &device.clone().autodiff());
+    train_steps(sparse, &mut SgdConfig::new().init(), 0.1, batches, |_| ()).1
 }
 
 #[test]
@@ -76,16 +67,13 @@ fn pruned_stay_zero_and_frozen_stay_bit_identical_on_every_backend() {
             FreezeRule::All,
             SparsitySchedule::one_shot(0.0, 0),
         ));
-        let mut sparse = Sparse::new(small_model(9, &device).train(), plan).unwrap();
-        let device = device.autodiff();
+        let sparse = Sparse::new(small_model(9, &device).train(), plan).unwrap();
         let bias_before = host(sparse.model.layers[0].bias.as_ref().unwrap().val());
         // AdamW with weight decay moves every weight it may touch, so a leak would show.
         let mut optim = AdamWConfig::new().with_weight_decay(0.1).init();
         let mut frozen_values = None;
-        for batch in batches(8, 32, &device) {
-            let output = sparse.model.classify(batch.images, batch.targets);
-            let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
-            sparse = sparse.optimizer_step(&mut optim, 1e-2, grads);
+        let batches = batches(8, 32, &device.autodiff());
+        let (sparse, _) = train_steps(sparse, &mut optim, 1e-2, batches, |sparse| {
             let weights = host(sparse.model.layers[0].weight.val());
             let keep = sparse.keep_mask("layers.0.weight").unwrap();
             let frozen = sparse.frozen_mask("layers.0.weight").unwrap();
@@ -104,7 +92,7 @@ fn pruned_stay_zero_and_frozen_stay_bit_identical_on_every_backend() {
                 None => frozen_values = Some(values),
                 Some(first) => assert!(first == &values, "{backend}: a frozen weight moved"),
             }
-        }
+        });
         let bias_after = host(sparse.model.layers[0].bias.as_ref().unwrap().val());
         assert_eq!(
             bias_before.iter().map(|b| b.to_bits()).collect::<Vec<_>>(),

@@ -61,3 +61,19 @@ fn unknown_and_malformed_devices_are_errors_not_panics() {
     let output = ember(&["run", "recipes/quickstart.toml", "--devices", ","]);
     assert!(stderr(&output).contains("the device list is empty"));
 }
+
+#[test]
+fn a_stray_ember_variable_is_named_in_the_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["check", "recipes/quickstart.toml"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("EMBER_CAHCE", "/tmp/x")
+        .output()
+        .expect("the ember binary runs");
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("unknown field `cahce`") && message.contains("EMBER_CAHCE"),
+        "{message}"
+    );
+}

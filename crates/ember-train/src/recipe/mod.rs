@@ -149,7 +149,7 @@ impl Recipe {
         let recipe: Recipe = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| parse_error(e.to_string()))?;
+            .map_err(|e| parse_error(with_layers(e.to_string())))?;
         recipe.validate()?;
         Ok(recipe)
     }
@@ -321,6 +321,24 @@ fn check_lr(field: &str, lr: &LrSpec) -> Result<(), TrainError> {
 }
 
 /// Reads an override value as TOML (number, bool, array, string) and falls back to a string.
+/// The file parsed alone, so an error after layering came from the environment or `--set`:
+/// name the `EMBER_*` variables that were read, since any of them can be the culprit.
+fn with_layers(message: String) -> String {
+    let mut variables: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| key.starts_with("EMBER_"))
+        .collect();
+    if variables.is_empty() {
+        return message;
+    }
+    variables.sort();
+    format!(
+        "{message} (after applying the environment variables {}: every `EMBER_<KEY>` variable \
+         sets recipe key `<key>`)",
+        variables.join(", ")
+    )
+}
+
 fn parse_override(value: &str) -> config::Value {
     match toml::from_str::<toml::Table>(&format!("v = {value}")) {
         Ok(mut table) => to_config_value(table.remove("v").expect("the key just written")),
