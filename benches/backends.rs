@@ -17,12 +17,15 @@
 use std::time::Duration;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+mod common;
+
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::Device;
+use common::train_step;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ember::backend::DeviceSpec;
 use ember::data::{ImageBatch, ImageBatcher, embedded_mnist_5k};
-use ember::models::{ImageClassifier, Mlp, MlpConfig};
+use ember::models::{Mlp, MlpConfig};
 use ember::prelude::*;
 use ember::train::init_on_host;
 
@@ -71,15 +74,12 @@ impl Step {
         let batch = self.batches[self.next % self.batches.len()].clone();
         self.next += 1;
         let sparse = self.sparse.take().expect("a model between steps");
-        let output = sparse.model.classify(batch.images, batch.targets);
-        let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
-        let sparse = sparse.optimizer_step(&mut self.optim, 1e-3, grads);
-        let _ = sparse.model.layers[2]
-            .weight
-            .val()
-            .sum()
-            .into_scalar::<f32>();
-        self.sparse = Some(sparse);
+        self.sparse = Some(train_step(
+            sparse,
+            &mut self.optim,
+            batch.images,
+            batch.targets,
+        ));
     }
 }
 

@@ -12,10 +12,13 @@
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+mod common;
+
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use common::train_step;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ember::models::{ImageClassifier, Mlp, MlpConfig};
+use ember::models::{Mlp, MlpConfig};
 use ember::prelude::*;
 use ember::sparsity::{FreezeRule, Freezer};
 
@@ -59,18 +62,12 @@ impl Step {
 
     fn run(&mut self) {
         let sparse = self.sparse.take().expect("a model between steps");
-        let output = sparse
-            .model
-            .classify(self.images.clone(), self.targets.clone());
-        let grads = GradientsParams::from_grads(output.loss.backward(), &sparse.model);
-        let sparse = sparse.optimizer_step(&mut self.optim, 1e-3, grads);
-        // Read one value back so the step is really computed before the clock stops.
-        let _ = sparse.model.layers[2]
-            .weight
-            .val()
-            .sum()
-            .into_scalar::<f32>();
-        self.sparse = Some(sparse);
+        self.sparse = Some(train_step(
+            sparse,
+            &mut self.optim,
+            self.images.clone(),
+            self.targets.clone(),
+        ));
     }
 
     fn optimizer_state_bytes(&self) -> usize {

@@ -26,7 +26,7 @@ setup_wgpu() {
         return
     fi
     sudo_if_needed apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends \
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         mesa-vulkan-drivers libvulkan1
 }
 
