@@ -52,8 +52,10 @@ fn set_overrides_replace_file_values() {
 fn the_sawtooth_rewinds_at_the_pruning_steps_of_the_recipe() {
     let recipe = common::recipe("quickstart.toml", &[]).unwrap();
     let steps = Steps::new(71); // ceil(4500 / 64)
-    let plan = recipe.plan(&steps, &Default::default()).unwrap();
-    let updates = plan.pruners[0].schedule.update_steps();
+    let plan = recipe
+        .plan(&steps, &Default::default(), &Default::default())
+        .unwrap();
+    let updates = plan.modifiers[0].schedule().update_steps();
     assert_eq!(updates, (0..=8).map(|e| e * 71).collect::<Vec<u64>>());
     let total = steps.at(recipe.epochs as f64);
     let lr = recipe.lr.to_schedule(&steps, total, &updates);
@@ -69,6 +71,6 @@ fn the_sawtooth_rewinds_at_the_pruning_steps_of_the_recipe() {
     for &step in &updates {
         let progress = step as f64 / (8.0 * 71.0);
         let expected = 0.9 + (0.5 - 0.9) * (1.0 - progress).powi(3);
-        assert!((plan.pruners[0].schedule.sparsity(step) - expected).abs() < 1e-12);
+        assert!((plan.modifiers[0].schedule().sparsity(step) - expected).abs() < 1e-12);
     }
 }

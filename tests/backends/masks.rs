@@ -5,7 +5,8 @@ use burn::tensor::{Device, Tensor};
 use ember::models::Mlp;
 use ember::schedule::SparsitySchedule;
 use ember::sparsity::{
-    FreezeRule, Freezer, Pruner, Scope, ScorerRegistry, Selector, Sparse, SparsityPlan, prune_count,
+    FreezeRule, Freezer, Pruner, Scope, ScorerRegistry, Selector, Sparse, SparsityPlan,
+    prune_count, select::erk_sparsities,
 };
 
 use crate::{devices, host, quickstart_model};
@@ -43,6 +44,7 @@ fn masks_on(device: &Device, plan: SparsityPlan, ties: bool) -> Masks {
     let sparse = Sparse::new(model, plan)
         .expect("plan binds")
         .update_masks(0, None)
+        .unwrap()
         .apply_masks();
     sparse
         .model
@@ -140,7 +142,7 @@ fn counts_are_exact_on_every_backend() {
     let total: usize = sizes.iter().sum();
     for (backend, device) in devices() {
         for sparsity in [0.5, 0.9, 0.97] {
-            for scope in [Scope::Global, Scope::LayerWise] {
+            for scope in [Scope::Global, Scope::LayerWise, Scope::Erk] {
                 let plan = SparsityPlan::new(vec![
                     Pruner::magnitude(
                         "p",
@@ -161,6 +163,15 @@ fn counts_are_exact_on_every_backend() {
                         let want: Vec<usize> =
                             sizes.iter().map(|&n| prune_count(sparsity, n)).collect();
                         assert_eq!(zeros, want, "{backend} layer-wise {sparsity}");
+                    }
+                    Scope::Erk => {
+                        let shapes = [vec![784, 300], vec![300, 100], vec![100, 10]];
+                        let want: Vec<usize> = erk_sparsities(&shapes, sparsity)
+                            .iter()
+                            .zip(sizes)
+                            .map(|(&s, n)| prune_count(s, n))
+                            .collect();
+                        assert_eq!(zeros, want, "{backend} erk {sparsity}");
                     }
                 }
                 // The zero positions are exactly the mask's.

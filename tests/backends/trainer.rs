@@ -64,7 +64,9 @@ fn the_trainer_gives_the_same_sparsity_on_every_backend() {
 
 /// The masks of a finished run, read back from its `model.bpk`.
 fn run_masks(recipe: &Recipe, dir: &Path, steps: &Steps) -> (Vec<Option<Vec<bool>>>, u64) {
-    let plan = recipe.plan(steps, &ScorerRegistry::default()).unwrap();
+    let plan = recipe
+        .plan(steps, &ScorerRegistry::default(), &Default::default())
+        .unwrap();
     let device = Device::flex();
     let sparse = Sparse::new(MlpConfig::new().init(&device), plan)
         .unwrap()

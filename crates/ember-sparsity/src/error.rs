@@ -79,4 +79,49 @@ pub enum SparsityError {
         /// What does not fit.
         message: String,
     },
+    /// A pattern name that no registry entry answers to.
+    #[error("unknown pattern `{name}`; known patterns: {known} (N:M is written `2:4`)")]
+    UnknownPattern {
+        /// The name asked for.
+        name: String,
+        /// The names the registry knows.
+        known: String,
+    },
+    /// A pattern's arguments do not parse.
+    #[error("pattern `{spec}`: {message}")]
+    BadPatternSpec {
+        /// The pattern as written.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A modifier does not fit the parameters it selects (pattern, budget, gradients).
+    #[error("modifier `{modifier}`: {message}")]
+    Modifier {
+        /// The modifier at fault.
+        modifier: String,
+        /// What does not fit.
+        message: String,
+    },
+    /// A modifier that needs gradients was updated without one.
+    #[error(
+        "modifier `{modifier}` needs the gradient of `{path}` at step {step}, and none was \
+         given (is the parameter trainable, and was the step called with gradients?)"
+    )]
+    MissingGradient {
+        /// The modifier.
+        modifier: String,
+        /// The parameter without a gradient.
+        path: String,
+        /// The step of the update.
+        step: u64,
+    },
+    /// A checkpoint does not fit the bound plan: its sparsity state names other parameters.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// What does not fit, naming the parameters.
+        message: String,
+    },
 }

@@ -1,33 +1,41 @@
 #![warn(missing_docs)]
-//! The sparsity core of Ember: parameter selection, scores, masks, and the [`Sparse`] wrapper
-//! that prunes any burn [`Module`](burn::module::Module) while it trains.
+//! The sparsity core of Ember: modifiers (pruners, freezers, your own) with one lifecycle,
+//! scorers, patterns, budgets, and the [`Sparse`] wrapper that prunes and freezes any burn
+//! [`Module`](burn::module::Module) while it trains.
 //!
-//! A [`SparsityPlan`] lists [`Pruner`]s. Each pruner picks parameters with a [`Selector`],
-//! ranks their elements with a [`Scorer`], removes the lowest-scored elements layer by layer
-//! or globally ([`Scope`]) and follows a [`SparsitySchedule`](ember_schedule::SparsitySchedule).
-//! [`Sparse::new`] binds a plan to a model; [`Sparse::optimizer_step`] then runs one hooked
-//! optimizer step (select masks when due, mask gradients, step, re-apply masks), and the
+//! A [`SparsityPlan`] lists [`Modifier`]s. A [`Pruner`] picks parameters with a [`Selector`],
+//! ranks their elements with a [`Scorer`], pools the scores into the groups of a [`Pattern`]
+//! (unstructured, N:M, blocks, neurons or channels, attention heads), removes the lowest
+//! layer by layer, globally or by ERK ([`Scope`]) and follows a
+//! [`SparsitySchedule`](ember_schedule::SparsitySchedule); a [`Freezer`] keeps elements at
+//! their values. [`Sparse::new`] binds a plan to a model; [`Sparse::optimizer_step`] then runs
+//! one hooked optimizer step (observe, update when due, mask gradients, step, apply), and the
 //! same hook runs inside burn-train through [`TrainStep::optimize`](burn::train::TrainStep).
 //!
-//! Guarantees (see `DESIGN.md`): pruned weights are exact zeros in the parameter tensors;
-//! pruning `n` elements to sparsity `s` zeros exactly [`prune_count`]`(s, n)` of them; ties
-//! break by flat index, so the same weights give the same masks on every backend; masks and the
-//! step counter are module state, saved by burn's ordinary checkpoints.
+//! Guarantees (`docs/architecture.md` lists them with their tests): pruned weights are exact
+//! zeros in the parameter tensors; pruning `n` elements to sparsity `s` zeros exactly
+//! [`prune_count`]`(s, n)` of them; ties break by flat index, so the same weights give the
+//! same masks on every backend; the sparsity state is module state keyed by parameter path,
+//! saved by burn's ordinary checkpoints; ordinary steps never copy anything to the host.
 
 mod error;
-mod freeze;
+pub mod modifier;
 mod path;
+pub mod pattern;
 mod plan;
 mod report;
 pub mod score;
 pub mod select;
 mod sparse;
+pub mod state;
 mod train_step;
 
 pub use error::SparsityError;
+pub use modifier::{Effect, FreezeRule, Freezer, Modifier, Pruner, Scope, TargetView};
 pub use path::{ParamInfo, collect_params};
-pub use plan::{FreezeRule, Freezer, Pattern, Pruner, Scope, SparsityPlan};
+pub use pattern::{Pattern, PatternRegistry};
+pub use plan::SparsityPlan;
 pub use report::{LayerReport, MaskCounts, SparsityReport};
 pub use score::{ScoreContext, Scorer, ScorerRegistry};
 pub use select::{Selector, prune_count, pruned_flags};
-pub use sparse::Sparse;
+pub use sparse::{Sparse, host_reads};

@@ -1,47 +1,90 @@
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use burn::module::{Module, Param, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
+use burn::store::ModuleRecord;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
+use crate::modifier::Effect;
 use crate::plan::BoundPlan;
+use crate::state::{HostStep, ParamState, PathMap};
 use crate::{SparsityError, SparsityPlan, collect_params};
 
 mod apply;
 mod update;
 
+/// Every copy from a device to the host that the engine makes, counted: the test that no
+/// ordinary step reads anything back checks this counter.
+static HOST_READS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of tensors Ember's sparsity engine has copied from a device to the host in this
+/// process. Only update steps (and reports, and loading a checkpoint) copy; ordinary steps
+/// never do.
+pub fn host_reads() -> u64 {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// A float tensor's values on the host.
+pub(crate) fn read_floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    tensor
+        .inner()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// An integer tensor's values on the host.
+pub(crate) fn read_ints<const D: usize>(tensor: Tensor<D, Int>) -> Vec<i64> {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    tensor.inner().into_data().iter::<i64>().collect()
+}
+
 /// A boolean parameter's values on the host.
 pub(crate) fn host_flags(flags: &Param<Tensor<1, Bool>>) -> Vec<bool> {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
     flags.val().inner().into_data().iter::<bool>().collect()
 }
 
-/// A model `M` together with its sparsity state: one keep-mask per pruned parameter and the
-/// optimizer-step counter.
+/// A model `M` together with its sparsity state: per parameter path, the keep-mask of a
+/// pruned parameter, the freeze set and frozen values of a frozen one and a scorer's
+/// accumulator; and the optimizer-step counter.
 ///
-/// The masks and the counter are module state (non-trainable `Param`s), so burn's checkpoints
-/// save them, and `fork` / `to_device` move them. The bound plan (which parameters, which
-/// scorer, which schedule) is derived from the recipe and the model, and is rebuilt by
-/// [`Sparse::new`] rather than saved.
+/// The state is module state: burn's checkpoints save it **keyed by parameter path**, and
+/// `fork` / `to_device` move it. The step counter lives on the host (no device read per step)
+/// and is saved in the record too. The bound plan (which parameters, which modifiers) is
+/// derived from the recipe and the model and is rebuilt by [`Sparse::new`] rather than saved;
+/// [`Sparse::load_checkpoint`] refuses a checkpoint whose state names other parameters.
 ///
 /// Parameter paths are relative to `M`: the path of `model.fc1.weight` is `fc1.weight`.
+/// The lifecycle and invariants are described in `docs/architecture.md`.
 #[derive(Module, Debug)]
 pub struct Sparse<M> {
     /// The wrapped model. Pruned weights are exact zeros in its parameters.
     pub model: M,
-    keep_masks: Vec<Param<Tensor<1, Bool>>>,
-    frozen_masks: Vec<Param<Tensor<1, Bool>>>,
-    frozen_values: Vec<Param<Tensor<1>>>,
-    step: Param<Tensor<1, Int>>,
+    state: PathMap<ParamState>,
+    step: HostStep,
     #[module(skip)]
     plan: Arc<BoundPlan>,
+    /// burn's parameter id → state entry, built at bind and load time so that ordinary steps
+    /// find masks without building paths.
+    #[module(skip)]
+    lookup: Arc<HashMap<ParamId, usize>>,
+    /// The first error of an update run inside burn-train (whose `optimize` cannot fail).
+    #[module(skip)]
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl<M: Module> Sparse<M> {
-    /// Binds `plan` to `model`. Every selector must match, every schedule must be valid, no
-    /// parameter may be pruned by two pruners or frozen by two freezers, and a tensor frozen
-    /// whole may not be pruned. All masks start full (nothing pruned, nothing frozen) except
-    /// for whole-tensor freezers, which turn `require_grad` off here.
+    /// Binds `plan` to `model`: resolves and validates every modifier (see
+    /// [`Modifier::bind`](crate::Modifier::bind)) and creates its state. All masks start full
+    /// (nothing pruned, nothing frozen) except for whole-tensor freezers, which turn
+    /// `require_grad` off here.
     pub fn new(model: M, plan: SparsityPlan) -> Result<Self, SparsityError> {
         let params = collect_params(&model);
         let plan = BoundPlan::bind(plan, &params)?;
@@ -50,56 +93,109 @@ impl<M: Module> Sparse<M> {
             let data = TensorData::new(vec![value; numel], [numel]);
             Param::initialized(ParamId::new(), Tensor::<1, Bool>::from_data(data, &device))
         };
-        let keep_masks = plan
-            .targets
+        let floats = |numel: usize| {
+            Param::initialized(ParamId::new(), Tensor::<1>::zeros([numel], &device))
+                .set_require_grad(false)
+        };
+        let entries = plan
+            .entries
             .iter()
-            .map(|t| flags(true, t.info.numel()))
-            .collect();
-        let frozen_masks = plan
-            .freeze_targets
-            .iter()
-            .map(|t| flags(false, t.info.numel()))
-            .collect();
-        let frozen_values = plan
-            .freeze_targets
-            .iter()
-            .map(|t| {
-                let values = Tensor::<1>::zeros([t.info.numel()], &device);
-                Param::initialized(ParamId::new(), values).set_require_grad(false)
+            .map(|entry| {
+                let numel = entry.info.numel();
+                let accumulates = entry
+                    .pruner
+                    .is_some_and(|p| plan.modifiers[p].accumulates());
+                let state = ParamState {
+                    keep: entry.pruner.map(|_| flags(true, numel)),
+                    frozen: entry.freezer.map(|_| flags(false, numel)),
+                    frozen_values: entry.freezer.map(|_| floats(numel)),
+                    score: accumulates.then(|| floats(numel)),
+                };
+                (entry.info.path.clone(), state)
             })
             .collect();
-        let step = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64], [1]), &device);
+        let lookup = plan.lookup(&params);
         let sparse = Self {
             model,
-            keep_masks,
-            frozen_masks,
-            frozen_values,
-            step: Param::initialized(ParamId::new(), step),
+            state: PathMap::new(entries),
+            step: HostStep::new(&device),
             plan: Arc::new(plan),
+            lookup: Arc::new(lookup),
+            failure: Arc::new(Mutex::new(None)),
         };
         Ok(sparse.freeze_whole_tensors())
     }
+}
 
-    /// The number of optimizer steps taken so far (reads one value back from the device).
-    pub fn step_count(&self) -> u64 {
-        let data = self.step.val().inner().into_data();
-        data.iter::<i64>().next().unwrap_or(0) as u64
+impl<M: Module + burn::module::ModuleDisplay> Sparse<M> {
+    /// Loads a checkpoint written by burn's `save_file` of a `Sparse` (model, sparsity state
+    /// and step). The state is matched by parameter path, so a plan whose modifiers come in
+    /// another order restores every mask to its tensor; a checkpoint whose state names other
+    /// parameters (renamed, added or removed) is an error naming them.
+    pub fn load_checkpoint(self, path: &Path) -> Result<Self, SparsityError> {
+        let error = |message: String| SparsityError::Checkpoint {
+            path: path.display().to_string(),
+            message,
+        };
+        let record = ModuleRecord::load(path).map_err(|e| error(e.to_string()))?;
+        let loaded = self.try_load_record(record).map_err(|e| {
+            error(format!(
+                "{e}; sparsity state is saved under `state.<parameter path>`, so these names \
+                 are the parameters that differ between the checkpoint and this plan"
+            ))
+        })?;
+        Ok(loaded.relinked())
+    }
+}
+
+impl<M: Module> Sparse<M> {
+    /// The same module with its parameter-id lookup rebuilt (loading a record gives
+    /// parameters the ids saved in it).
+    fn relinked(mut self) -> Self {
+        self.lookup = Arc::new(self.plan.lookup(&collect_params(&self.model)));
+        self
     }
 
-    /// The dotted paths of the pruned parameters, in plan order.
-    pub fn target_paths(&self) -> Vec<String> {
+    /// The number of optimizer steps taken so far (held on the host: no device read).
+    pub fn step_count(&self) -> u64 {
+        self.step.get()
+    }
+
+    /// The first error an update met while training under burn-train, whose
+    /// `TrainStep::optimize` cannot return one. Training goes on without further mask updates;
+    /// callers must check this after training and fail the run.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn paths_where(&self, keep: impl Fn(&crate::plan::Entry) -> bool) -> Vec<String> {
         self.plan
-            .targets
+            .entries
             .iter()
-            .map(|t| t.info.path.clone())
+            .filter(|e| keep(e))
+            .map(|e| e.info.path.clone())
             .collect()
+    }
+
+    /// The dotted paths of the pruned parameters, sorted.
+    pub fn target_paths(&self) -> Vec<String> {
+        self.paths_where(|e| e.pruner.is_some())
+    }
+
+    /// The dotted paths of the parameters frozen element by element, sorted.
+    pub fn freeze_paths(&self) -> Vec<String> {
+        self.paths_where(|e| e.freezer.is_some())
     }
 
     /// The freeze set of `path` on the host (`true` = frozen), if `path` is frozen element by
     /// element by the plan.
     pub fn frozen_mask(&self, path: &str) -> Option<Vec<bool>> {
-        let index = self.plan.freeze_index(path)?;
-        Some(host_flags(&self.frozen_masks[index]))
+        self.state.get(path)?.frozen.as_ref().map(host_flags)
+    }
+
+    /// The keep-mask of `path` on the host (`true` = kept), if `path` is pruned by the plan.
+    pub fn keep_mask(&self, path: &str) -> Option<Vec<bool>> {
+        self.state.get(path)?.keep.as_ref().map(host_flags)
     }
 
     /// The tensors frozen whole, with their sizes.
@@ -107,33 +203,20 @@ impl<M: Module> Sparse<M> {
         self.plan
             .whole
             .iter()
-            .map(|t| (t.info.path.clone(), t.info.numel()))
+            .map(|p| (p.path.clone(), p.numel()))
             .collect()
-    }
-
-    /// The dotted paths of the parameters frozen element by element, in plan order.
-    pub fn freeze_paths(&self) -> Vec<String> {
-        self.plan
-            .freeze_targets
-            .iter()
-            .map(|t| t.info.path.clone())
-            .collect()
-    }
-
-    /// The keep-mask of `path` on the host (`true` = kept), if `path` is pruned by the plan.
-    pub fn keep_mask(&self, path: &str) -> Option<Vec<bool>> {
-        let index = self.plan.target_index(path)?;
-        Some(host_flags(&self.keep_masks[index]))
     }
 
     /// The sparsity the schedules demand at `step`, averaged over all pruned parameters
     /// (weighted by their sizes).
     pub fn scheduled_sparsity(&self, step: u64) -> f64 {
         let (mut pruned, mut total) = (0.0, 0.0);
-        for target in &self.plan.targets {
-            let numel = target.info.numel() as f64;
-            pruned += self.plan.pruners[target.modifier].schedule.sparsity(step) * numel;
-            total += numel;
+        for entry in &self.plan.entries {
+            if let Some(p) = entry.pruner {
+                let numel = entry.info.numel() as f64;
+                pruned += self.plan.modifiers[p].schedule().sparsity(step) * numel;
+                total += numel;
+            }
         }
         if total == 0.0 { 0.0 } else { pruned / total }
     }
@@ -142,9 +225,10 @@ impl<M: Module> Sparse<M> {
     pub fn update_steps(&self) -> Vec<u64> {
         let mut steps: Vec<u64> = self
             .plan
-            .pruners
+            .modifiers
             .iter()
-            .flat_map(|p| p.schedule.update_steps())
+            .filter(|m| m.effect() == Effect::Prune)
+            .flat_map(|m| m.schedule().update_steps())
             .collect();
         steps.sort_unstable();
         steps.dedup();
@@ -158,20 +242,40 @@ impl<M: Module> Sparse<M> {
 
     /// One hooked optimizer step, for hand-written training loops:
     ///
-    /// 1. if a modifier is due at this step, select and store new masks and freeze sets;
-    /// 2. zero the gradients of pruned and frozen elements;
-    /// 3. let `optim` update the model;
-    /// 4. zero the pruned weights and write back the frozen values (Adam moments and weight
+    /// 1. modifiers that accumulate fold this step's weights and gradients in (on the device);
+    /// 2. if a modifier is due at this step, select and store new masks and freeze sets;
+    /// 3. zero the gradients of pruned and frozen elements;
+    /// 4. let `optim` update the model;
+    /// 5. zero the pruned weights and write back the frozen values (Adam moments and weight
     ///    decay can neither revive a pruned weight nor move a frozen one);
-    /// 5. advance the step counter.
+    /// 6. advance the step counter (on the host).
+    ///
+    /// An update that fails (a scorer's wrong output, a missing gradient) is returned as the
+    /// error; the model is lost with it, as the run cannot go on as asked.
+    pub fn try_optimizer_step(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: impl Into<ModuleLearningRate>,
+        grads: GradientsParams,
+    ) -> Result<Self, SparsityError> {
+        let step = self.step.get();
+        let mut sparse = self.observe(&grads).update_masks(step, Some(&grads))?;
+        let grads = sparse.mask_gradients(grads);
+        sparse.model = optim.step(lr, sparse.model, grads);
+        Ok(sparse.apply_masks().advance())
+    }
+
+    /// [`Sparse::try_optimizer_step`] for burn-train, whose `optimize` cannot fail: a failed
+    /// update is kept in [`Sparse::failure`] and training goes on with the masks unchanged.
     pub fn optimizer_step(
         self,
         optim: &mut ModuleOptimizer,
         lr: impl Into<ModuleLearningRate>,
         grads: GradientsParams,
     ) -> Self {
-        let step = self.step_count();
-        let mut sparse = self.update_masks(step, Some(&grads));
+        let step = self.step.get();
+        let sparse = self.observe(&grads);
+        let mut sparse = sparse.update_or_record(step, Some(&grads));
         let grads = sparse.mask_gradients(grads);
         sparse.model = optim.step(lr, sparse.model, grads);
         sparse.apply_masks().advance()
@@ -186,8 +290,13 @@ impl<M: Module> Sparse<M> {
         lr: impl Into<ModuleLearningRate>,
         mut grads: MultiGradientsParams,
     ) -> Self {
-        let step = self.step_count();
-        let mut sparse = self.update_masks(step, grads.grads.first().map(|(g, _)| g));
+        let step = self.step.get();
+        let first = grads.grads.first().map(|(g, _)| g);
+        let sparse = match first {
+            Some(first) => self.observe(first),
+            None => self,
+        };
+        let mut sparse = sparse.update_or_record(step, first);
         grads.grads = grads
             .grads
             .into_iter()
@@ -197,8 +306,24 @@ impl<M: Module> Sparse<M> {
         sparse.apply_masks().advance()
     }
 
+    /// Updates the masks, or records the failure and leaves them as they are.
+    fn update_or_record(mut self, step: u64, grads: Option<&GradientsParams>) -> Self {
+        if self.failure().is_some() || !self.any_due(step) {
+            return self;
+        }
+        match self.updated_state(step, grads) {
+            Ok(state) => self.state = state,
+            Err(error) => {
+                if let Ok(mut slot) = self.failure.lock() {
+                    *slot = Some(format!("step {step}: {error}"));
+                }
+            }
+        }
+        self
+    }
+
     fn advance(mut self) -> Self {
-        self.step = self.step.map(|counter| counter.add_scalar(1));
+        self.step = self.step.advanced();
         self
     }
 }

@@ -13,7 +13,7 @@ use burn::train::{
 };
 use ember_data::{ImageBatch, ImageBatcher, ImageDataset};
 use ember_schedule::{LrSchedule, ScheduledLr};
-use ember_sparsity::{ScorerRegistry, Sparse};
+use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
 
 use crate::files::{save_module, write_atomically};
 use crate::recipe::{DenseSpec, ModelSpec, Recipe, Steps};
@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub device_name: String,
     /// Scorer names that recipes may use.
     pub scorers: ScorerRegistry,
+    /// Pattern names that recipes may use.
+    pub patterns: PatternRegistry,
 }
 
 impl RunOptions {
@@ -47,6 +49,7 @@ impl RunOptions {
             devices: vec![device],
             device_name: device_name.into(),
             scorers: ScorerRegistry::default(),
+            patterns: PatternRegistry::default(),
         }
     }
 
@@ -180,7 +183,11 @@ where
     };
 
     let started = Instant::now();
-    let plan = recipe.plan(&context.steps, &context.options.scorers)?;
+    let plan = recipe.plan(
+        &context.steps,
+        &context.options.scorers,
+        &context.options.patterns,
+    )?;
     let sparse = Sparse::new(model, plan)?;
     let total = context.steps.at(recipe.epochs as f64);
     let rewinds: Vec<u64> = sparse
@@ -199,6 +206,12 @@ where
     } else {
         sparse
     };
+    if let Some(message) = sparse.failure() {
+        return Err(TrainError::Training {
+            phase: "sparse".to_string(),
+            message: format!("a sparsity update failed at {message}"),
+        });
+    }
     let final_accuracy = accuracy(&sparse, &context.test);
     let measured = sparse.report();
     save_module(sparse.clone(), &out.join("model.bpk"))?;

@@ -3,6 +3,8 @@
 //! Adding a pruning method means implementing [`Scorer`] (usually a few lines over a slice)
 //! and, to use it from recipes, registering a name in a [`ScorerRegistry`].
 
+use burn::tensor::Tensor;
+
 mod magnitude;
 mod random;
 mod registry;
@@ -26,6 +28,8 @@ pub struct ScoreContext<'a> {
     /// The gradient of the current step, when the scorer asked for it with
     /// [`Scorer::needs_gradient`] and the parameter has one.
     pub gradient: Option<&'a [f32]>,
+    /// The scorer's accumulator (see [`Scorer::accumulate`]), summed since the last update.
+    pub accumulated: Option<&'a [f32]>,
     /// The optimizer step being taken.
     pub step: u64,
     /// The modifier's seed, for scorers that draw random numbers.
@@ -46,5 +50,24 @@ pub trait Scorer: Send + Sync + std::fmt::Debug {
     /// Whether [`ScoreContext::gradient`] must be filled (it costs a host copy).
     fn needs_gradient(&self) -> bool {
         false
+    }
+
+    /// Whether the scorer keeps a running accumulator, updated on the device at every
+    /// optimizer step by [`Scorer::accumulate`] and handed to [`Scorer::score`] as
+    /// [`ScoreContext::accumulated`] at the next update, after which it restarts from zero.
+    fn accumulates(&self) -> bool {
+        false
+    }
+
+    /// Folds one step into the accumulator, on the device: `accumulator`, `weight` and
+    /// `gradient` are the flat tensors of one parameter (movement pruning adds `-w·g`).
+    fn accumulate(
+        &self,
+        accumulator: Tensor<1>,
+        weight: Tensor<1>,
+        gradient: Tensor<1>,
+    ) -> Tensor<1> {
+        let _ = (weight, gradient);
+        accumulator
     }
 }

@@ -39,6 +39,7 @@ mod tests {
             shape: &[4],
             weights,
             gradient: None,
+            accumulated: None,
             step: 3,
             seed,
         }

@@ -1,8 +1,11 @@
-//! Choosing what to prune: which parameters ([`Selector`]) and which of their elements
-//! ([`pruned_flags`], exact counts with [`prune_count`]).
+//! Choosing what to prune: which parameters ([`Selector`]), how many elements or groups each
+//! loses (budgets: layer-wise, global with caps, ERK), and which ones ([`select_lowest`]:
+//! exact counts in O(n), ties by index).
 
+pub(crate) mod budget;
 mod lowest;
-mod selector;
+pub(crate) mod selector;
 
-pub use lowest::{prune_count, pruned_flags};
+pub use budget::erk_sparsities;
+pub use lowest::{prune_count, pruned_flags, select_lowest};
 pub use selector::Selector;

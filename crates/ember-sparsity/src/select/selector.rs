@@ -25,13 +25,13 @@ pub struct Selector {
     pub layer_types: Vec<String>,
 }
 
-enum Matcher {
+pub(crate) enum Matcher {
     Exact(String),
     Regex(Regex),
 }
 
 impl Matcher {
-    fn new(pattern: &str, modifier: &str) -> Result<Self, SparsityError> {
+    pub(crate) fn new(pattern: &str, modifier: &str) -> Result<Self, SparsityError> {
         match pattern.strip_prefix("re:") {
             None => Ok(Self::Exact(pattern.to_string())),
             Some(expr) => Regex::new(&format!("^(?:{expr})$"))
@@ -44,7 +44,7 @@ impl Matcher {
         }
     }
 
-    fn matches(&self, path: &str) -> bool {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
             Self::Exact(exact) => exact == path,
             Self::Regex(regex) => regex.is_match(path),

@@ -1,10 +1,15 @@
-//! Writing masks and frozen values into weights, and masks into gradients.
+//! The apply phase: masks and frozen values into weights, masks into gradients, through the
+//! parameter-id lookup built at bind and load time.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Tensor};
 
 use super::Sparse;
+use crate::collect_params;
 use crate::path::PathTracker;
 use crate::plan::BoundPlan;
 
@@ -68,39 +73,26 @@ impl State {
     }
 }
 
-/// Per-path state lookup shared by the mapper and the visitor below.
+/// Each entry's state as plain tensors, and the lookup from parameter id to entry.
 struct States<'a> {
-    tracker: PathTracker,
-    plan: &'a BoundPlan,
-    keep: Vec<Tensor<1, Bool>>,
-    frozen: Vec<(Tensor<1, Bool>, Tensor<1>)>,
+    lookup: &'a HashMap<ParamId, usize>,
+    states: Vec<Option<State>>,
+    hits: usize,
 }
 
 impl States<'_> {
-    fn current(&self) -> Option<State> {
-        let path = self.tracker.path();
-        let keep = self.plan.target_index(&path).map(|i| self.keep[i].clone());
-        let frozen = self
-            .plan
-            .freeze_index(&path)
-            .map(|i| self.frozen[i].clone());
-        (keep.is_some() || frozen.is_some()).then_some(State { keep, frozen })
+    fn of(&mut self, id: &ParamId) -> Option<State> {
+        let state = self.lookup.get(id).and_then(|&i| self.states[i].clone());
+        self.hits += usize::from(state.is_some());
+        state
     }
 }
 
 struct ApplyToWeights<'a>(States<'a>);
 
 impl ModuleMapper for ApplyToWeights<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.0.tracker.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.0.tracker.exit();
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.0.current() {
+        match self.0.of(&param.id) {
             Some(state) => param.map(|weight| state.apply(weight)),
             None => param,
         }
@@ -113,16 +105,8 @@ struct ApplyToGradients<'a> {
 }
 
 impl ModuleVisitor for ApplyToGradients<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.states.tracker.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.states.tracker.exit();
-    }
-
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(state) = self.states.current()
+        if let Some(state) = self.states.of(&param.id)
             && let Some(grad) = self.grads.remove::<D>(param.id)
         {
             self.grads.register(param.id, state.mask_gradient(grad));
@@ -145,7 +129,8 @@ impl ModuleMapper for FreezeWhole<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if self.plan.is_whole_frozen(&self.tracker.path()) {
+        let path = self.tracker.path();
+        if self.plan.whole.iter().any(|p| p.path == path) {
             param.set_require_grad(false)
         } else {
             param
@@ -154,41 +139,78 @@ impl ModuleMapper for FreezeWhole<'_> {
 }
 
 impl<M: Module> Sparse<M> {
-    fn states<'a>(&self, plan: &'a BoundPlan) -> States<'a> {
+    /// The number of entries that hold a mask or a freeze set: what a fresh lookup finds.
+    fn masked_entries(&self) -> usize {
+        self.state
+            .iter()
+            .filter(|(_, s)| s.keep.is_some() || s.frozen.is_some())
+            .count()
+    }
+
+    fn states<'a>(&self, lookup: &'a HashMap<ParamId, usize>) -> States<'a> {
+        let states = self
+            .state
+            .iter()
+            .map(|(_, s)| {
+                let keep = s.keep.as_ref().map(|k| k.val().inner());
+                let frozen = match (&s.frozen, &s.frozen_values) {
+                    (Some(m), Some(v)) => Some((m.val().inner(), v.val().inner())),
+                    _ => None,
+                };
+                (keep.is_some() || frozen.is_some()).then_some(State { keep, frozen })
+            })
+            .collect();
         States {
-            tracker: PathTracker::default(),
-            plan,
-            keep: self.keep_masks.iter().map(|m| m.val().inner()).collect(),
-            frozen: self
-                .frozen_masks
-                .iter()
-                .zip(&self.frozen_values)
-                .map(|(m, v)| (m.val().inner(), v.val().inner()))
-                .collect(),
+            lookup,
+            states,
+            hits: 0,
         }
+    }
+
+    /// Rebuilds the lookup when it does not find every masked parameter (the model's
+    /// parameters were replaced by ones with other ids, as loading a record does).
+    fn checked_lookup(&self, hits: usize) -> Option<Arc<HashMap<ParamId, usize>>> {
+        (hits != self.masked_entries())
+            .then(|| Arc::new(self.plan.lookup(&collect_params(&self.model))))
     }
 
     /// Writes zeros into every pruned weight and the saved value into every frozen one.
     pub fn apply_masks(mut self) -> Self {
-        let plan = self.plan.clone();
-        let mut mapper = ApplyToWeights(self.states(&plan));
+        let lookup = self.lookup.clone();
+        let mut mapper = ApplyToWeights(self.states(&lookup));
         self.model = self.model.map(&mut mapper);
+        if let Some(fresh) = self.checked_lookup(mapper.0.hits) {
+            // Entries found by the stale lookup are applied twice: masks are idempotent.
+            let mut mapper = ApplyToWeights(self.states(&fresh));
+            self.model = self.model.map(&mut mapper);
+            self.lookup = fresh;
+        }
         self
     }
 
     /// Zeroes the gradients of pruned and frozen elements, so the optimizer never sees them.
     pub fn mask_gradients(&self, mut grads: GradientsParams) -> GradientsParams {
         let mut visitor = ApplyToGradients {
-            states: self.states(&self.plan),
+            states: self.states(&self.lookup),
             grads: &mut grads,
         };
         self.model.visit(&mut visitor);
+        if let Some(fresh) = self.checked_lookup(visitor.states.hits) {
+            let mut visitor = ApplyToGradients {
+                states: self.states(&fresh),
+                grads: &mut grads,
+            };
+            self.model.visit(&mut visitor);
+        }
         grads
     }
 
     /// Turns `require_grad` off for the tensors frozen whole, so burn computes no gradient and
     /// keeps no optimizer state for them. Idempotent; [`Sparse::new`] calls it.
     pub fn freeze_whole_tensors(mut self) -> Self {
+        if self.plan.whole.is_empty() {
+            return self;
+        }
         let plan = self.plan.clone();
         let mut mapper = FreezeWhole {
             tracker: PathTracker::default(),

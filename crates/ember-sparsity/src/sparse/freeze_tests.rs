@@ -293,7 +293,8 @@ fn layer_wise_freezing_is_exact_per_tensor() {
         SparsityPlan::default().with_freezer(freezer),
     )
     .unwrap()
-    .update_masks(0, None);
+    .update_masks(0, None)
+    .unwrap();
     for (path, numel) in [("first.weight", 16 * 24), ("second.weight", 24 * 8)] {
         let count = sparse
             .frozen_mask(path)

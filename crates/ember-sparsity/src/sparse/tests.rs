@@ -64,7 +64,7 @@ fn seeded(device: &Device, seed: u64) -> Tiny {
 fn layer_wise_prunes_exactly_round_s_n_per_tensor() {
     let device = Device::flex();
     let sparse = Sparse::new(seeded(&device, 1), plan(0.7, Scope::LayerWise)).unwrap();
-    let sparse = sparse.update_masks(0, None).apply_masks();
+    let sparse = sparse.update_masks(0, None).unwrap().apply_masks();
     for (path, numel, zeros) in zeros_of(&sparse) {
         assert_eq!(zeros, prune_count(0.7, numel), "{path}");
     }
@@ -84,7 +84,7 @@ fn global_prunes_exactly_round_s_n_overall_and_smallest_first() {
         })
         .collect();
     let sparse = Sparse::new(model, plan(0.8, Scope::Global)).unwrap();
-    let sparse = sparse.update_masks(0, None).apply_masks();
+    let sparse = sparse.update_masks(0, None).unwrap().apply_masks();
     let layers = zeros_of(&sparse);
     let numel: usize = layers.iter().map(|l| l.1).sum();
     let zeros: usize = layers.iter().map(|l| l.2).sum();
@@ -114,10 +114,12 @@ fn identical_weights_give_identical_masks() {
     let copy = Tiny::new(&device).load_record(model.clone().into_record());
     let a = Sparse::new(model, plan(0.6, Scope::Global))
         .unwrap()
-        .update_masks(0, None);
+        .update_masks(0, None)
+        .unwrap();
     let b = Sparse::new(copy, plan(0.6, Scope::Global))
         .unwrap()
-        .update_masks(0, None);
+        .update_masks(0, None)
+        .unwrap();
     for path in a.target_paths() {
         let mask = a.keep_mask(&path).unwrap();
         assert!(mask.iter().any(|k| !k) && mask.iter().any(|k| *k));
@@ -176,6 +178,7 @@ fn masks_and_step_survive_a_checkpoint() {
     let sparse = Sparse::new(seeded(&device, 5), plan(0.5, Scope::Global))
         .unwrap()
         .update_masks(0, None)
+        .unwrap()
         .apply_masks();
     sparse.clone().save_file(&path).unwrap();
     let fresh = Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global)).unwrap();
@@ -209,7 +212,7 @@ proptest! {
         let device = Device::flex();
         let scope = if global { Scope::Global } else { Scope::LayerWise };
         let sparse = Sparse::new(seeded(&device, seed), plan(sparsity, scope)).unwrap();
-        let sparse = sparse.update_masks(0, None).apply_masks();
+        let sparse = sparse.update_masks(0, None).unwrap().apply_masks();
         let layers = zeros_of(&sparse);
         if global {
             let numel: usize = layers.iter().map(|l| l.1).sum();

@@ -1,4 +1,5 @@
-//! Selecting new masks and freeze sets at the steps where modifiers are due.
+//! The observe and update phases: accumulators at every step, new masks and freeze sets at
+//! the steps where modifiers are due.
 
 use std::collections::HashMap;
 
@@ -6,56 +7,70 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Tensor, TensorData};
 
-use super::{Sparse, host_flags};
-use crate::path::PathTracker;
-use crate::plan::{FreezeRule, Scope, Target};
-use crate::score::ScoreContext;
-use crate::{prune_count, pruned_flags};
+use super::{Sparse, host_flags, read_floats};
+use crate::SparsityError;
+use crate::modifier::{Effect, TargetView};
+use crate::state::{ParamState, PathMap};
 
-/// Host copies of the weights (and, on request, gradients) of some parameters, by path.
+/// Host copies of the weights and gradients of some state entries.
 #[derive(Default)]
 struct HostCopies {
-    weights: HashMap<String, Vec<f32>>,
-    gradients: HashMap<String, Vec<f32>>,
+    weights: HashMap<usize, Vec<f32>>,
+    gradients: HashMap<usize, Vec<f32>>,
 }
 
-/// Visits a model and fills [`HostCopies`] for the wanted paths.
-struct HostValues<'a> {
-    tracker: PathTracker,
-    wanted: &'a [String],
+/// Copies the weights (and gradients) of the wanted entries to the host.
+struct ReadEntries<'a> {
+    lookup: &'a HashMap<burn::module::ParamId, usize>,
+    wanted: &'a [usize],
     grads: Option<&'a GradientsParams>,
     copies: HostCopies,
 }
 
-fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .inner()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("a float tensor converts to f32")
-}
-
-impl ModuleVisitor for HostValues<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.tracker.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.tracker.exit();
-    }
-
+impl ModuleVisitor for ReadEntries<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.tracker.path();
-        if !self.wanted.contains(&path) {
+        let Some(&entry) = self.lookup.get(&param.id) else {
+            return;
+        };
+        if !self.wanted.contains(&entry) {
             return;
         }
-        self.copies
-            .weights
-            .insert(path.clone(), to_host(param.val()));
+        self.copies.weights.insert(entry, read_floats(param.val()));
         if let Some(grad) = self.grads.and_then(|g| g.get::<D>(param.id)) {
-            self.copies.gradients.insert(path, to_host(grad));
+            self.copies.gradients.insert(entry, read_floats(grad));
         }
+    }
+}
+
+/// Folds one step into the accumulators, on the device.
+struct Accumulate<'a, M> {
+    sparse: &'a Sparse<M>,
+    grads: &'a GradientsParams,
+    updated: Vec<(usize, Tensor<1>)>,
+}
+
+impl<M: Module> ModuleVisitor for Accumulate<'_, M> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(&entry) = self.sparse.lookup.get(&param.id) else {
+            return;
+        };
+        let state = self.sparse.state.at(entry);
+        let (Some(accumulator), Some(pruner)) =
+            (&state.score, self.sparse.plan.entries[entry].pruner)
+        else {
+            return;
+        };
+        let Some(grad) = self.grads.get::<D>(param.id) else {
+            return;
+        };
+        let numel = grad.shape().num_elements();
+        let modifier = &self.sparse.plan.modifiers[pruner];
+        let next = modifier.accumulate(
+            accumulator.val().inner(),
+            param.val().inner().reshape([numel]),
+            grad.reshape([numel]),
+        );
+        self.updated.push((entry, next));
     }
 }
 
@@ -64,236 +79,194 @@ fn bool_tensor(flags: Vec<bool>, like: &Tensor<1, Bool>) -> Tensor<1, Bool> {
     Tensor::from_data(TensorData::new(flags, [numel]), &like.device())
 }
 
-/// One selection: for each tensor, its scores (lowest chosen first), the elements already
-/// chosen (`forced`, chosen first) and the elements that may never be chosen (`excluded`).
-#[derive(Default)]
-struct Selection {
-    scores: Vec<Vec<f32>>,
-    forced: Vec<Vec<bool>>,
-    excluded: Vec<Vec<bool>>,
+/// Replaces a state parameter's value by `values` (a plain, non-autodiff tensor on its device).
+fn set_floats(param: Param<Tensor<1>>, values: Tensor<1>) -> Param<Tensor<1>> {
+    param.map(|old| {
+        if old.is_autodiff() {
+            Tensor::from_inner(values)
+        } else {
+            values
+        }
+    })
 }
 
-impl Selection {
-    /// Chooses `round(fraction · n)` elements per tensor (layer-wise) or over all tensors
-    /// (global), never more than the elements that are not excluded.
-    fn choose(self, fraction: f64, scope: Scope) -> Vec<Vec<bool>> {
-        let Self {
-            mut scores,
-            forced,
-            excluded,
-        } = self;
-        for ((scores, forced), excluded) in scores.iter_mut().zip(&forced).zip(&excluded) {
-            for ((score, forced), excluded) in scores.iter_mut().zip(forced).zip(excluded) {
-                // A scorer's NaN counts as +inf and its -inf as the lowest finite value, so
-                // that forced (-inf) and excluded (NaN, above everything) stay apart.
-                *score = if *excluded {
-                    f32::NAN
-                } else if *forced {
-                    f32::NEG_INFINITY
-                } else if score.is_nan() {
-                    f32::INFINITY
-                } else {
-                    score.max(f32::MIN)
-                };
-            }
-        }
-        let count = |n: usize, excluded: usize| prune_count(fraction, n).min(n - excluded);
-        let excluded_count = |flags: &[bool]| flags.iter().filter(|&&e| e).count();
-        match scope {
-            Scope::LayerWise => scores
-                .iter()
-                .zip(&excluded)
-                .map(|(s, e)| pruned_flags(s, count(s.len(), excluded_count(e))))
-                .collect(),
-            Scope::Global => {
-                let all: Vec<f32> = scores.concat();
-                let excluded: usize = excluded.iter().map(|e| excluded_count(e)).sum();
-                let flags = pruned_flags(&all, count(all.len(), excluded));
-                let mut offset = 0;
-                scores
-                    .iter()
-                    .map(|s| {
-                        let part = flags[offset..offset + s.len()].to_vec();
-                        offset += s.len();
-                        part
-                    })
-                    .collect()
-            }
-        }
-    }
+/// Replaces a state parameter's value by host `values`.
+fn set_host_floats(param: Param<Tensor<1>>, values: Vec<f32>) -> Param<Tensor<1>> {
+    let numel = values.len();
+    param.map(|old| Tensor::from_data(TensorData::new(values, [numel]), &old.device()))
 }
 
 impl<M: Module> Sparse<M> {
-    /// The indices (in `list`) of the targets of modifier `modifier`, and their weights (and
-    /// gradients, when `grads` is given) on the host.
-    fn read_targets(
-        &self,
-        list: &[Target],
-        modifier: usize,
-        grads: Option<&GradientsParams>,
-    ) -> (Vec<usize>, HostCopies) {
-        let targets: Vec<usize> = (0..list.len())
-            .filter(|&i| list[i].modifier == modifier)
-            .collect();
-        let paths: Vec<String> = targets.iter().map(|&i| list[i].info.path.clone()).collect();
-        let mut host = HostValues {
-            tracker: PathTracker::default(),
-            wanted: &paths,
+    /// Whether any modifier updates at `step`.
+    pub(crate) fn any_due(&self, step: u64) -> bool {
+        self.plan
+            .modifiers
+            .iter()
+            .any(|m| m.effect() != Effect::FreezeWhole && m.schedule().is_update_step(step))
+    }
+
+    /// The observe phase: every accumulating modifier folds this step's weights and gradients
+    /// into its accumulators, on the device. Does nothing (and costs nothing) when no modifier
+    /// accumulates.
+    pub fn observe(mut self, grads: &GradientsParams) -> Self {
+        if !self.plan.modifiers.iter().any(|m| m.accumulates()) {
+            return self;
+        }
+        let mut visitor = Accumulate {
+            sparse: &self,
             grads,
-            copies: HostCopies::default(),
+            updated: Vec::new(),
         };
-        self.model.visit(&mut host);
-        (targets, host.copies)
-    }
-
-    fn pruned_of(&self, path: &str, numel: usize) -> Vec<bool> {
-        match self.plan.target_index(path) {
-            Some(i) => host_flags(&self.keep_masks[i])
-                .into_iter()
-                .map(|k| !k)
-                .collect(),
-            None => vec![false; numel],
-        }
-    }
-
-    fn frozen_of(&self, path: &str, numel: usize) -> Vec<bool> {
-        match self.plan.freeze_index(path) {
-            Some(i) => host_flags(&self.frozen_masks[i]),
-            None => vec![false; numel],
-        }
-    }
-
-    /// Selects new masks for every pruner, and new freeze sets for every freezer, due at
-    /// `step`. Does not touch the weights; [`Sparse::optimizer_step`] writes the zeros and the
-    /// frozen values after the optimizer's update.
-    ///
-    /// Masks and freeze sets only grow while their targets rise. A frozen element is never
-    /// pruned and a pruned element is never frozen: if a target asks for more, it is capped at
-    /// the elements that remain.
-    ///
-    /// # Panics
-    /// If a scorer returns the wrong number of scores, or a FreezeNet freezer is due and
-    /// `grads` holds no gradient for its parameters.
-    pub fn update_masks(mut self, step: u64, grads: Option<&GradientsParams>) -> Self {
-        let plan = self.plan.clone();
-        for (index, pruner) in plan.pruners.iter().enumerate() {
-            if !pruner.schedule.is_update_step(step) {
-                continue;
-            }
-            let grads = grads.filter(|_| pruner.scorer.needs_gradient());
-            let (targets, host) = self.read_targets(&plan.targets, index, grads);
-            let mut selection = Selection::default();
-            for &i in &targets {
-                let info = &plan.targets[i].info;
-                let weights = &host.weights[&info.path];
-                let scores = pruner.scorer.score(&ScoreContext {
-                    path: &info.path,
-                    shape: &info.shape,
-                    weights,
-                    gradient: host.gradients.get(&info.path).map(Vec::as_slice),
-                    step,
-                    seed: pruner.seed,
-                });
-                assert_eq!(
-                    scores.len(),
-                    weights.len(),
-                    "scorer `{}` returned {} scores for `{}` ({} elements)",
-                    pruner.scorer.name(),
-                    scores.len(),
-                    info.path,
-                    weights.len()
-                );
-                selection.scores.push(scores);
-                selection
-                    .forced
-                    .push(self.pruned_of(&info.path, weights.len()));
-                selection
-                    .excluded
-                    .push(self.frozen_of(&info.path, weights.len()));
-            }
-            let pruned = selection.choose(pruner.schedule.sparsity(step), pruner.scope);
-            for (&i, flags) in targets.iter().zip(pruned) {
-                let keep: Vec<bool> = flags.into_iter().map(|p| !p).collect();
-                self.keep_masks[i] = self.keep_masks[i]
-                    .clone()
-                    .map(|old| bool_tensor(keep, &old));
-            }
-        }
-
-        for (index, freezer) in plan.freezers.iter().enumerate() {
-            if matches!(freezer.rule, FreezeRule::All) || !freezer.schedule.is_update_step(step) {
-                continue;
-            }
-            let grads = grads.filter(|_| matches!(freezer.rule, FreezeRule::FreezeNet));
-            let (targets, host) = self.read_targets(&plan.freeze_targets, index, grads);
-            let mut selection = Selection::default();
-            for &i in &targets {
-                let path = &plan.freeze_targets[i].info.path;
-                let weights = &host.weights[path];
-                let mut forced = self.frozen_of(path, weights.len());
-                let scores: Vec<f32> = match &freezer.rule {
-                    // Freeze the largest magnitudes: the lowest of `-|w|`.
-                    FreezeRule::TopMagnitude => weights.iter().map(|w| -w.abs()).collect(),
-                    FreezeRule::FreezeNet => {
-                        let grad = host.gradients.get(path).unwrap_or_else(|| {
-                            panic!("freezenet freezer `{}` needs the gradient of `{path}` at step {step}", freezer.name)
-                        });
-                        weights
-                            .iter()
-                            .zip(grad)
-                            .map(|(w, g)| (w * g).abs())
-                            .collect()
-                    }
-                    FreezeRule::Mask(mask) => {
-                        for &index in mask.get(path).map(Vec::as_slice).unwrap_or(&[]) {
-                            forced[index] = true;
-                        }
-                        vec![0.0; weights.len()]
-                    }
-                    FreezeRule::All => unreachable!("whole-tensor freezing has no freeze set"),
-                };
-                selection.scores.push(scores);
-                selection.forced.push(forced);
-                selection.excluded.push(self.pruned_of(path, weights.len()));
-            }
-            let fraction = match &freezer.rule {
-                // The mask decides: exactly the listed (and already frozen) elements.
-                FreezeRule::Mask(_) => {
-                    let listed: usize = selection.forced.iter().flatten().filter(|&&f| f).count();
-                    let total: usize = selection.forced.iter().map(Vec::len).sum();
-                    if total == 0 {
-                        0.0
-                    } else {
-                        listed as f64 / total as f64
-                    }
-                }
-                _ => freezer.schedule.sparsity(step),
-            };
-            let scope = match &freezer.rule {
-                FreezeRule::Mask(_) => Scope::Global,
-                _ => freezer.scope,
-            };
-            let frozen = selection.choose(fraction, scope);
-            for (&i, flags) in targets.iter().zip(frozen) {
-                let path = &plan.freeze_targets[i].info.path;
-                let current = &host.weights[path];
-                let old_values: Vec<f32> = to_host(self.frozen_values[i].val());
-                let old_frozen = host_flags(&self.frozen_masks[i]);
-                // Newly frozen elements keep the value they have now; older ones keep theirs.
-                let values: Vec<f32> = old_frozen
-                    .iter()
-                    .zip(old_values.iter().zip(current))
-                    .map(|(was, (old, now))| if *was { *old } else { *now })
-                    .collect();
-                let numel = values.len();
-                self.frozen_values[i] = self.frozen_values[i]
-                    .clone()
-                    .map(|old| Tensor::from_data(TensorData::new(values, [numel]), &old.device()));
-                self.frozen_masks[i] = self.frozen_masks[i]
-                    .clone()
-                    .map(|old| bool_tensor(flags, &old));
-            }
+        self.model.visit(&mut visitor);
+        let updated = visitor.updated;
+        for (entry, value) in updated {
+            let state = self.state.at_mut(entry);
+            state.score = state.score.take().map(|p| set_floats(p, value));
         }
         self
+    }
+
+    /// The update phase: every modifier due at `step` selects new masks or freeze sets from
+    /// host copies of its targets. Does not touch the weights; the optimizer step writes the
+    /// zeros and the frozen values after the optimizer's update.
+    ///
+    /// Pruners' masks only grow while their targets rise, and a frozen element is never pruned
+    /// nor a pruned one frozen (see `docs/architecture.md`).
+    pub fn update_masks(
+        mut self,
+        step: u64,
+        grads: Option<&GradientsParams>,
+    ) -> Result<Self, SparsityError> {
+        if self.any_due(step) {
+            self.state = self.updated_state(step, grads)?;
+        }
+        Ok(self)
+    }
+
+    /// The state after the updates due at `step`, computed on a copy (tensor handles) so that
+    /// a failed update leaves the current state as it was.
+    pub(crate) fn updated_state(
+        &self,
+        step: u64,
+        grads: Option<&GradientsParams>,
+    ) -> Result<PathMap<ParamState>, SparsityError> {
+        let mut state = self.state.clone();
+        let plan = self.plan.clone();
+        for (index, modifier) in plan.modifiers.iter().enumerate() {
+            let effect = modifier.effect();
+            if effect == Effect::FreezeWhole || !modifier.schedule().is_update_step(step) {
+                continue;
+            }
+            let entries = &plan.targets[index];
+            let grads = grads.filter(|_| modifier.needs_gradient());
+            let mut reader = ReadEntries {
+                lookup: &self.lookup,
+                wanted: entries,
+                grads,
+                copies: HostCopies::default(),
+            };
+            self.model.visit(&mut reader);
+            let copies = reader.copies;
+            let mut accumulated = HashMap::new();
+            let mut views = Vec::with_capacity(entries.len());
+            for &entry in entries {
+                let info = &plan.entries[entry].info;
+                if modifier.needs_gradient() && !copies.gradients.contains_key(&entry) {
+                    return Err(SparsityError::MissingGradient {
+                        modifier: modifier.name().to_string(),
+                        path: info.path.clone(),
+                        step,
+                    });
+                }
+                let state = state.at(entry);
+                if let Some(score) = &state.score {
+                    accumulated.insert(entry, read_floats(score.val()));
+                }
+                let numel = info.numel();
+                let pruned = state.keep.as_ref().map_or(vec![false; numel], |k| {
+                    host_flags(k).into_iter().map(|k| !k).collect()
+                });
+                let frozen = state.frozen.as_ref().map_or(vec![false; numel], host_flags);
+                views.push((entry, pruned, frozen));
+            }
+            let views: Vec<TargetView<'_>> = views
+                .into_iter()
+                .map(|(entry, pruned, frozen)| TargetView {
+                    info: &plan.entries[entry].info,
+                    weights: copies.weights.get(&entry).map_or(&[][..], Vec::as_slice),
+                    gradient: copies.gradients.get(&entry).map(Vec::as_slice),
+                    accumulated: accumulated.get(&entry).map(Vec::as_slice),
+                    pruned,
+                    frozen,
+                })
+                .collect();
+            let flags = modifier.update(step, &views)?;
+            if flags.len() != views.len()
+                || flags
+                    .iter()
+                    .zip(&views)
+                    .any(|(f, v)| f.len() != v.weights.len())
+            {
+                return Err(SparsityError::Modifier {
+                    modifier: modifier.name().to_string(),
+                    message: "update returned flags that do not match its targets".to_string(),
+                });
+            }
+            for ((&entry, flags), view) in entries.iter().zip(flags).zip(&views) {
+                store(
+                    state.at_mut(entry),
+                    effect,
+                    flags,
+                    view.weights,
+                    &view.frozen,
+                );
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Stores one modifier's new flags for one entry.
+fn store(
+    state: &mut ParamState,
+    effect: Effect,
+    flags: Vec<bool>,
+    weights: &[f32],
+    was_frozen: &[bool],
+) {
+    match effect {
+        Effect::Prune => {
+            let keep: Vec<bool> = flags.into_iter().map(|p| !p).collect();
+            state.keep = state
+                .keep
+                .take()
+                .map(|m| m.map(|old| bool_tensor(keep, &old)));
+            state.score = state
+                .score
+                .take()
+                .map(|p| set_host_floats(p, vec![0.0; weights.len()]));
+        }
+        Effect::Freeze => {
+            // Newly frozen elements keep the value they have now; older ones keep theirs.
+            let old_values = state
+                .frozen_values
+                .as_ref()
+                .map(|v| read_floats(v.val()))
+                .unwrap_or_default();
+            let values: Vec<f32> = was_frozen
+                .iter()
+                .zip(old_values.iter().zip(weights))
+                .map(|(was, (old, now))| if *was { *old } else { *now })
+                .collect();
+            state.frozen_values = state
+                .frozen_values
+                .take()
+                .map(|p| set_host_floats(p, values));
+            state.frozen = state
+                .frozen
+                .take()
+                .map(|m| m.map(|old| bool_tensor(flags, &old)));
+        }
+        Effect::FreezeWhole => {}
     }
 }

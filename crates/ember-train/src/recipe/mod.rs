@@ -44,7 +44,7 @@ mod steps;
 
 use std::path::{Path, PathBuf};
 
-use ember_sparsity::{ScorerRegistry, SparsityPlan};
+use ember_sparsity::{PatternRegistry, ScorerRegistry, SparsityPlan};
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataSpec, SourceKind};
@@ -293,18 +293,16 @@ impl Recipe {
         &self,
         steps: &Steps,
         scorers: &ScorerRegistry,
+        patterns: &PatternRegistry,
     ) -> Result<SparsityPlan, TrainError> {
         let mut plan = SparsityPlan::default();
         for (index, modifier) in self.modifiers.iter().enumerate() {
-            match modifier {
+            plan = match modifier {
                 ModifierSpec::Prune(prune) => {
-                    plan.pruners
-                        .push(prune.to_pruner(index, steps, scorers, self.seed)?);
+                    plan.with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?)
                 }
-                ModifierSpec::Freeze(freeze) => {
-                    plan.freezers.push(freeze.to_freezer(index, steps)?)
-                }
-            }
+                ModifierSpec::Freeze(freeze) => plan.with_freezer(freeze.to_freezer(index, steps)?),
+            };
         }
         Ok(plan)
     }

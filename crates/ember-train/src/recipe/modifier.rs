@@ -1,6 +1,8 @@
 use ember_schedule::SparsitySchedule;
+use std::collections::BTreeMap;
+
 use ember_sparsity::{
-    FreezeRule, Freezer, Pattern, Pruner, Scope, ScorerRegistry, Selector, SparsityError,
+    FreezeRule, Freezer, PatternRegistry, Pruner, Scope, ScorerRegistry, Selector, SparsityError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -110,12 +112,20 @@ pub struct PruneSpec {
     /// A scorer name from the registry (`magnitude`, `random`).
     #[serde(default = "default_scorer")]
     pub scorer: String,
-    /// `global` or `layer_wise`.
+    /// `global`, `layer_wise` (alias `uniform`) or `erk`.
     #[serde(default)]
     pub scope: Scope,
-    /// What is removed together.
-    #[serde(default)]
-    pub pattern: Pattern,
+    /// What is removed together: `unstructured`, `2:4` (any N:M), `block:4x4`,
+    /// `output_units`, `input_units`, `heads:12`, or a registered name.
+    #[serde(default = "default_pattern")]
+    pub pattern: String,
+    /// Final sparsities of their own for some parameters (exact paths or `re:` patterns),
+    /// pruned layer-wise and following the schedule in proportion.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, f64>,
+    /// Under global scope, the most any one tensor (pattern unit) may lose, e.g. 0.98.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sparsity: Option<f64>,
     /// When and how much, in epochs.
     pub schedule: ScheduleSpec,
     /// Seed for random scorers (default: the recipe's seed).
@@ -134,6 +144,10 @@ fn selector(params: &[String], exclude: &[String], layer_types: &[String]) -> Se
 
 fn default_scorer() -> String {
     "magnitude".to_string()
+}
+
+fn default_pattern() -> String {
+    "unstructured".to_string()
 }
 
 /// A sparsity schedule in epochs (fractions allowed).
@@ -259,6 +273,7 @@ impl PruneSpec {
         index: usize,
         steps: &Steps,
         scorers: &ScorerRegistry,
+        patterns: &PatternRegistry,
         recipe_seed: u64,
     ) -> Result<Pruner, SparsityError> {
         Ok(Pruner {
@@ -266,9 +281,11 @@ impl PruneSpec {
             selector: selector(&self.params, &self.exclude, &self.layer_types),
             scorer: scorers.get(&self.scorer)?,
             scope: self.scope,
-            pattern: self.pattern,
+            pattern: patterns.get(&self.pattern)?,
             schedule: self.schedule.to_schedule(steps),
             seed: self.seed.unwrap_or(recipe_seed),
+            overrides: self.overrides.clone().into_iter().collect(),
+            max_sparsity: self.max_sparsity.unwrap_or(1.0),
         })
     }
 }
