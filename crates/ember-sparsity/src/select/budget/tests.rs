@@ -125,7 +125,10 @@ fn blocks(t: usize, [inputs, outputs]: [usize; 2], b: Block) -> Vec<Vec<(usize, 
     units
 }
 
-fn block_case() -> impl Strategy<Value = (Block, Vec<([usize; 2], Vec<f32>)>)> {
+/// Tensors as (shape, scores).
+type Tensors = Vec<([usize; 2], Vec<f32>)>;
+
+fn block_case() -> impl Strategy<Value = (Block, Tensors)> {
     let dims = prop::collection::vec((1usize..=4, 1usize..=4), 1..=3);
     (1usize..=3, 1usize..=3, dims).prop_flat_map(|(rows, cols, dims)| {
         let tensors: Vec<_> = dims
