@@ -5,8 +5,8 @@ use burn::tensor::{Device, Tensor};
 use ember::models::Mlp;
 use ember::schedule::SparsitySchedule;
 use ember::sparsity::{
-    FreezeRule, Freezer, Pruner, Scope, ScorerRegistry, Selector, Sparse, SparsityPlan,
-    prune_count, select::erk_sparsities,
+    FreezeRule, Freezer, PatternRegistry, Pruner, Scope, ScorerRegistry, Selector, Sparse,
+    SparsityPlan, prune_count, select::erk_sparsities,
 };
 
 use crate::{devices, host, quickstart_model};
@@ -87,6 +87,28 @@ fn plans() -> Vec<(String, SparsityPlan)> {
                 ));
             }
         }
+    }
+    // Patterns: N:M, blocks and whole neurons, global with a cap, and ERK.
+    let patterns = PatternRegistry::default();
+    for (pattern, scope, sparsity, cap) in [
+        ("2:4", Scope::LayerWise, 0.5, 1.0),
+        ("block:2x4", Scope::Global, 0.7, 1.0),
+        ("output_units", Scope::Global, 0.5, 0.9),
+        ("unstructured", Scope::Global, 0.9, 0.8),
+        ("unstructured", Scope::Erk, 0.9, 1.0),
+    ] {
+        let pruner = Pruner::magnitude(
+            "p",
+            Selector::new([WEIGHTS]),
+            SparsitySchedule::one_shot(sparsity, 0),
+        )
+        .with_pattern(patterns.get(pattern).unwrap())
+        .with_scope(scope)
+        .with_max_sparsity(cap);
+        plans.push((
+            format!("{pattern} {scope:?} {sparsity} cap {cap}"),
+            SparsityPlan::new(vec![pruner]),
+        ));
     }
     let freezer = Freezer::new(
         "f",

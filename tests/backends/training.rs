@@ -107,3 +107,49 @@ fn pruned_stay_zero_and_frozen_stay_bit_identical_on_every_backend() {
         assert_eq!(sparse.step_count(), 8, "{backend}");
     }
 }
+
+/// Ordinary steps never copy anything to the host: the step counter and schedule decisions
+/// live on the host, masks are found by parameter id. Only update steps copy weights (and
+/// read the masks they extend). The engine counts every copy it makes (`host_reads`).
+#[test]
+fn ordinary_steps_make_no_host_reads_on_every_backend() {
+    for (backend, device) in devices() {
+        // Updates at steps 0, 3 and 6; the other steps must not read.
+        let plan = SparsityPlan::new(vec![Pruner::magnitude(
+            "gmp",
+            Selector::new([WEIGHTS]),
+            SparsitySchedule::cubic(0.5, 0.8, 0, 6, 3),
+        )])
+        .with_freezer(Freezer::new(
+            "f",
+            Selector::new(["layers.1.weight"]),
+            FreezeRule::TopMagnitude,
+            SparsitySchedule::one_shot(0.1, 3),
+        ));
+        let sparse = Sparse::new(small_model(2, &device).train(), plan).unwrap();
+        let batches = batches(9, 32, &device.clone().autodiff());
+        let mut reads = Vec::new();
+        let mut last = ember::sparsity::host_reads();
+        train_steps(
+            sparse,
+            &mut AdamWConfig::new().init(),
+            1e-3,
+            batches,
+            |_| {
+                let now = ember::sparsity::host_reads();
+                reads.push(now - last);
+                last = now;
+            },
+        );
+        for (step, &count) in reads.iter().enumerate() {
+            if [0, 3, 6].contains(&step) {
+                assert!(
+                    count > 0,
+                    "{backend}: the update at step {step} reads weights"
+                );
+            } else {
+                assert_eq!(count, 0, "{backend}: step {step} read {count} tensors back");
+            }
+        }
+    }
+}

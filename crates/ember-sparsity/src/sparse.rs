@@ -1,6 +1,6 @@
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use burn::module::{Module, Param, ParamId};
@@ -17,20 +17,27 @@ use crate::{SparsityError, SparsityPlan, collect_params};
 mod apply;
 mod update;
 
-/// Every copy from a device to the host that the engine makes, counted: the test that no
-/// ordinary step reads anything back checks this counter.
-static HOST_READS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Every copy from a device to the host that the engine makes on this thread, counted:
+    /// the tests that no ordinary step reads anything back check this counter. Per thread, so
+    /// that tests running side by side do not see each other's reads.
+    static HOST_READS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// The number of tensors Ember's sparsity engine has copied from a device to the host in this
-/// process. Only update steps (and reports, and loading a checkpoint) copy; ordinary steps
-/// never do.
+fn count_host_read() {
+    HOST_READS.with(|reads| reads.set(reads.get() + 1));
+}
+
+/// The number of tensors Ember's sparsity engine has copied from a device to the host on the
+/// calling thread. Only update steps (and reports, mask queries and loading a checkpoint)
+/// copy; ordinary training steps never do.
 pub fn host_reads() -> u64 {
-    HOST_READS.load(Ordering::Relaxed)
+    HOST_READS.with(Cell::get)
 }
 
 /// A float tensor's values on the host.
 pub(crate) fn read_floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    count_host_read();
     tensor
         .inner()
         .into_data()
@@ -41,13 +48,13 @@ pub(crate) fn read_floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 
 /// An integer tensor's values on the host.
 pub(crate) fn read_ints<const D: usize>(tensor: Tensor<D, Int>) -> Vec<i64> {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    count_host_read();
     tensor.inner().into_data().iter::<i64>().collect()
 }
 
 /// A boolean parameter's values on the host.
 pub(crate) fn host_flags(flags: &Param<Tensor<1, Bool>>) -> Vec<bool> {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    count_host_read();
     flags.val().inner().into_data().iter::<bool>().collect()
 }
 
@@ -307,7 +314,7 @@ impl<M: Module> Sparse<M> {
     }
 
     /// Updates the masks, or records the failure and leaves them as they are.
-    fn update_or_record(mut self, step: u64, grads: Option<&GradientsParams>) -> Self {
+    pub(crate) fn update_or_record(mut self, step: u64, grads: Option<&GradientsParams>) -> Self {
         if self.failure().is_some() || !self.any_due(step) {
             return self;
         }
@@ -333,3 +340,6 @@ pub(crate) mod tests;
 
 #[cfg(test)]
 mod freeze_tests;
+
+#[cfg(test)]
+mod core_tests;
