@@ -35,13 +35,98 @@ fn bucket_of(histogram: &[u64], count: u64) -> (usize, u64) {
     unreachable!("count is at most the number of scores")
 }
 
+/// Below this many scores one thread does everything; above, the passes are split across the
+/// machine's threads.
+const PARALLEL_FROM: usize = 1 << 18;
+
+/// The pieces of `parts` that each of `threads` workers takes: contiguous runs of about
+/// equal length, as (part, start, end).
+fn shares(parts: &[&[f32]], threads: usize) -> Vec<Vec<(usize, usize, usize)>> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let per = total.div_ceil(threads).max(1);
+    let mut shares = vec![Vec::new(); threads];
+    let (mut worker, mut room) = (0, per);
+    for (index, part) in parts.iter().enumerate() {
+        let mut start = 0;
+        while start < part.len() {
+            let end = (start + room).min(part.len());
+            shares[worker].push((index, start, end));
+            room -= end - start;
+            start = end;
+            if room == 0 && worker + 1 < threads {
+                worker += 1;
+                room = per;
+            }
+        }
+    }
+    shares
+}
+
+/// A 65,536-bucket histogram of `bucket(key)` over the keys that `keep`, summed over the
+/// workers. Two interleaved tables per worker halve the stalls when neighbours share a bucket.
+fn histogram(
+    parts: &[&[f32]],
+    shares: &[Vec<(usize, usize, usize)>],
+    keep: impl Fn(u32) -> bool + Sync,
+    bucket: impl Fn(u32) -> usize + Sync,
+) -> Vec<u64> {
+    let count = |share: &[(usize, usize, usize)]| {
+        let mut tables = vec![0u32; 2 << 16];
+        let (even, odd) = tables.split_at_mut(1 << 16);
+        for &(part, start, end) in share {
+            let mut pairs = parts[part][start..end].chunks_exact(2);
+            for pair in &mut pairs {
+                let (a, b) = (order_key(pair[0]), order_key(pair[1]));
+                if keep(a) {
+                    even[bucket(a)] += 1;
+                }
+                if keep(b) {
+                    odd[bucket(b)] += 1;
+                }
+            }
+            for &score in pairs.remainder() {
+                let key = order_key(score);
+                if keep(key) {
+                    even[bucket(key)] += 1;
+                }
+            }
+        }
+        even.iter()
+            .zip(odd.iter())
+            .map(|(a, b)| u64::from(*a) + u64::from(*b))
+            .collect::<Vec<u64>>()
+    };
+    let tables: Vec<Vec<u64>> = if shares.len() == 1 {
+        vec![count(&shares[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = shares
+                .iter()
+                .map(|share| scope.spawn(|| count(share)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a histogram worker"))
+                .collect()
+        })
+    };
+    let mut sum = vec![0u64; 1 << 16];
+    for table in tables {
+        for (s, t) in sum.iter_mut().zip(table) {
+            *s += t;
+        }
+    }
+    sum
+}
+
 /// Flags the `count` lowest of the concatenation of `parts` (`true` = chosen), in IEEE total
 /// order, ties broken by position in the concatenation (the earlier element is chosen first).
 ///
 /// The result depends only on the score values, so every backend and every replica agrees.
-/// Runs in three linear passes over the scores (two 65,536-bucket histograms of the high and
-/// low 16 bits of the order key, then the flags), with no sort and no copy of the scores:
-/// the extra memory is the flags themselves.
+/// Runs in linear passes over the scores (two 65,536-bucket histograms of the high and low 16
+/// bits of the order key, the flags, and a scan for the ties at the threshold that stops once
+/// they are placed), split across threads for large inputs, with no sort and no copy of the
+/// scores: the extra memory is the flags themselves.
 ///
 /// # Panics
 /// If `count` exceeds the number of scores.
@@ -51,39 +136,56 @@ pub fn select_lowest(parts: &[&[f32]], count: usize) -> Vec<Vec<bool>> {
     if count == 0 || count == total {
         return parts.iter().map(|p| vec![count > 0; p.len()]).collect();
     }
-    let keys = || parts.iter().flat_map(|p| p.iter().map(|&s| order_key(s)));
-    let mut histogram = vec![0u64; 1 << 16];
-    for key in keys() {
-        histogram[(key >> 16) as usize] += 1;
-    }
-    let (high, below_high) = bucket_of(&histogram, count as u64);
-    histogram.fill(0);
-    for key in keys().filter(|key| (key >> 16) as usize == high) {
-        histogram[(key & 0xffff) as usize] += 1;
-    }
-    let (low, below_low) = bucket_of(&histogram, count as u64 - below_high);
+    let threads = if total >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    } else {
+        1
+    };
+    let shares = shares(parts, threads);
+    let high = histogram(parts, &shares, |_| true, |key| (key >> 16) as usize);
+    let (high, below_high) = bucket_of(&high, count as u64);
+    let low = histogram(
+        parts,
+        &shares,
+        |key| (key >> 16) as usize == high,
+        |key| (key & 0xffff) as usize,
+    );
+    let (low, below_low) = bucket_of(&low, count as u64 - below_high);
     let threshold = ((high as u32) << 16) | low as u32;
-    // Everything below the threshold key is chosen; of the keys equal to it, the first
-    // `ties` in concatenation order.
+
+    // Everything below the threshold key is chosen...
+    let mut flags: Vec<Vec<bool>> = parts.iter().map(|p| vec![false; p.len()]).collect();
+    let mark = |scores: &[f32], flags: &mut [bool]| {
+        for (flag, &score) in flags.iter_mut().zip(scores) {
+            *flag = order_key(score) < threshold;
+        }
+    };
+    std::thread::scope(|scope| {
+        for (part, flags) in parts.iter().zip(flags.iter_mut()) {
+            let chunk = part.len().div_ceil(threads).max(1);
+            for (scores, flags) in part.chunks(chunk).zip(flags.chunks_mut(chunk)) {
+                if threads == 1 {
+                    mark(scores, flags);
+                } else {
+                    scope.spawn(move || mark(scores, flags));
+                }
+            }
+        }
+    });
+    // ...and of the keys equal to it, the first `ties` in concatenation order.
     let mut ties = count as u64 - below_high - below_low;
-    parts
-        .iter()
-        .map(|part| {
-            part.iter()
-                .map(|&score| {
-                    let key = order_key(score);
-                    if key < threshold {
-                        true
-                    } else if key == threshold && ties > 0 {
-                        ties -= 1;
-                        true
-                    } else {
-                        false
-                    }
-                })
-                .collect()
-        })
-        .collect()
+    for (part, flags) in parts.iter().zip(flags.iter_mut()) {
+        for (flag, &score) in flags.iter_mut().zip(part.iter()) {
+            if ties == 0 {
+                break;
+            }
+            if order_key(score) == threshold {
+                *flag = true;
+                ties -= 1;
+            }
+        }
+    }
+    flags
 }
 
 /// Flags the `count` lowest-scored elements of `scores` (`true` = pruned): [`select_lowest`]
