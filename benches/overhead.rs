@@ -14,7 +14,10 @@
 //! ```sh
 //! cargo bench --profile dev --bench overhead                   # flex
 //! cargo bench --profile dev --bench overhead --features tch    # flex and tch
+//! OVERHEAD_BACKENDS=flex,tch OVERHEAD_SPARSITY=0 cargo bench --profile dev --bench overhead \
+//!     --features ndarray,wgpu,tch                               # the backend suite's build
 //! ```
+//! `OVERHEAD_SPARSITY=0` measures Ember's bookkeeping alone (the masks prune nothing).
 //! Criterion prints each step time; a table follows with the overhead, from the medians of
 //! 30 interleaved plain and ember steps (alternating, so that machine noise hits both alike).
 
@@ -106,6 +109,20 @@ impl Pair {
     }
 }
 
+/// The compiled backends, or those `OVERHEAD_BACKENDS` names (comma-separated): a build with
+/// the backend suite's features can leave out lavapipe's slow wgpu.
+fn backends() -> Vec<DeviceSpec> {
+    let wanted = std::env::var("OVERHEAD_BACKENDS").ok();
+    DeviceSpec::compiled()
+        .into_iter()
+        .filter(|spec| {
+            wanted
+                .as_deref()
+                .is_none_or(|list| list.split(',').any(|name| name.trim() == spec.to_string()))
+        })
+        .collect()
+}
+
 /// The pruned fraction: 0.9, or `OVERHEAD_SPARSITY` (0 measures the bookkeeping alone).
 fn sparsity() -> f64 {
     std::env::var("OVERHEAD_SPARSITY")
@@ -132,7 +149,7 @@ fn overhead(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(4));
     let mut rows = Vec::new();
-    for spec in DeviceSpec::compiled() {
+    for spec in backends() {
         let device = spec.device().expect("a compiled backend");
         for batch_size in BATCH_SIZES {
             let mut pair = Pair::new(&device, batch_size);
