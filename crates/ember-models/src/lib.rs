@@ -1,16 +1,18 @@
 #![warn(missing_docs)]
-//! Plain burn models for Ember's recipes and examples: the LeNet-300-100 [`Mlp`] and the
-//! convolutional [`LeNet5`].
+//! Plain burn models for Ember's recipes and examples: the LeNet-300-100 [`Mlp`], the
+//! convolutional [`LeNet5`], and [`bert`] encoders that load Hugging Face checkpoints.
 //!
 //! These models know nothing of pruning: Ember prunes any burn `Module`, and these are only
-//! conveniences. Each implements burn-train's `TrainStep` and `InferenceStep` for
-//! [`ImageBatch`](ember_data::ImageBatch)es with a cross-entropy loss, so it can be trained
+//! conveniences. The image models implement burn-train's `TrainStep` and `InferenceStep` for
+//! [`ImageBatch`](ember_data::ImageBatch)es with a cross-entropy loss, so each can be trained
 //! by burn's `Learner` as it is or inside Ember's `Sparse` wrapper.
 
+pub mod bert;
 mod classifier;
 mod lenet5;
 mod mlp;
 
+pub use bert::{Bert, BertConfig, BertError, BertForSequenceClassification};
 pub use classifier::ImageClassifier;
 pub use lenet5::{LeNet5, LeNet5Config};
 pub use mlp::{Mlp, MlpConfig};

@@ -1,5 +1,6 @@
 //! Freezing: selected weights keep their values and are never updated.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -196,8 +197,8 @@ impl Modifier for Freezer {
             candidates.push(Candidate {
                 groups: Groups::elements(path, weights.len()),
                 scores,
-                pruned: frozen,
-                frozen: target.pruned.clone(),
+                pruned: Cow::Owned(frozen),
+                frozen: Cow::Borrowed(&target.pruned),
                 target: None,
             });
         }
@@ -206,7 +207,7 @@ impl Modifier for Freezer {
             FreezeRule::Mask(_) => {
                 let listed: usize = candidates
                     .iter()
-                    .flat_map(|c| &c.pruned)
+                    .flat_map(|c| c.pruned.iter())
                     .filter(|&&f| f)
                     .count();
                 let total: usize = candidates.iter().map(|c| c.scores.len()).sum();

@@ -1,5 +1,6 @@
 //! The pruner: scorer + pattern + budget + schedule.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::tensor::Tensor;
@@ -262,11 +263,27 @@ impl Modifier for Pruner {
                     got: scores.len(),
                 });
             }
+            let groups = self.pattern.groups(&input(target.info));
+            let numel = target.weights.len();
+            if let Some(of_element) = &groups.of_element {
+                let beyond = of_element.iter().find(|&&g| g as usize >= groups.count);
+                if of_element.len() != numel || beyond.is_some() {
+                    return Err(self.error(format!(
+                        "pattern `{}` gave `{}` {} group indices for {numel} elements, \
+                         with {} groups{}",
+                        self.pattern.name(),
+                        target.info.path,
+                        of_element.len(),
+                        groups.count,
+                        beyond.map_or(String::new(), |g| format!(" (index {g} is out of range)"))
+                    )));
+                }
+            }
             candidates.push(Candidate {
-                groups: self.pattern.groups(&input(target.info)),
+                groups,
                 scores,
-                pruned: target.pruned.clone(),
-                frozen: target.frozen.clone(),
+                pruned: Cow::Borrowed(&target.pruned),
+                frozen: Cow::Borrowed(&target.frozen),
                 target: own,
             });
         }

@@ -5,6 +5,7 @@
 //! flags. Layer-wise targets are met per unit exactly (`round(s·n)`); global targets by one
 //! exact threshold over the union, optionally capped per unit. See `docs/architecture.md`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::{prune_count, select_lowest};
@@ -12,15 +13,15 @@ use crate::pattern::Groups;
 
 /// One tensor under selection.
 #[derive(Debug)]
-pub(crate) struct Candidate {
+pub(crate) struct Candidate<'a> {
     /// The pattern's groups of this tensor.
     pub(crate) groups: Groups,
     /// The scorer's element scores (lowest pruned first).
     pub(crate) scores: Vec<f32>,
     /// Elements pruned already: they stay pruned and count towards the target.
-    pub(crate) pruned: Vec<bool>,
+    pub(crate) pruned: Cow<'a, [bool]>,
     /// Elements that may never be pruned (frozen).
-    pub(crate) frozen: Vec<bool>,
+    pub(crate) frozen: Cow<'a, [bool]>,
     /// The tensor's own target sparsity, when it is not part of the global pool.
     pub(crate) target: Option<f64>,
 }
@@ -56,7 +57,7 @@ fn count(flags: &[bool]) -> usize {
 }
 
 /// The new pruned flags of every candidate.
-pub(crate) fn choose(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool>> {
+pub(crate) fn choose(candidates: Vec<Candidate<'_>>, budget: Budget) -> Vec<Vec<bool>> {
     if let Some(m) = budget.quota {
         return candidates
             .into_iter()
@@ -75,7 +76,7 @@ pub(crate) fn choose(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool
 
 /// Unstructured: exact element counts, one radix select per layer-wise tensor and one over
 /// the global pool.
-fn choose_elements(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool>> {
+fn choose_elements(candidates: Vec<Candidate<'_>>, budget: Budget) -> Vec<Vec<bool>> {
     let mut scores: Vec<Vec<f32>> = Vec::with_capacity(candidates.len());
     let mut result: Vec<Option<Vec<bool>>> = Vec::with_capacity(candidates.len());
     let mut pool: Vec<usize> = Vec::new();
@@ -85,7 +86,7 @@ fn choose_elements(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool>>
         let numel = c.scores.len();
         let forced = count(&c.pruned);
         let mut s = c.scores;
-        for ((score, &pruned), &frozen) in s.iter_mut().zip(&c.pruned).zip(&c.frozen) {
+        for ((score, &pruned), &frozen) in s.iter_mut().zip(c.pruned.iter()).zip(c.frozen.iter()) {
             *score = engine_score(*score, pruned, frozen);
         }
         match c.target {
@@ -133,14 +134,14 @@ fn choose_elements(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool>>
 
 /// N:M: every group of `m` loses its `round(target·m)` lowest elements (ties by position);
 /// frozen elements are never among them.
-fn choose_quota(c: Candidate, m: usize, target: f64) -> Vec<bool> {
+fn choose_quota(c: Candidate<'_>, m: usize, target: f64) -> Vec<bool> {
     let groups = c.groups.of_element.expect("N:M patterns have groups");
     let per_group = prune_count(target, m);
     let mut members: Vec<Vec<usize>> = vec![Vec::with_capacity(m); c.groups.count];
     for (element, &group) in groups.iter().enumerate() {
         members[group as usize].push(element);
     }
-    let mut flags = c.pruned.clone();
+    let mut flags = c.pruned.to_vec();
     for group in members {
         let scores: Vec<f32> = group
             .iter()
@@ -184,7 +185,7 @@ impl GroupStats {
 }
 
 /// Ranked groups: blocks, neurons, channels, heads.
-fn choose_groups(candidates: Vec<Candidate>, budget: Budget) -> Vec<Vec<bool>> {
+fn choose_groups(candidates: Vec<Candidate<'_>>, budget: Budget) -> Vec<Vec<bool>> {
     // Units in order of first appearance; each unit's groups pooled over its tensors.
     let mut units: Vec<(String, Option<f64>, Vec<GroupStats>)> = Vec::new();
     let mut unit_of: BTreeMap<String, usize> = BTreeMap::new();

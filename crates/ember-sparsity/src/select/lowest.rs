@@ -137,7 +137,9 @@ pub fn select_lowest(parts: &[&[f32]], count: usize) -> Vec<Vec<bool>> {
         return parts.iter().map(|p| vec![count > 0; p.len()]).collect();
     }
     let threads = if total >= PARALLEL_FROM {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
     } else {
         1
     };

@@ -336,3 +336,101 @@ fn global_scope_with_a_cap_and_an_override_is_exact() {
     assert_eq!(pruned("first.weight"), 307);
     assert_eq!(pruned("second.weight"), 48);
 }
+
+/// An encoder block as BERT has it: burn's own attention module.
+#[derive(Module, Debug)]
+struct Block {
+    attention: burn::nn::attention::MultiHeadAttention,
+}
+
+#[test]
+fn heads_of_burns_attention_module_are_pruned_whole() {
+    let device = Device::flex();
+    device.seed(5);
+    let (d_model, heads) = (16, 4);
+    let block = Block {
+        attention: burn::nn::attention::MultiHeadAttentionConfig::new(d_model, heads).init(&device),
+    };
+    let patterns = crate::PatternRegistry::default();
+    let plan = SparsityPlan::new(vec![
+        Pruner::magnitude(
+            "heads",
+            Selector::new([r"re:attention\.(query|key|value|output)\.weight"]),
+            SparsitySchedule::one_shot(0.5, 0),
+        )
+        .with_scope(Scope::LayerWise)
+        .with_pattern(patterns.get("heads:4").unwrap()),
+    ]);
+    let sparse = Sparse::new(block, plan)
+        .unwrap()
+        .update_masks(0, None)
+        .unwrap()
+        .apply_masks();
+    let head_dim = d_model / heads;
+    let pruned_heads = |path: &str, by_column: bool| -> Vec<usize> {
+        let keep = sparse.keep_mask(path).unwrap();
+        (0..heads)
+            .filter(|&h| {
+                let owned: Vec<bool> = (0..d_model * d_model)
+                    .filter(|&i| {
+                        let (row, col) = (i / d_model, i % d_model);
+                        (if by_column { col } else { row }) / head_dim == h
+                    })
+                    .map(|i| keep[i])
+                    .collect();
+                assert!(
+                    owned.iter().all(|k| *k == owned[0]),
+                    "{path}: head {h} is split"
+                );
+                !owned[0]
+            })
+            .collect()
+    };
+    let query = pruned_heads("attention.query.weight", true);
+    assert_eq!(query.len(), 2, "half of 4 heads");
+    assert_eq!(pruned_heads("attention.key.weight", true), query);
+    assert_eq!(pruned_heads("attention.value.weight", true), query);
+    assert_eq!(pruned_heads("attention.output.weight", false), query);
+    // The pruned module still runs.
+    let x = Tensor::<3>::ones([1, 3, d_model], &device);
+    let out = sparse
+        .model
+        .attention
+        .forward(burn::nn::attention::MhaInput::self_attn(x));
+    assert_eq!(out.context.dims(), [1, 3, d_model]);
+}
+
+/// Puts every element in group 7 of a tensor said to have 2 groups.
+#[derive(Debug)]
+struct BrokenPattern;
+
+impl crate::Pattern for BrokenPattern {
+    fn name(&self) -> String {
+        "broken".to_string()
+    }
+
+    fn check(&self, _param: &crate::pattern::PatternInput<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn groups(&self, param: &crate::pattern::PatternInput<'_>) -> crate::pattern::Groups {
+        crate::pattern::Groups::from_fn(param.path, param.numel(), 2, |_| 7)
+    }
+}
+
+#[test]
+fn a_pattern_with_groups_out_of_range_is_an_error_not_a_panic() {
+    let device = Device::flex();
+    let plan = SparsityPlan::new(vec![
+        pruner("p", "first.weight", 0.5).with_pattern(Arc::new(BrokenPattern)),
+    ]);
+    let err = Sparse::new(Tiny::new(&device), plan)
+        .unwrap()
+        .update_masks(0, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("broken") && err.contains("index 7 is out of range"),
+        "{err}"
+    );
+}

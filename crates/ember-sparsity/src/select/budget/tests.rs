@@ -22,7 +22,7 @@ fn candidate(
     shape: &[usize],
     scores: Vec<f32>,
     target: Option<f64>,
-) -> Candidate {
+) -> Candidate<'static> {
     let input = PatternInput {
         path,
         shape,
@@ -36,14 +36,14 @@ fn candidate(
     Candidate {
         groups,
         scores,
-        pruned,
-        frozen,
+        pruned: pruned.into(),
+        frozen: frozen.into(),
         target,
     }
 }
 
 /// An unstructured `[1, n]` tensor `t{t}.weight`.
-fn flat(t: usize, scores: Vec<f32>, target: Option<f64>) -> Candidate {
+fn flat(t: usize, scores: Vec<f32>, target: Option<f64>) -> Candidate<'static> {
     let (path, shape) = (format!("t{t}.weight"), [1, scores.len()]);
     candidate(&Unstructured, &path, &shape, scores, target)
 }
@@ -148,7 +148,7 @@ fn attention(
     d: usize,
     scores: &[Vec<f32>],
     t: Option<f64>,
-) -> Vec<Candidate> {
+) -> Vec<Candidate<'static>> {
     PROJECTIONS
         .iter()
         .zip(scores)
@@ -438,7 +438,7 @@ fn n_m_groups_follow_burns_transposed_layout() {
 #[test]
 fn global_forced_above_target_stay_pruned() {
     let mut c = flat(0, vec![1.0, 2.0, 3.0, 4.0], None);
-    c.pruned = vec![true, true, true, false];
+    c.pruned = vec![true, true, true, false].into();
     let flags = choose(vec![c], budget(&Unstructured, 0.25)).remove(0);
     assert_eq!(flags, [true, true, true, false]);
 }

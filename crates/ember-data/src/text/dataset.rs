@@ -1,0 +1,110 @@
+//! Labelled sentences in memory, and a seeded, stratified split.
+
+use burn::data::dataset::{Dataset, DatasetError};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// One labelled sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextItem {
+    /// The sentence.
+    pub text: String,
+    /// Its class, `0..classes`.
+    pub label: usize,
+}
+
+/// Labelled sentences in memory.
+#[derive(Debug, Clone, Default)]
+pub struct TextDataset {
+    items: Vec<TextItem>,
+}
+
+impl TextDataset {
+    /// A dataset of `items`.
+    pub fn new(items: Vec<TextItem>) -> Self {
+        Self { items }
+    }
+
+    /// The items.
+    pub fn items(&self) -> &[TextItem] {
+        &self.items
+    }
+
+    /// The number of items of each class, indexed by label.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let classes = self.items.iter().map(|i| i.label + 1).max().unwrap_or(0);
+        let mut counts = vec![0; classes];
+        for item in &self.items {
+            counts[item.label] += 1;
+        }
+        counts
+    }
+}
+
+impl Dataset<TextItem> for TextDataset {
+    /// # Panics
+    /// If `index >= len()`, as burn's `Dataset` contract asks.
+    fn get(&self, index: usize) -> Result<TextItem, DatasetError> {
+        Ok(self.items[index].clone())
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Train, validation and test splits. Model selection and early decisions use
+/// `validation`; `test` is for final numbers only.
+#[derive(Debug, Clone)]
+pub struct TextSplits {
+    /// Training sentences.
+    pub train: TextDataset,
+    /// Held-out sentences for model selection.
+    pub validation: TextDataset,
+    /// Held-out sentences for the final report.
+    pub test: TextDataset,
+}
+
+impl TextSplits {
+    /// Splits `data` per class: each class's items are shuffled with a generator seeded by
+    /// `seed`, then the first `round(validation · n_c)` go to validation, the next
+    /// `round(test · n_c)` to test and the rest to training, so every split keeps the
+    /// class balance. Within a split, items keep the order of `data`. The same data and seed
+    /// always give the same splits.
+    pub fn stratified(data: TextDataset, validation: f64, test: f64, seed: u64) -> Self {
+        let classes = data.class_counts().len();
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+        for (index, item) in data.items.iter().enumerate() {
+            by_class[item.label].push(index);
+        }
+        // 0 = train, 1 = validation, 2 = test.
+        let mut split_of = vec![0u8; data.items.len()];
+        let mut rng = StdRng::seed_from_u64(seed);
+        for members in &mut by_class {
+            members.shuffle(&mut rng);
+            let n = members.len() as f64;
+            let n_validation = (validation * n).round() as usize;
+            let n_test = ((test * n).round() as usize).min(members.len() - n_validation);
+            for (rank, &index) in members.iter().enumerate() {
+                split_of[index] = if rank < n_validation {
+                    1
+                } else if rank < n_validation + n_test {
+                    2
+                } else {
+                    0
+                };
+            }
+        }
+        let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+        for (item, split) in data.items.into_iter().zip(split_of) {
+            parts[split as usize].push(item);
+        }
+        let [train, validation, test] = parts.map(TextDataset::new);
+        Self {
+            train,
+            validation,
+            test,
+        }
+    }
+}

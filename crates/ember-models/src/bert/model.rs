@@ -1,0 +1,270 @@
+use burn::module::Module;
+use burn::nn::activation::ActivationConfig;
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
+};
+use burn::tensor::{Device, Int, Tensor};
+
+use super::BertConfig;
+
+/// BERT's input embeddings: word, position and token type, summed, then normalised.
+///
+/// The fields are named after what they embed; Hugging Face's
+/// `embeddings.{word,position,token_type}_embeddings` and `embeddings.LayerNorm` map onto
+/// them (see [`NameMap`](super::NameMap)).
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    /// Token embeddings, `[vocab_size, hidden_size]`.
+    pub word: Embedding,
+    /// Learned absolute position embeddings, `[max_position_embeddings, hidden_size]`.
+    pub position: Embedding,
+    /// Segment embeddings, `[type_vocab_size, hidden_size]`.
+    pub token_type: Embedding,
+    /// The layer norm after the sum (`eps` from the config).
+    pub norm: LayerNorm,
+    /// Dropout after the norm; does nothing outside autodiff training.
+    pub dropout: Dropout,
+}
+
+/// A BERT encoder (Hugging Face's `BertModel`): embeddings, a post-LN transformer encoder,
+/// and the pooler.
+///
+/// The encoder is burn's own [`TransformerEncoder`] with `norm_first = false`, which is
+/// BERT's post-LN layer with the exact GELU: its parameters are
+/// `encoder.layers.N.{mha.{query,key,value,output}, pwff.{linear_inner,linear_outer},
+/// norm_1, norm_2}`, the paths that Ember's recipes and selectors name.
+///
+/// Dropout (in the embeddings and the encoder) acts only on an autodiff device while the
+/// module trains; inference on a plain device, or after `valid()`, is deterministic.
+#[derive(Module, Debug)]
+pub struct Bert {
+    /// Word, position and token-type embeddings.
+    pub embeddings: BertEmbeddings,
+    /// The transformer layers.
+    pub encoder: TransformerEncoder,
+    /// The dense layer of the pooler, applied to the first (`[CLS]`) token; see
+    /// [`Bert::pool`].
+    pub pooler: Linear,
+}
+
+/// A BERT with a linear classification head on its pooled output (Hugging Face's
+/// `BertForSequenceClassification`).
+#[derive(Module, Debug)]
+pub struct BertForSequenceClassification {
+    /// The encoder.
+    pub bert: Bert,
+    /// Dropout on the pooled output; does nothing outside autodiff training.
+    pub dropout: Dropout,
+    /// The classification layer, `hidden_size` to the number of labels.
+    pub classifier: Linear,
+}
+
+impl BertConfig {
+    /// Builds the encoder with freshly initialised weights on `device`.
+    ///
+    /// Weights are drawn as `transformers` draws them, from a normal distribution of standard
+    /// deviation `initializer_range` (burn also draws the biases so, where `transformers`
+    /// zeroes them, and does not zero the padding token's embedding); layer norms start at
+    /// one and zero. Load pretrained weights with [`Bert::load_hf_weights`].
+    ///
+    /// # Panics
+    ///
+    /// If the configuration is invalid (see [`BertConfig::validate`]); configurations read
+    /// by [`BertConfig::from_file`] are valid.
+    pub fn init(&self, device: &Device) -> Bert {
+        if let Err(message) = self.validate() {
+            panic!("invalid BERT config: {message}");
+        }
+        let initializer = self.initializer();
+        let embedding = |rows: usize| {
+            EmbeddingConfig::new(rows, self.hidden_size)
+                .with_initializer(initializer.clone())
+                .init(device)
+        };
+        let embeddings = BertEmbeddings {
+            word: embedding(self.vocab_size),
+            position: embedding(self.max_position_embeddings),
+            token_type: embedding(self.type_vocab_size),
+            norm: LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device),
+            dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
+        };
+        let encoder = TransformerEncoderConfig::new(
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_attention_heads,
+            self.num_hidden_layers,
+        )
+        .with_dropout(self.hidden_dropout_prob)
+        .with_norm_first(false)
+        .with_quiet_softmax(false)
+        .with_activation(ActivationConfig::Gelu)
+        .with_layer_norm_eps(self.layer_norm_eps)
+        .with_initializer(initializer.clone())
+        .init(device);
+        let pooler = LinearConfig::new(self.hidden_size, self.hidden_size)
+            .with_initializer(initializer)
+            .init(device);
+        Bert {
+            embeddings,
+            encoder,
+            pooler,
+        }
+    }
+
+    /// Builds an encoder with a fresh classification head of `num_labels` outputs.
+    pub fn init_classifier(
+        &self,
+        num_labels: usize,
+        device: &Device,
+    ) -> BertForSequenceClassification {
+        self.with_classifier(self.init(device), num_labels, device)
+    }
+
+    /// Puts a fresh classification head of `num_labels` outputs on `bert` (a pretrained
+    /// encoder, say).
+    pub fn with_classifier(
+        &self,
+        bert: Bert,
+        num_labels: usize,
+        device: &Device,
+    ) -> BertForSequenceClassification {
+        BertForSequenceClassification {
+            bert,
+            dropout: DropoutConfig::new(self.classifier_dropout_prob()).init(),
+            classifier: LinearConfig::new(self.hidden_size, num_labels)
+                .with_initializer(self.initializer())
+                .init(device),
+        }
+    }
+
+    /// `transformers`' initialisation: normal, mean zero, `initializer_range` deviation.
+    fn initializer(&self) -> Initializer {
+        Initializer::Normal {
+            mean: 0.0,
+            std: self.initializer_range,
+        }
+    }
+}
+
+impl BertEmbeddings {
+    /// Embeds a batch: `word + token_type + position` (in `transformers`' order), normalised.
+    ///
+    /// # Shapes
+    ///
+    /// - every input: `[batch, seq]`
+    /// - output: `[batch, seq, hidden_size]`
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        position_ids: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let x = self.word.forward(input_ids)
+            + self.token_type.forward(token_type_ids)
+            + self.position.forward(position_ids);
+        self.dropout.forward(self.norm.forward(x))
+    }
+}
+
+impl Bert {
+    /// The last hidden states of a batch of token ids (`transformers`'
+    /// `last_hidden_state`).
+    ///
+    /// `attention_mask` is 1 for tokens and 0 for padding, as tokenizers return it; padding
+    /// positions are masked out of every attention, so they do not change the other tokens'
+    /// states. Positions are `0..seq` in every row.
+    ///
+    /// # Shapes
+    ///
+    /// - every input: `[batch, seq]`
+    /// - output: `[batch, seq, hidden_size]`
+    ///
+    /// # Panics
+    ///
+    /// If the inputs' shapes differ, or `seq` exceeds `max_position_embeddings`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        assert_eq!(
+            token_type_ids.dims(),
+            [batch, seq],
+            "token_type_ids must have the shape of input_ids"
+        );
+        assert_eq!(
+            attention_mask.dims(),
+            [batch, seq],
+            "attention_mask must have the shape of input_ids"
+        );
+        let max_positions = self.embeddings.position.weight.lazy_shape()[0];
+        assert!(
+            seq <= max_positions,
+            "a sequence of {seq} tokens exceeds the {max_positions} position embeddings"
+        );
+
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device())
+            .unsqueeze::<2>()
+            .repeat_dim(0, batch);
+        let embedded = self
+            .embeddings
+            .forward(input_ids, token_type_ids, positions);
+        let padding = attention_mask.equal_elem(0);
+        self.encoder
+            .forward(TransformerEncoderInput::new(embedded).mask_pad(padding))
+    }
+
+    /// BERT's pooled output: `tanh(pooler(hidden[:, 0]))`, the first token's state through
+    /// the pooler (`transformers`' `pooler_output`).
+    ///
+    /// # Shapes
+    ///
+    /// - hidden: `[batch, seq, hidden_size]`
+    /// - output: `[batch, hidden_size]`
+    pub fn pool(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let first: Tensor<2> = hidden.narrow(1, 0, 1).squeeze_dim(1);
+        self.pooler.forward(first).tanh()
+    }
+}
+
+impl BertForSequenceClassification {
+    /// Class logits of a batch: the classifier on the dropped-out pooled output.
+    ///
+    /// # Shapes
+    ///
+    /// - every input: `[batch, seq]`, as for [`Bert::forward`]
+    /// - output: `[batch, num_labels]`
+    pub fn logits(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Tensor<2> {
+        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask);
+        let pooled = self.bert.pool(hidden);
+        self.classifier.forward(self.dropout.forward(pooled))
+    }
+}
+
+/// sentence-transformers' mean pooling: the average of the token states, padding excluded
+/// (`sum(hidden * mask) / max(sum(mask), 1e-9)` over the sequence).
+///
+/// # Shapes
+///
+/// - hidden: `[batch, seq, hidden_size]`
+/// - attention_mask: `[batch, seq]`, 1 for tokens and 0 for padding
+/// - output: `[batch, hidden_size]`
+pub fn mean_pool(hidden: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<2> {
+    let mask: Tensor<3> = attention_mask.float().unsqueeze_dim(2);
+    let summed = hidden.mul(mask.clone()).sum_dim(1);
+    let counts = mask.sum_dim(1).clamp_min(1e-9);
+    summed.div(counts).squeeze_dim(1)
+}
