@@ -97,7 +97,11 @@ fn reference_minilm() -> Result<()> {
     let python = venv(
         "hf-venv",
         "import torch, transformers, sentence_transformers",
-        &["torch==2.9.0", "transformers", "sentence-transformers"],
+        &[
+            "torch==2.9.0",
+            "transformers==5.24.0",
+            "sentence-transformers==6.2.0",
+        ],
     )?;
     run(Command::new(python)
         .arg("scripts/minilm_reference.py")

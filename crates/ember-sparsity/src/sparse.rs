@@ -85,6 +85,10 @@ pub struct Sparse<M> {
     /// The first error of an update run inside burn-train (whose `optimize` cannot fail).
     #[module(skip)]
     failure: Arc<Mutex<Option<String>>>,
+    /// Each entry's keep-mask negated (with the keep-mask's id), so that ordinary steps mask
+    /// without negating again; see `Sparse::with_fresh_masks`.
+    #[module(skip)]
+    pruned: Arc<Vec<Option<(ParamId, Tensor<1, Bool>)>>>,
 }
 
 impl<M: Module> Sparse<M> {
@@ -129,8 +133,9 @@ impl<M: Module> Sparse<M> {
             plan: Arc::new(plan),
             lookup: Arc::new(lookup),
             failure: Arc::new(Mutex::new(None)),
+            pruned: Arc::default(),
         };
-        Ok(sparse.freeze_whole_tensors())
+        Ok(sparse.freeze_whole_tensors().with_fresh_masks())
     }
 }
 
@@ -160,7 +165,7 @@ impl<M: Module> Sparse<M> {
     /// parameters the ids saved in it).
     fn relinked(mut self) -> Self {
         self.lookup = Arc::new(self.plan.lookup(&collect_params(&self.model)));
-        self
+        self.with_fresh_masks()
     }
 
     /// The number of optimizer steps taken so far (held on the host: no device read).
@@ -319,7 +324,10 @@ impl<M: Module> Sparse<M> {
             return self;
         }
         match self.updated_state(step, grads) {
-            Ok(state) => self.state = state,
+            Ok(state) => {
+                self.state = state;
+                self = self.with_fresh_masks();
+            }
             Err(error) => {
                 if let Ok(mut slot) = self.failure.lock() {
                     *slot = Some(format!("step {step}: {error}"));

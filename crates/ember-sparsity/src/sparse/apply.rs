@@ -31,7 +31,8 @@ fn edit_inner<const D: usize>(
 /// The pruned / frozen state of one parameter, as plain tensors.
 #[derive(Clone)]
 struct State {
-    keep: Option<Tensor<1, Bool>>,
+    /// `true` = pruned (the keep-mask negated once per update, not once per step).
+    pruned: Option<Tensor<1, Bool>>,
     frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
 }
 
@@ -41,11 +42,8 @@ impl State {
         let dims = tensor.dims();
         edit_inner(tensor, |mut value| {
             let device = value.device();
-            if let Some(keep) = &self.keep {
-                value = value.mask_fill(
-                    keep.clone().to_device(&device).bool_not().reshape(dims),
-                    0.0,
-                );
+            if let Some(pruned) = &self.pruned {
+                value = value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
             }
             if let Some((mask, values)) = &self.frozen {
                 let mask = mask.clone().to_device(&device).reshape(dims);
@@ -60,11 +58,8 @@ impl State {
         let dims = grad.dims();
         let device = grad.device();
         let mut grad = grad;
-        if let Some(keep) = &self.keep {
-            grad = grad.mask_fill(
-                keep.clone().to_device(&device).bool_not().reshape(dims),
-                0.0,
-            );
+        if let Some(pruned) = &self.pruned {
+            grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
         }
         if let Some((mask, _)) = &self.frozen {
             grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
@@ -147,17 +142,40 @@ impl<M: Module> Sparse<M> {
             .count()
     }
 
+    /// The pruned masks (negated keep-masks), one per entry, remembered with the id and
+    /// device of the keep-mask they came from. Rebuilt whenever masks change
+    /// ([`Sparse::new`], updates, loads); a stale entry (another id or device, as after
+    /// loading a record or moving the model) is negated again where it is used.
+    pub(crate) fn with_fresh_masks(mut self) -> Self {
+        let pruned = self
+            .state
+            .iter()
+            .map(|(_, s)| s.keep.as_ref().map(|k| (k.id, k.val().inner().bool_not())))
+            .collect();
+        self.pruned = Arc::new(pruned);
+        self
+    }
+
     fn states<'a>(&self, lookup: &'a HashMap<ParamId, usize>) -> States<'a> {
         let states = self
             .state
             .iter()
-            .map(|(_, s)| {
-                let keep = s.keep.as_ref().map(|k| k.val().inner());
+            .enumerate()
+            .map(|(i, (_, s))| {
+                let pruned = s.keep.as_ref().map(|k| {
+                    let keep = k.val().inner();
+                    match self.pruned.get(i).and_then(Option::as_ref) {
+                        Some((id, pruned)) if *id == k.id && pruned.device() == keep.device() => {
+                            pruned.clone()
+                        }
+                        _ => keep.bool_not(),
+                    }
+                });
                 let frozen = match (&s.frozen, &s.frozen_values) {
                     (Some(m), Some(v)) => Some((m.val().inner(), v.val().inner())),
                     _ => None,
                 };
-                (keep.is_some() || frozen.is_some()).then_some(State { keep, frozen })
+                (pruned.is_some() || frozen.is_some()).then_some(State { pruned, frozen })
             })
             .collect();
         States {

@@ -139,6 +139,7 @@ impl<M: Module> Sparse<M> {
     ) -> Result<Self, SparsityError> {
         if self.any_due(step) {
             self.state = self.updated_state(step, grads)?;
+            self = self.with_fresh_masks();
         }
         Ok(self)
     }
