@@ -88,8 +88,11 @@ pub struct Sparse<M> {
     /// Each entry's keep-mask negated (with the keep-mask's id), so that ordinary steps mask
     /// without negating again; see `Sparse::with_fresh_masks`.
     #[module(skip)]
-    pruned: Arc<Vec<Option<(ParamId, Tensor<1, Bool>)>>>,
+    pruned: Arc<Vec<Option<PrunedMask>>>,
 }
+
+/// A keep-mask negated, with the id of the keep-mask parameter it was computed from.
+type PrunedMask = (ParamId, Tensor<1, Bool>);
 
 impl<M: Module> Sparse<M> {
     /// Binds `plan` to `model`: resolves and validates every modifier (see
