@@ -125,3 +125,13 @@ pub enum SparsityError {
         message: String,
     },
 }
+
+impl SparsityError {
+    /// [`SparsityError::Modifier`]: `modifier` does not fit its parameters, as `message` says.
+    pub fn modifier(modifier: &str, message: String) -> Self {
+        Self::Modifier {
+            modifier: modifier.to_string(),
+            message,
+        }
+    }
+}

@@ -103,13 +103,13 @@ impl BoundPlan {
             if modifier.needs_gradient()
                 && let Some(path) = targets.iter().find(|t| whole_by.contains_key(&t.path))
             {
-                return Err(SparsityError::Modifier {
-                    modifier: name.to_string(),
-                    message: format!(
-                        "needs gradients, but `{path}` is frozen whole and has none",
-                        path = path.path
+                return Err(SparsityError::modifier(
+                    name,
+                    format!(
+                        "needs gradients, but `{}` is frozen whole and has none",
+                        path.path
                     ),
-                });
+                ));
             }
             for info in &targets {
                 let taken = match modifier.effect() {

@@ -96,10 +96,7 @@ impl Freezer {
     }
 
     fn error(&self, message: String) -> SparsityError {
-        SparsityError::Modifier {
-            modifier: self.name.clone(),
-            message,
-        }
+        SparsityError::modifier(&self.name, message)
     }
 }
 

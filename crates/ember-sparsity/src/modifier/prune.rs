@@ -111,10 +111,7 @@ impl Pruner {
     }
 
     fn error(&self, message: String) -> SparsityError {
-        SparsityError::Modifier {
-            modifier: self.name.clone(),
-            message,
-        }
+        SparsityError::modifier(&self.name, message)
     }
 
     /// The override of `path`, if any (the first matching entry).

@@ -208,10 +208,10 @@ impl<M: Module> Sparse<M> {
                     .zip(&views)
                     .any(|(f, v)| f.len() != v.weights.len())
             {
-                return Err(SparsityError::Modifier {
-                    modifier: modifier.name().to_string(),
-                    message: "update returned flags that do not match its targets".to_string(),
-                });
+                return Err(SparsityError::modifier(
+                    modifier.name(),
+                    "update returned flags that do not match its targets".to_string(),
+                ));
             }
             for ((&entry, flags), view) in entries.iter().zip(flags).zip(&views) {
                 store(
