@@ -123,10 +123,13 @@ fn histogram(
 /// order, ties broken by position in the concatenation (the earlier element is chosen first).
 ///
 /// The result depends only on the score values, so every backend and every replica agrees.
-/// Runs in linear passes over the scores (two 65,536-bucket histograms of the high and low 16
-/// bits of the order key, the flags, and a scan for the ties at the threshold that stops once
-/// they are placed), split across threads for large inputs, with no sort and no copy of the
-/// scores: the extra memory is the flags themselves.
+/// Runs in linear passes over the scores, split across threads for large inputs, with no sort
+/// and no copy of the scores: a 65,536-bucket histogram of the high 16 bits of the order keys
+/// finds the threshold bucket; one more pass flags everything below it and gathers the
+/// bucket's keys, among which an O(m) selection finishes. When the bucket holds more than an
+/// eighth of the scores (many equal scores), a histogram of the low 16 bits finds the exact
+/// threshold instead, and a last scan places the ties. The extra memory is the flags plus at
+/// most an eighth of the scores' keys.
 ///
 /// # Panics
 /// If `count` exceeds the number of scores.
@@ -144,38 +147,60 @@ pub fn select_lowest(parts: &[&[f32]], count: usize) -> Vec<Vec<bool>> {
         1
     };
     let shares = shares(parts, threads);
-    let high = histogram(parts, &shares, |_| true, |key| (key >> 16) as usize);
-    let (high, below_high) = bucket_of(&high, count as u64);
+    let histogram_high = histogram(parts, &shares, |_| true, |key| (key >> 16) as usize);
+    let (high, below_high) = bucket_of(&histogram_high, count as u64);
+    let need = (count as u64 - below_high) as usize;
+    let in_bucket = histogram_high[high] as usize;
+    let mut flags: Vec<Vec<bool>> = parts.iter().map(|p| vec![false; p.len()]).collect();
+
+    if in_bucket <= total / GATHER_SHARE {
+        // Usual case: the threshold bucket is small. One more pass flags every key of a lower
+        // bucket and gathers the bucket's keys; the `need` lowest of those, ties in position
+        // order, are flagged too.
+        let gathered = mark_each_chunk(parts, &mut flags, threads, |scores, flags, start| {
+            let mut bucket = Vec::new();
+            for (offset, (flag, &score)) in flags.iter_mut().zip(scores).enumerate() {
+                let key = order_key(score);
+                *flag = ((key >> 16) as usize) < high;
+                if (key >> 16) as usize == high {
+                    bucket.push((key, start + offset));
+                }
+            }
+            bucket
+        });
+        let mut bucket: Vec<(u32, usize, usize)> = gathered
+            .into_iter()
+            .flat_map(|(part, keys)| keys.into_iter().map(move |(k, i)| (k, part, i)))
+            .collect();
+        // (key, part, index) order is (score, position) order: ties go to the earlier one.
+        if need < bucket.len() {
+            bucket.select_nth_unstable(need);
+        }
+        for &(_, part, index) in &bucket[..need] {
+            flags[part][index] = true;
+        }
+        return flags;
+    }
+
+    // A crowded threshold bucket (many equal scores, such as already-pruned elements): a
+    // second histogram of the low 16 bits finds the exact threshold key.
     let low = histogram(
         parts,
         &shares,
         |key| (key >> 16) as usize == high,
         |key| (key & 0xffff) as usize,
     );
-    let (low, below_low) = bucket_of(&low, count as u64 - below_high);
+    let (low, below_low) = bucket_of(&low, need as u64);
     let threshold = ((high as u32) << 16) | low as u32;
-
     // Everything below the threshold key is chosen...
-    let mut flags: Vec<Vec<bool>> = parts.iter().map(|p| vec![false; p.len()]).collect();
-    let mark = |scores: &[f32], flags: &mut [bool]| {
+    mark_each_chunk(parts, &mut flags, threads, |scores, flags, _| {
         for (flag, &score) in flags.iter_mut().zip(scores) {
             *flag = order_key(score) < threshold;
         }
-    };
-    std::thread::scope(|scope| {
-        for (part, flags) in parts.iter().zip(flags.iter_mut()) {
-            let chunk = part.len().div_ceil(threads).max(1);
-            for (scores, flags) in part.chunks(chunk).zip(flags.chunks_mut(chunk)) {
-                if threads == 1 {
-                    mark(scores, flags);
-                } else {
-                    scope.spawn(move || mark(scores, flags));
-                }
-            }
-        }
+        Vec::new()
     });
     // ...and of the keys equal to it, the first `ties` in concatenation order.
-    let mut ties = count as u64 - below_high - below_low;
+    let mut ties = need as u64 - below_low;
     for (part, flags) in parts.iter().zip(flags.iter_mut()) {
         for (flag, &score) in flags.iter_mut().zip(part.iter()) {
             if ties == 0 {
@@ -188,6 +213,51 @@ pub fn select_lowest(parts: &[&[f32]], count: usize) -> Vec<Vec<bool>> {
         }
     }
     flags
+}
+
+/// Above this share of the scores (1/8) the threshold bucket is found by a second histogram
+/// instead of being gathered, which bounds the gathered keys' memory.
+const GATHER_SHARE: usize = 8;
+
+/// One gathered key: its order key and its index in its part.
+type Gathered = Vec<(u32, usize)>;
+
+/// Runs `mark(scores, flags, start)` over every part in `threads` chunks (`start` is the
+/// chunk's first index in its part) and returns what each chunk gathered, tagged with its
+/// part, in position order.
+fn mark_each_chunk<F>(
+    parts: &[&[f32]],
+    flags: &mut [Vec<bool>],
+    threads: usize,
+    mark: F,
+) -> Vec<(usize, Gathered)>
+where
+    F: Fn(&[f32], &mut [bool], usize) -> Gathered + Sync,
+{
+    let mark = &mark;
+    std::thread::scope(|scope| {
+        let mut chunks = Vec::new();
+        for (part, (scores, flags)) in parts.iter().zip(flags.iter_mut()).enumerate() {
+            let size = scores.len().div_ceil(threads).max(1);
+            for (chunk, (scores, flags)) in
+                scores.chunks(size).zip(flags.chunks_mut(size)).enumerate()
+            {
+                let start = chunk * size;
+                if threads == 1 {
+                    chunks.push(Ok((part, mark(scores, flags, start))));
+                } else {
+                    chunks.push(Err((part, scope.spawn(move || mark(scores, flags, start)))));
+                }
+            }
+        }
+        chunks
+            .into_iter()
+            .map(|chunk| match chunk {
+                Ok(done) => done,
+                Err((part, worker)) => (part, worker.join().expect("a marking worker")),
+            })
+            .collect()
+    })
 }
 
 /// Flags the `count` lowest-scored elements of `scores` (`true` = pruned): [`select_lowest`]
@@ -260,6 +330,38 @@ mod tests {
                 part
             })
             .collect()
+    }
+
+    /// Both ways to the threshold (gathering a small bucket, or a second histogram for a
+    /// crowded one) over enough scores to run on several threads, against a full sort.
+    #[test]
+    fn large_inputs_match_a_full_sort_with_small_and_crowded_buckets() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let spread: Vec<f32> = (0..300_000).map(|_| next()).collect();
+        // 80% already pruned (-inf), the rest spread: the threshold bucket is crowded.
+        let crowded: Vec<f32> = (0..300_000)
+            .map(|i| {
+                if i % 5 == 0 {
+                    next()
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+            .collect();
+        for scores in [spread, crowded] {
+            for fraction in [0.5, 0.81, 0.9] {
+                let parts = [&scores[..100_000], &scores[100_000..]];
+                let k = prune_count(fraction, scores.len());
+                let want = sorted_reference(&[parts[0].to_vec(), parts[1].to_vec()], k);
+                assert_eq!(select_lowest(&parts, k), want, "fraction {fraction}");
+            }
+        }
     }
 
     proptest! {
