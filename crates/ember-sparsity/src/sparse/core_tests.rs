@@ -434,3 +434,73 @@ fn a_pattern_with_groups_out_of_range_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+/// Flags every element, frozen ones included.
+#[derive(Debug)]
+struct PruneEverything {
+    selector: Selector,
+    schedule: SparsitySchedule,
+}
+
+impl crate::Modifier for PruneEverything {
+    fn name(&self) -> &str {
+        "everything"
+    }
+
+    fn effect(&self) -> crate::Effect {
+        crate::Effect::Prune
+    }
+
+    fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    fn schedule(&self) -> &SparsitySchedule {
+        &self.schedule
+    }
+
+    fn bind(&self, _targets: &[crate::ParamInfo]) -> Result<(), SparsityError> {
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        _step: u64,
+        targets: &[crate::TargetView<'_>],
+    ) -> Result<Vec<Vec<bool>>, SparsityError> {
+        Ok(targets
+            .iter()
+            .map(|t| vec![true; t.weights.len()])
+            .collect())
+    }
+}
+
+#[test]
+fn a_users_modifier_can_never_prune_a_frozen_element() {
+    let device = Device::flex();
+    let selector = Selector::new(["first.weight"]);
+    // Freeze 25% at step 0; the custom pruner flags everything at step 1.
+    let plan = SparsityPlan::default()
+        .with_freezer(crate::Freezer::new(
+            "f",
+            selector.clone(),
+            crate::FreezeRule::TopMagnitude,
+            SparsitySchedule::one_shot(0.25, 0),
+        ))
+        .with_modifier(Arc::new(PruneEverything {
+            selector,
+            schedule: SparsitySchedule::one_shot(0.0, 1),
+        }));
+    let sparse = Sparse::new(Tiny::new(&device), plan)
+        .unwrap()
+        .update_masks(0, None)
+        .unwrap()
+        .update_masks(1, None)
+        .unwrap();
+    let frozen = sparse.frozen_mask("first.weight").unwrap();
+    let keep = sparse.keep_mask("first.weight").unwrap();
+    assert_eq!(frozen.iter().filter(|f| **f).count(), 96);
+    for (kept, frozen) in keep.iter().zip(&frozen) {
+        assert_eq!(*kept, *frozen, "exactly the frozen elements survive");
+    }
+}

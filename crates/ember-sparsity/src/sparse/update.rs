@@ -213,7 +213,16 @@ impl<M: Module> Sparse<M> {
                     "update returned flags that do not match its targets".to_string(),
                 ));
             }
-            for ((&entry, flags), view) in entries.iter().zip(flags).zip(&views) {
+            for ((&entry, mut flags), view) in entries.iter().zip(flags).zip(&views) {
+                // Whatever a modifier returns, a frozen element is never pruned and a pruned
+                // element never frozen.
+                let other = match effect {
+                    Effect::Prune => &view.frozen,
+                    _ => &view.pruned,
+                };
+                for (flag, &taken) in flags.iter_mut().zip(other) {
+                    *flag &= !taken;
+                }
                 store(
                     state.at_mut(entry),
                     effect,
