@@ -6,6 +6,7 @@
 //! libtorch and lavapipe set-up).
 
 mod masks;
+mod minilm;
 mod persistence;
 mod trainer;
 mod training;
