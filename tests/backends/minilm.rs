@@ -4,15 +4,15 @@
 // The suite compares embeddings only; the tokenizer test (`tests/minilm.rs`) reads the rest.
 #[allow(dead_code)]
 #[path = "../common/minilm.rs"]
-mod minilm;
+mod reference;
 
 use crate::devices;
-use minilm::{fixture, largest_gap};
+use reference::{fixture, largest_gap};
 
 #[test]
 fn minilm_embeddings_match_python_on_every_backend() {
     let fixture = fixture();
-    let real_len = |s: &minilm::Sentence| s.attention_mask.iter().filter(|m| **m == 1).count();
+    let real_len = |s: &reference::Sentence| s.attention_mask.iter().filter(|m| **m == 1).count();
     let rows: Vec<_> = fixture
         .sentences
         .iter()
