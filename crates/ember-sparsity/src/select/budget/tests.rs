@@ -450,3 +450,64 @@ fn erk_prunes_the_large_layer() {
     let s = erk_sparsities(&[vec![100, 100], vec![10, 10]], 0.5);
     assert!((s[0] - 0.505).abs() < 1e-12 && s[1] == 0.0, "{s:?}");
 }
+
+/// Convolutions: `output_units` removes whole filters (`[out, in, kh, kw]`, the same layout in
+/// burn and PyTorch) and `input_units` whole input channels across every filter.
+#[test]
+fn conv_filters_and_channels_are_removed_whole() {
+    let shape = [6usize, 4, 3, 3];
+    let numel: usize = shape.iter().product();
+    let per_filter = numel / shape[0];
+    let scores: Vec<f32> = (0..numel).map(|i| ((i * 37) % 101) as f32).collect();
+    for (dim, units, unit_of) in [
+        (
+            UnitDim::Output,
+            shape[0],
+            Box::new(move |i: usize| i / per_filter) as Box<dyn Fn(usize) -> usize>,
+        ),
+        (
+            UnitDim::Input,
+            shape[1],
+            Box::new(move |i: usize| (i / 9) % 4),
+        ),
+    ] {
+        let pattern = Structured { dim };
+        let input = PatternInput {
+            path: "conv1.weight",
+            shape: &shape,
+            layer_type: "Conv2d",
+        };
+        pattern.check(&input).unwrap();
+        let candidate = Candidate {
+            groups: pattern.groups(&input),
+            scores: scores.clone(),
+            pruned: vec![false; numel].into(),
+            frozen: vec![false; numel].into(),
+            target: Some(0.5),
+        };
+        let flags = choose(
+            vec![candidate],
+            Budget {
+                global: 0.5,
+                cap: 1.0,
+                quota: None,
+            },
+        )
+        .remove(0);
+        let mut pruned_units = std::collections::BTreeSet::new();
+        for unit in 0..units {
+            let members: Vec<bool> = (0..numel)
+                .filter(|&i| unit_of(i) == unit)
+                .map(|i| flags[i])
+                .collect();
+            assert!(
+                members.iter().all(|f| *f == members[0]),
+                "{dim:?}: unit {unit} is split"
+            );
+            if members[0] {
+                pruned_units.insert(unit);
+            }
+        }
+        assert_eq!(pruned_units.len(), units / 2, "{dim:?}");
+    }
+}
