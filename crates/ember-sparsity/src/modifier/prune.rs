@@ -114,16 +114,6 @@ impl Pruner {
         SparsityError::modifier(&self.name, message)
     }
 
-    /// The override of `path`, if any (the first matching entry).
-    fn override_of(&self, path: &str) -> Option<f64> {
-        self.overrides.iter().find_map(|(pattern, sparsity)| {
-            Matcher::new(pattern, &self.name)
-                .ok()
-                .filter(|m| m.matches(path))
-                .map(|_| *sparsity)
-        })
-    }
-
     /// Each target's own sparsity at `step` (`None`: part of the global pool).
     fn targets_at(&self, step: u64, params: &[&ParamInfo]) -> Vec<Option<f64>> {
         let now = self.schedule.sparsity(step);
@@ -136,17 +126,27 @@ impl Pruner {
             }
             _ => None,
         };
+        // Compiled once per update; `bind` has checked that every pattern compiles.
+        let overrides: Vec<(Matcher, f64)> = self
+            .overrides
+            .iter()
+            .filter_map(|(pattern, s)| Some((Matcher::new(pattern, &self.name).ok()?, *s)))
+            .collect();
+        // The first matching override wins.
+        let override_of = |path: &str| {
+            overrides
+                .iter()
+                .find_map(|(m, s)| m.matches(path).then_some(*s))
+        };
         params
             .iter()
             .enumerate()
-            .map(
-                |(i, p)| match (self.override_of(&p.path), &erk, self.scope) {
-                    (Some(o), _, _) => Some(scaled(o)),
-                    (None, Some(erk), _) => Some(erk[i]),
-                    (None, None, Scope::LayerWise) => Some(now),
-                    _ => None,
-                },
-            )
+            .map(|(i, p)| match (override_of(&p.path), &erk, self.scope) {
+                (Some(o), _, _) => Some(scaled(o)),
+                (None, Some(erk), _) => Some(erk[i]),
+                (None, None, Scope::LayerWise) => Some(now),
+                _ => None,
+            })
             .collect()
     }
 }
