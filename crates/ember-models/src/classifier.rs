@@ -20,32 +20,3 @@ pub trait ImageClassifier {
         }
     }
 }
-
-/// Implements `TrainStep` and `InferenceStep` for an [`ImageClassifier`].
-macro_rules! impl_classification_steps {
-    ($model:ty) => {
-        impl burn::train::TrainStep for $model {
-            type Input = ember_data::ImageBatch;
-            type Output = burn::train::ClassificationOutput;
-
-            fn step(
-                &self,
-                batch: ember_data::ImageBatch,
-            ) -> burn::train::TrainOutput<burn::train::ClassificationOutput> {
-                let item = $crate::ImageClassifier::classify(self, batch.images, batch.targets);
-                burn::train::TrainOutput::new(self, item.loss.backward(), item)
-            }
-        }
-
-        impl burn::train::InferenceStep for $model {
-            type Input = ember_data::ImageBatch;
-            type Output = burn::train::ClassificationOutput;
-
-            fn step(&self, batch: ember_data::ImageBatch) -> burn::train::ClassificationOutput {
-                $crate::ImageClassifier::classify(self, batch.images, batch.targets)
-            }
-        }
-    };
-}
-
-pub(crate) use impl_classification_steps;

@@ -7,7 +7,6 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::ImageClassifier;
-use crate::classifier::impl_classification_steps;
 
 /// LeNet-5 for 28×28 images, in the Caffe variant used by the pruning literature
 /// (Han et al. 2015): conv 5×5×20 → pool → conv 5×5×50 → pool → fc 500 → fc 10.
@@ -68,8 +67,6 @@ impl ImageClassifier for LeNet5 {
         self.fc2.forward(relu(self.fc1.forward(x)))
     }
 }
-
-impl_classification_steps!(LeNet5);
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,9 @@
 //! Plain burn models for Ember's recipes and examples: the LeNet-300-100 [`Mlp`], the
 //! convolutional [`LeNet5`], and [`bert`] encoders that load Hugging Face checkpoints.
 //!
-//! These models know nothing of pruning: Ember prunes any burn `Module`, and these are only
-//! conveniences. The image models implement burn-train's `TrainStep` and `InferenceStep` for
-//! [`ImageBatch`](ember_data::ImageBatch)es with a cross-entropy loss, so each can be trained
-//! by burn's `Learner` as it is or inside Ember's `Sparse` wrapper.
+//! These models know nothing of pruning, nor of data sets: Ember prunes any burn `Module`, and
+//! these are only conveniences. The image models implement [`ImageClassifier`] (logits from a
+//! batch of images); `ember-train`'s tasks turn a model into something burn-train trains.
 
 pub mod bert;
 mod classifier;

@@ -5,7 +5,6 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::ImageClassifier;
-use crate::classifier::impl_classification_steps;
 
 /// A fully connected classifier with ReLU between layers. The default is LeNet-300-100
 /// (784 → 300 → 100 → 10), the network of Han et al. (2015).
@@ -58,8 +57,6 @@ impl ImageClassifier for Mlp {
         x
     }
 }
-
-impl_classification_steps!(Mlp);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use ember_data::DataError;
+use ember_models::BertError;
 use ember_sparsity::SparsityError;
 
 /// Everything that can stop an experiment.
@@ -38,6 +39,9 @@ pub enum TrainError {
     /// The data set cannot be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A pretrained model cannot be read (config, weights).
+    #[error(transparent)]
+    Model(#[from] BertError),
     /// The sparsity plan does not fit the model.
     #[error(transparent)]
     Sparsity(#[from] SparsityError),

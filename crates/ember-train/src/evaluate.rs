@@ -3,12 +3,11 @@ use std::sync::Arc;
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::train::{ClassificationOutput, InferenceStep};
-use ember_data::ImageBatch;
 
 /// Top-1 accuracy, in percent, of `model` over every batch of `loader`.
-pub fn accuracy<M>(model: &M, loader: &Arc<dyn DataLoader<ImageBatch>>) -> f64
+pub fn accuracy<M, B>(model: &M, loader: &Arc<dyn DataLoader<B>>) -> f64
 where
-    M: Module + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+    M: Module + InferenceStep<Input = B, Output = ClassificationOutput>,
 {
     let model = model.valid();
     let (mut correct, mut total) = (0usize, 0usize);

@@ -2,22 +2,23 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
-use burn::module::ModuleDisplay;
+use burn::module::Module;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
     ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
     MultiDeviceOptim, SupervisedTraining, TrainStep,
 };
-use ember_data::{ImageBatch, ImageBatcher, ImageDataset};
 use ember_schedule::{LrSchedule, ScheduledLr};
 use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
 
 use crate::files::{save_module, write_atomically};
-use crate::recipe::{DenseSpec, ModelSpec, Recipe, Steps};
-use crate::{EpochReporter, EpochRow, PhaseReport, RunReport, TrainError, accuracy, init_on_host};
+use crate::recipe::{DenseSpec, Recipe, Steps};
+use crate::task::{Task, TaskModel};
+use crate::{EpochReporter, EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
 
 /// Where and how to run a recipe.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct RunOptions {
     pub scorers: ScorerRegistry,
     /// Pattern names that recipes may use.
     pub patterns: PatternRegistry,
+    /// The models recipes may name.
+    pub models: ModelRegistry,
 }
 
 impl RunOptions {
@@ -50,6 +53,7 @@ impl RunOptions {
             device_name: device_name.into(),
             scorers: ScorerRegistry::default(),
             patterns: PatternRegistry::default(),
+            models: ModelRegistry::default(),
         }
     }
 
@@ -59,7 +63,8 @@ impl RunOptions {
         self
     }
 
-    fn main_device(&self) -> Result<&Device, TrainError> {
+    /// The first device, where evaluation and the optimizer step run.
+    pub fn main_device(&self) -> Result<&Device, TrainError> {
         self.devices.first().ok_or_else(|| TrainError::Invalid {
             field: "devices".into(),
             value: "[]".into(),
@@ -68,70 +73,98 @@ impl RunOptions {
     }
 }
 
-type Loader = Arc<dyn DataLoader<ImageBatch>>;
+/// A task's batches: training, validation (what burn-train reports every epoch) and test
+/// (the final numbers of the report).
+pub struct TaskData<B> {
+    /// Training batches, shuffled with the recipe seed.
+    pub train: Arc<dyn DataLoader<B>>,
+    /// Batches for the per-epoch validation metrics.
+    pub valid: Arc<dyn DataLoader<B>>,
+    /// Batches for the accuracies of `report.json`.
+    pub test: Arc<dyn DataLoader<B>>,
+    /// Examples in the training split (it sets the steps per epoch).
+    pub train_len: usize,
+}
+
+impl<B: Send + Sync + Clone + core::fmt::Debug + 'static> TaskData<B> {
+    /// Loaders over `[train, valid, test]` with `batcher`; training batches are shuffled with
+    /// `seed`, the others keep their order.
+    pub fn new<I, D, Bt>(
+        batcher: Bt,
+        batch_size: usize,
+        seed: u64,
+        device: &Device,
+        [train, valid, test]: [D; 3],
+    ) -> Self
+    where
+        I: Send + Sync + Clone + core::fmt::Debug + 'static,
+        D: Dataset<I> + 'static,
+        Bt: Batcher<I, B> + Clone + 'static,
+    {
+        let train_len = train.len();
+        let builder = || {
+            DataLoaderBuilder::new(batcher.clone())
+                .batch_size(batch_size)
+                .set_device(device.clone())
+        };
+        Self {
+            train: builder().shuffle(seed).build(train),
+            valid: builder().build(valid),
+            test: builder().build(test),
+            train_len,
+        }
+    }
+}
 
 /// What every phase of a run shares.
-struct Context<'a> {
+struct Context<'a, B> {
     recipe: &'a Recipe,
     options: &'a RunOptions,
     steps: Steps,
-    train: Loader,
-    test: Loader,
+    data: TaskData<B>,
     rows: Arc<Mutex<Vec<EpochRow>>>,
 }
 
-/// Runs `recipe`: the dense phase (trained or loaded), then the pruning phase, writing the run
-/// directory (`recipe.toml`, `metrics.csv`, `report.json`, `model.bpk`).
+/// Runs `recipe`: writes `recipe.toml`, then hands the run to the model's entry in
+/// `options.models`, which loads the data, builds the model and calls [`run_task`].
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
-    let started = Instant::now();
     write_atomically(
         &options.out_dir.join("recipe.toml"),
         recipe.to_toml().as_bytes(),
     )?;
+    options
+        .models
+        .get(recipe.model.name())?
+        .run(recipe, options)
+}
 
-    let source = recipe
-        .data
-        .source()
-        .map_err(|message| TrainError::Invalid {
-            field: "data".into(),
-            value: format!("{:?}", recipe.data.source),
-            message,
-        })?;
-    let splits = source.load()?;
-    let train = match recipe.data.train_limit {
-        Some(limit) => splits.train.evenly_spaced(limit),
-        None => splits.train,
-    };
-    let device = options.main_device()?;
-    let batch_size = recipe.data.batch_size;
-    let steps = Steps::data_parallel(train.len(), batch_size, options.devices.len());
-    device.seed(recipe.seed);
+/// Runs `recipe` as task `T` on `model` and `data`: the dense phase (trained or loaded), then
+/// the pruning phase (distilling from the dense model when the recipe says so), writing
+/// `metrics.csv`, `report.json`, `model.bpk` (and `dense.bpk`) to the run directory.
+///
+/// This is the whole runner: a model of your own runs through it by implementing
+/// [`Task`] (see `docs/extending.md`).
+pub fn run_task<T: Task>(
+    recipe: &Recipe,
+    options: &RunOptions,
+    model: T::Model,
+    data: TaskData<T::Batch>,
+) -> Result<RunReport, TrainError> {
+    let started = Instant::now();
+    options.main_device()?.seed(recipe.seed);
+    let steps = Steps::data_parallel(
+        data.train_len,
+        recipe.data.batch_size,
+        options.devices.len(),
+    );
     let context = Context {
         recipe,
         options,
         steps,
-        train: loader(train, batch_size, Some(recipe.seed), device),
-        test: loader(splits.test, batch_size, None, device),
+        data,
         rows: Arc::default(),
     };
-
-    // The initial weights are drawn on the host from the recipe seed, then moved: every
-    // backend starts from identical weights.
-    let seed = recipe.seed;
-    let mut report = match &recipe.model {
-        ModelSpec::Mlp { hidden } => run_model(
-            &context,
-            init_on_host(seed, device, |host| {
-                ModelSpec::mlp_config(hidden).init(host)
-            }),
-        )?,
-        ModelSpec::Lenet5 { hidden } => run_model(
-            &context,
-            init_on_host(seed, device, |host| {
-                ModelSpec::lenet5_config(hidden).init(host)
-            }),
-        )?,
-    };
+    let mut report = run_model::<T>(&context, TaskModel::new(model))?;
 
     let mut csv = vec![EpochRow::CSV_HEADER.to_string()];
     csv.extend(
@@ -153,28 +186,10 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
     Ok(report)
 }
 
-fn loader(
-    dataset: ImageDataset,
-    batch_size: usize,
-    shuffle: Option<u64>,
-    device: &Device,
-) -> Loader {
-    let builder = DataLoaderBuilder::new(ImageBatcher)
-        .batch_size(batch_size)
-        .set_device(device.clone());
-    match shuffle {
-        Some(seed) => builder.shuffle(seed).build(dataset),
-        None => builder.build(dataset),
-    }
-}
-
-fn run_model<M>(context: &Context<'_>, model: M) -> Result<RunReport, TrainError>
-where
-    M: LearnerModel
-        + ModuleDisplay
-        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
-        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
-{
+fn run_model<T: Task>(
+    context: &Context<'_, T::Batch>,
+    model: TaskModel<T>,
+) -> Result<RunReport, TrainError> {
     let recipe = context.recipe;
     let out = &context.options.out_dir;
     let (model, dense) = match &recipe.dense {
@@ -188,6 +203,15 @@ where
         &context.options.scorers,
         &context.options.patterns,
     )?;
+    let model = match recipe.distill {
+        // The teacher is the dense model as it stands now: fine-tuned, or loaded. At
+        // hardness 0 the loss is plain cross-entropy: no teacher, no wasted forward passes.
+        Some(settings) if settings.hardness > 0.0 => {
+            let teacher = model.model.clone();
+            model.with_teacher(teacher, settings)
+        }
+        _ => model,
+    };
     let sparse = Sparse::new(model, plan)?;
     let total = context.steps.at(recipe.epochs as f64);
     let rewinds: Vec<u64> = sparse
@@ -212,7 +236,7 @@ where
             message: format!("a sparsity update failed at {message}"),
         });
     }
-    let final_accuracy = accuracy(&sparse, &context.test);
+    let final_accuracy = accuracy(&sparse, &context.data.test);
     let measured = sparse.report();
     save_module(sparse.clone(), &out.join("model.bpk"))?;
     let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
@@ -234,16 +258,11 @@ where
     })
 }
 
-fn dense_phase<M>(
-    context: &Context<'_>,
-    model: M,
+fn dense_phase<T: Task>(
+    context: &Context<'_, T::Batch>,
+    model: TaskModel<T>,
     spec: &DenseSpec,
-) -> Result<(M, Option<PhaseReport>), TrainError>
-where
-    M: LearnerModel
-        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
-        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
-{
+) -> Result<(TaskModel<T>, Option<PhaseReport>), TrainError> {
     let started = Instant::now();
     let (model, loaded_from, epochs) = if let Some(path) = &spec.load {
         let model = model
@@ -263,7 +282,7 @@ where
     } else {
         return Ok((model, None));
     };
-    let accuracy = accuracy(&model, &context.test);
+    let accuracy = accuracy(&model, &context.data.test);
     eprintln!("[dense] test accuracy {accuracy:.2}%");
     Ok((
         model,
@@ -276,8 +295,8 @@ where
     ))
 }
 
-fn train_phase<M>(
-    context: &Context<'_>,
+fn train_phase<M, B>(
+    context: &Context<'_, B>,
     phase: &str,
     model: M,
     epochs: usize,
@@ -286,8 +305,9 @@ fn train_phase<M>(
 ) -> Result<M, TrainError>
 where
     M: LearnerModel
-        + TrainStep<Input = ImageBatch, Output = ClassificationOutput>
-        + InferenceStep<Input = ImageBatch, Output = ClassificationOutput>,
+        + TrainStep<Input = B, Output = ClassificationOutput>
+        + InferenceStep<Input = B, Output = ClassificationOutput>,
+    B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
     // `train()` puts the parameters on the autodiff device with their gradient requirement
     // restored, whatever state the model arrives in (fresh, loaded, or validated).
@@ -299,8 +319,8 @@ where
     let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
     let mut training = SupervisedTraining::new(
         context.options.out_dir.join(phase),
-        context.train.clone(),
-        context.test.clone(),
+        context.data.train.clone(),
+        context.data.valid.clone(),
     )
     .metrics((AccuracyMetric::new(), LossMetric::new()))
     .renderer(Box::new(reporter))

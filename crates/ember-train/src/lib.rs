@@ -2,6 +2,10 @@
 //! Ember's trainer: TOML [`Recipe`]s become experiments that train a dense baseline and then
 //! prune it with burn-train's `SupervisedTraining`, leaving a run directory behind.
 //!
+//! One runner ([`run_task`]) serves every [`task::Task`] (image classification, text
+//! classification with optional distillation); recipes pick their model through the
+//! [`ModelRegistry`], and [`export_hf`] hands a text model to Hugging Face `transformers`.
+//!
 //! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
 //! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
 //! weights, wall time), the final weights `model.bpk`, and burn-train's own logs per phase.
@@ -11,17 +15,22 @@
 mod error;
 mod evaluate;
 mod experiment;
+mod export;
 mod files;
 mod init;
 mod progress;
 pub mod recipe;
+mod registry;
 mod report;
+pub mod task;
 
 pub use error::TrainError;
 pub use evaluate::accuracy;
-pub use experiment::{RunOptions, run};
+pub use experiment::{RunOptions, TaskData, run, run_task};
+pub use export::{HfExport, export_hf};
 pub use files::write_atomically;
 pub use init::init_on_host;
 pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
+pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction};
 pub use report::{PhaseReport, RunReport};

@@ -95,6 +95,7 @@ pub struct EpochReporter {
     epoch: usize,
     total_epochs: usize,
     last_print: Instant,
+    split_started: Instant,
 }
 
 impl EpochReporter {
@@ -116,6 +117,7 @@ impl EpochReporter {
             epoch: 1,
             total_epochs: 0,
             last_print: Instant::now(),
+            split_started: Instant::now(),
         }
     }
 
@@ -197,18 +199,25 @@ impl TrainingProgressLogger for EpochReporter {
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.split = if split == "valid" { "valid" } else { "train" };
         self.split_total = total_items;
+        self.split_started = Instant::now();
     }
 
     fn update_split(&mut self, items_processed: usize) {
         if self.last_print.elapsed() >= Duration::from_secs(10) && self.split_total > 0 {
             self.last_print = Instant::now();
+            let (rate, eta) = throughput(
+                items_processed,
+                self.split_total,
+                self.split_started.elapsed(),
+            );
             eprintln!(
-                "[{}] epoch {}/{}  {} {:>3}%",
+                "[{}] epoch {}/{}  {} {:>3}% ({items_processed}/{})  {rate:.1} examples/s  ETA {eta}",
                 self.phase,
                 self.epoch,
                 self.total_epochs,
                 self.split,
-                100 * items_processed / self.split_total
+                100 * items_processed / self.split_total,
+                self.split_total,
             );
             std::io::stderr().flush().ok();
         }
@@ -240,5 +249,37 @@ impl MetricsRenderer for EpochReporter {
     fn register_metric(&mut self, definition: MetricDefinition) {
         self.names
             .insert(definition.metric_id.clone(), definition.name.to_string());
+    }
+}
+
+/// Examples per second so far, and the time left at that rate as `1h02m03s`, `4m05s` or
+/// `17s` (`?` before the first example).
+fn throughput(done: usize, total: usize, elapsed: Duration) -> (f64, String) {
+    let seconds = elapsed.as_secs_f64();
+    if done == 0 || seconds <= 0.0 {
+        return (0.0, "?".to_string());
+    }
+    let rate = done as f64 / seconds;
+    let left = (total.saturating_sub(done) as f64 / rate).round() as u64;
+    let eta = match (left / 3600, left / 60 % 60, left % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    };
+    (rate, eta)
+}
+
+#[cfg(test)]
+mod throughput_tests {
+    use super::*;
+
+    #[test]
+    fn rate_and_eta_follow_from_the_counts() {
+        let (rate, eta) = throughput(300, 1500, Duration::from_secs(60));
+        assert!((rate - 5.0).abs() < 1e-12);
+        assert_eq!(eta, "4m00s");
+        assert_eq!(throughput(10, 20, Duration::from_secs(5)).1, "5s");
+        assert_eq!(throughput(1, 7202, Duration::from_secs(1)).1, "2h00m01s");
+        assert_eq!(throughput(0, 10, Duration::from_secs(3)).1, "?");
     }
 }

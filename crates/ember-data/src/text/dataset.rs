@@ -40,6 +40,41 @@ impl TextDataset {
         }
         counts
     }
+
+    /// At most `n` items, each class keeping its share (`round(n · n_c / len)`, evenly spaced
+    /// over the class's items), in their original order: a smaller training set for quick
+    /// runs that is still balanced like the full one. `n >= len()` keeps everything.
+    pub fn stratified_subset(self, n: usize) -> Self {
+        let total = self.items.len();
+        if n >= total {
+            return self;
+        }
+        let counts = self.class_counts();
+        let mut seen = vec![0usize; counts.len()];
+        let mut taken = vec![0usize; counts.len()];
+        let share: Vec<usize> = counts
+            .iter()
+            .map(|&c| ((n as f64) * (c as f64) / (total as f64)).round() as usize)
+            .collect();
+        let items = self
+            .items
+            .into_iter()
+            .filter(|item| {
+                let class = item.label;
+                let rank = seen[class];
+                seen[class] += 1;
+                // Item `rank` of its class is kept when it reaches the next of `share` evenly
+                // spaced positions `floor(j · n_c / share)`.
+                let keep = taken[class] < share[class]
+                    && rank == taken[class] * counts[class] / share[class];
+                if keep {
+                    taken[class] += 1;
+                }
+                keep
+            })
+            .collect();
+        Self { items }
+    }
 }
 
 impl Dataset<TextItem> for TextDataset {
@@ -106,5 +141,40 @@ impl TextSplits {
             validation,
             test,
         }
+    }
+}
+
+#[cfg(test)]
+mod subset_tests {
+    use super::*;
+
+    fn items(labels: &[usize]) -> TextDataset {
+        TextDataset::new(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, &label)| TextItem {
+                    text: format!("s{i}"),
+                    label,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn stratified_subset_keeps_class_shares_and_order() {
+        // 30 of class 0 then 70 of class 1, as a sorted file would have them.
+        let labels: Vec<usize> = (0..100).map(|i| usize::from(i >= 30)).collect();
+        let subset = items(&labels).stratified_subset(20);
+        assert_eq!(subset.class_counts(), vec![6, 14]);
+        let order: Vec<usize> = subset
+            .items()
+            .iter()
+            .map(|item| item.text[1..].parse().unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        // Evenly spaced: class 0 keeps 0, 5, 10, … and the last kept is near its end.
+        assert_eq!(&order[..6], &[0, 5, 10, 15, 20, 25]);
+        assert_eq!(items(&labels).stratified_subset(1000).items().len(), 100);
     }
 }

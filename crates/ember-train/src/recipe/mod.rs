@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use ember_sparsity::{PatternRegistry, ScorerRegistry, SparsityPlan};
 use serde::{Deserialize, Serialize};
 
-pub use data::{DataSpec, SourceKind};
+pub use data::{DataSpec, SourceKind, TextDataPlan};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
 pub use modifier::{
@@ -57,6 +57,7 @@ pub use optim::OptimizerSpec;
 pub use steps::Steps;
 
 use crate::TrainError;
+use crate::task::Distillation;
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,9 @@ pub struct Recipe {
     /// Pruning modifiers of the pruning phase.
     #[serde(default)]
     pub modifiers: Vec<ModifierSpec>,
+    /// Knowledge distillation from the dense model during the pruning phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distillation>,
 }
 
 fn default_seed() -> u64 {
@@ -180,9 +184,7 @@ impl Recipe {
                 "must be at least 1",
             ));
         }
-        self.data
-            .source()
-            .map_err(|message| invalid("data.dir".into(), "(missing)".into(), &message))?;
+        self.check_model_and_data()?;
         if let Err((field, value, message)) = self.optimizer.validate() {
             return Err(invalid(field.into(), value, message));
         }
@@ -208,6 +210,67 @@ impl Recipe {
             }
             if let Some(schedule) = schedule {
                 self.check_schedule(&prefix, schedule)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_model_and_data(&self) -> Result<(), TrainError> {
+        let invalid = |field: &str, value: String, message: &str| TrainError::Invalid {
+            field: field.to_string(),
+            value,
+            message: message.to_string(),
+        };
+        let source = format!("{:?}", self.data.source);
+        match (&self.model, self.data.source.is_text()) {
+            (ModelSpec::Bert { num_labels, .. }, true) => {
+                if *num_labels == 0 {
+                    return Err(invalid(
+                        "model.num_labels",
+                        "0".into(),
+                        "must be at least 1",
+                    ));
+                }
+                // `dir` may still be filled in by `ember run`; everything else is checked now.
+                let mut probe = self.data.clone();
+                probe.dir.get_or_insert_with(|| PathBuf::from("."));
+                probe
+                    .text_plan()
+                    .map_err(|(field, message)| invalid(field, "(given)".into(), &message))?;
+            }
+            (ModelSpec::Bert { .. }, false) => {
+                return Err(invalid(
+                    "data.source",
+                    source,
+                    "a `bert` model reads sentences: use `rotten_tomatoes` or `glue_tsv`",
+                ));
+            }
+            (_, true) => {
+                return Err(invalid(
+                    "data.source",
+                    source,
+                    &format!(
+                        "the `{}` model reads images: a text data set needs `kind = \"bert\"`",
+                        self.model.name()
+                    ),
+                ));
+            }
+            (_, false) => {
+                self.data
+                    .source()
+                    .map_err(|message| invalid("data.dir", "(missing)".into(), &message))?;
+            }
+        }
+        if let Some(distill) = &self.distill {
+            distill
+                .validate()
+                .map_err(|(field, message)| invalid(field, format!("{distill:?}"), &message))?;
+            if self.dense.is_none() {
+                return Err(invalid(
+                    "distill",
+                    "(given)".into(),
+                    "needs a [dense] phase (trained or loaded): the teacher is the dense model",
+                ));
             }
         }
         Ok(())

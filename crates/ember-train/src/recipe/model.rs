@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use ember_models::{LeNet5Config, MlpConfig};
 use serde::{Deserialize, Serialize};
 
@@ -18,14 +20,32 @@ pub enum ModelSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hidden: Option<usize>,
     },
+    /// A pretrained BERT-family encoder (BERT, MiniLM, …) from a Hugging Face directory
+    /// (`config.json`, `model.safetensors`, `tokenizer.json`) with a fresh classification
+    /// head, for text data sets.
+    Bert {
+        /// The model directory. `ember run` fills in all-MiniLM-L6-v2 from Ember's cache
+        /// (fetching it first) when it is omitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<PathBuf>,
+        /// Classes of the classification head (default 2).
+        #[serde(default = "default_num_labels")]
+        num_labels: usize,
+    },
+}
+
+fn default_num_labels() -> usize {
+    2
 }
 
 impl ModelSpec {
-    /// The model's short name (`mlp`, `lenet5`).
+    /// The model's short name (`mlp`, `lenet5`, `bert`), its key in the
+    /// [`ModelRegistry`](crate::ModelRegistry).
     pub fn name(&self) -> &'static str {
         match self {
             Self::Mlp { .. } => "mlp",
             Self::Lenet5 { .. } => "lenet5",
+            Self::Bert { .. } => "bert",
         }
     }
 

@@ -1,0 +1,448 @@
+//! The models recipes can name, each with what it takes to train and evaluate it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use ember_data::{
+    DatasetSource, ImageBatcher, TextBatcher, TextDataset, TextSplits, TextTokenizer,
+    read_glue_tsv, read_rotten_tomatoes,
+};
+use ember_models::{BertConfig, BertForSequenceClassification};
+use ember_sparsity::Sparse;
+
+use crate::recipe::{ModelSpec, Recipe, SourceKind, Steps, TextDataPlan};
+use crate::task::{ImageClassification, Task, TaskModel, TextClassification};
+use crate::{RunOptions, RunReport, TaskData, TrainError, accuracy, init_on_host, run_task};
+
+/// One model kind: how a recipe naming it is trained and how its run is evaluated.
+pub trait ModelEntry: Send + Sync {
+    /// Loads the recipe's data, builds the model (identical initial weights on every backend)
+    /// and runs it with [`run_task`].
+    fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError>;
+
+    /// Evaluates the final model of the run in `run_dir` (`recipe.toml`, `model.bpk`) on
+    /// `device`: the test-split accuracy, or, for text models, predictions for `texts` when
+    /// any are given.
+    fn evaluate(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        device: &Device,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError>;
+}
+
+/// What [`ModelEntry::evaluate`] found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evaluation {
+    /// Top-1 accuracy, in percent, over the test split.
+    Accuracy {
+        /// Percent correct.
+        accuracy: f64,
+        /// Examples in the test split.
+        examples: usize,
+    },
+    /// One prediction per given text.
+    Predictions(Vec<Prediction>),
+}
+
+/// The model's answer for one text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// The text.
+    pub text: String,
+    /// The most probable class.
+    pub class: usize,
+    /// Softmax probabilities of every class.
+    pub probabilities: Vec<f64>,
+    /// The raw logits.
+    pub logits: Vec<f64>,
+}
+
+/// Model kinds by name: `mlp`, `lenet5` and `bert` are built in.
+#[derive(Clone)]
+pub struct ModelRegistry {
+    entries: BTreeMap<String, Arc<dyn ModelEntry>>,
+}
+
+impl core::fmt::Debug for ModelRegistry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.entries.keys()).finish()
+    }
+}
+
+impl Default for ModelRegistry {
+    fn default() -> Self {
+        let mut registry = Self {
+            entries: BTreeMap::new(),
+        };
+        registry.register("mlp", MlpEntry);
+        registry.register("lenet5", LeNet5Entry);
+        registry.register("bert", BertEntry);
+        registry
+    }
+}
+
+impl ModelRegistry {
+    /// Adds (or replaces) the entry for `name`.
+    pub fn register(&mut self, name: &str, entry: impl ModelEntry + 'static) {
+        self.entries.insert(name.to_string(), Arc::new(entry));
+    }
+
+    /// The entry for `name`; the error lists the known names.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn ModelEntry>, TrainError> {
+        self.entries
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TrainError::Invalid {
+                field: "model.kind".into(),
+                value: name.to_string(),
+                message: format!(
+                    "no such model; known: {}",
+                    self.entries.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+}
+
+/// LeNet-300-100 and other MLPs.
+struct MlpEntry;
+/// LeNet-5.
+struct LeNet5Entry;
+/// BERT-family encoders with a classification head.
+struct BertEntry;
+
+fn image_spec_error(recipe: &Recipe) -> TrainError {
+    TrainError::Invalid {
+        field: "model.kind".into(),
+        value: recipe.model.name().into(),
+        message: "this entry builds another model kind".into(),
+    }
+}
+
+fn image_source(recipe: &Recipe) -> Result<DatasetSource, TrainError> {
+    recipe.data.source().map_err(|message| TrainError::Invalid {
+        field: "data".into(),
+        value: format!("{:?}", recipe.data.source),
+        message,
+    })
+}
+
+/// Runs an image model: MNIST-family data, validation on the test split as before (a
+/// validation split for images comes with resumable runs).
+fn run_image<M>(recipe: &Recipe, options: &RunOptions, model: M) -> Result<RunReport, TrainError>
+where
+    ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
+{
+    let splits = image_source(recipe)?.load()?;
+    let train = match recipe.data.train_limit {
+        Some(limit) => splits.train.evenly_spaced(limit),
+        None => splits.train,
+    };
+    let device = options.main_device()?;
+    let data = TaskData::new(
+        ImageBatcher,
+        recipe.data.batch_size,
+        recipe.seed,
+        device,
+        [train, splits.test.clone(), splits.test],
+    );
+    run_task::<ImageClassification<M>>(recipe, options, model, data)
+}
+
+/// The final model of a run, read back from its checkpoint into the architecture `model`.
+pub(crate) fn load_run<T: Task>(
+    run_dir: &Path,
+    recipe: &Recipe,
+    model: T::Model,
+) -> Result<T::Model, TrainError> {
+    let plan = recipe.plan(
+        &Steps::new(1),
+        &ember_sparsity::ScorerRegistry::default(),
+        &ember_sparsity::PatternRegistry::default(),
+    )?;
+    let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
+    Ok(sparse
+        .load_checkpoint(&run_dir.join("model.bpk"))?
+        .into_inner()
+        .into_inner())
+}
+
+fn evaluate_image<M>(
+    run_dir: &Path,
+    recipe: &Recipe,
+    device: &Device,
+    texts: &[String],
+    model: M,
+) -> Result<Evaluation, TrainError>
+where
+    ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
+{
+    if !texts.is_empty() {
+        return Err(TrainError::Invalid {
+            field: "--text".into(),
+            value: format!("{} texts", texts.len()),
+            message: format!(
+                "the `{}` model classifies images, not text",
+                recipe.model.name()
+            ),
+        });
+    }
+    let model = load_run::<ImageClassification<M>>(run_dir, recipe, model)?;
+    let test = image_source(recipe)?.load()?.test;
+    let examples = burn::data::dataset::Dataset::len(&test);
+    let data = TaskData::new(
+        ImageBatcher,
+        recipe.data.batch_size,
+        recipe.seed,
+        device,
+        [test.clone(), test.clone(), test],
+    );
+    Ok(Evaluation::Accuracy {
+        accuracy: accuracy(&TaskModel::<ImageClassification<M>>::new(model), &data.test),
+        examples,
+    })
+}
+
+impl ModelEntry for MlpEntry {
+    fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+        let ModelSpec::Mlp { hidden } = &recipe.model else {
+            return Err(image_spec_error(recipe));
+        };
+        let device = options.main_device()?;
+        // The initial weights are drawn on the host from the recipe seed, then moved: every
+        // backend starts from identical weights.
+        let model = init_on_host(recipe.seed, device, |host| {
+            ModelSpec::mlp_config(hidden).init(host)
+        });
+        run_image(recipe, options, model)
+    }
+
+    fn evaluate(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        device: &Device,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        let ModelSpec::Mlp { hidden } = &recipe.model else {
+            return Err(image_spec_error(recipe));
+        };
+        let model = ModelSpec::mlp_config(hidden).init(device);
+        evaluate_image(run_dir, recipe, device, texts, model)
+    }
+}
+
+impl ModelEntry for LeNet5Entry {
+    fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+        let ModelSpec::Lenet5 { hidden } = &recipe.model else {
+            return Err(image_spec_error(recipe));
+        };
+        let device = options.main_device()?;
+        let model = init_on_host(recipe.seed, device, |host| {
+            ModelSpec::lenet5_config(hidden).init(host)
+        });
+        run_image(recipe, options, model)
+    }
+
+    fn evaluate(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        device: &Device,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        let ModelSpec::Lenet5 { hidden } = &recipe.model else {
+            return Err(image_spec_error(recipe));
+        };
+        let model = ModelSpec::lenet5_config(hidden).init(device);
+        evaluate_image(run_dir, recipe, device, texts, model)
+    }
+}
+
+/// The pieces of a `bert` recipe: model folder, classes and the text plan.
+pub(crate) struct BertParts {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) num_labels: usize,
+    pub(crate) text: TextDataPlan,
+    pub(crate) config: BertConfig,
+    pub(crate) tokenizer: Arc<TextTokenizer>,
+}
+
+impl BertParts {
+    pub(crate) fn of(recipe: &Recipe) -> Result<Self, TrainError> {
+        let ModelSpec::Bert { dir, num_labels } = &recipe.model else {
+            return Err(image_spec_error(recipe));
+        };
+        let dir = dir.clone().ok_or_else(|| TrainError::Invalid {
+            field: "model.dir".into(),
+            value: "(missing)".into(),
+            message: "needs a Hugging Face model folder (config.json, model.safetensors, \
+                      tokenizer.json); `ember run` fills in all-MiniLM-L6-v2"
+                .into(),
+        })?;
+        let text = recipe
+            .data
+            .text_plan()
+            .map_err(|(field, message)| TrainError::Invalid {
+                field: field.into(),
+                value: format!("{:?}", recipe.data.dir),
+                message,
+            })?;
+        let config = BertConfig::from_file(dir.join("config.json"))?;
+        if text.max_len > config.max_position_embeddings {
+            return Err(TrainError::Invalid {
+                field: "data.max_len".into(),
+                value: text.max_len.to_string(),
+                message: format!(
+                    "exceeds the model's {} position embeddings",
+                    config.max_position_embeddings
+                ),
+            });
+        }
+        let tokenizer = Arc::new(TextTokenizer::from_file(
+            &dir.join("tokenizer.json"),
+            text.max_len,
+        )?);
+        Ok(Self {
+            dir,
+            num_labels: *num_labels,
+            text,
+            config,
+            tokenizer,
+        })
+    }
+
+    /// The seeded stratified splits, with the label count checked against the head.
+    pub(crate) fn splits(&self) -> Result<TextSplits, TrainError> {
+        let plan = &self.text;
+        let (data, test) = match plan.source {
+            SourceKind::RottenTomatoes => (
+                read_rotten_tomatoes(&plan.dir.join("rotten_tomatoes_corpus_full.csv"))?,
+                None,
+            ),
+            _ => (
+                read_glue_tsv(&plan.dir.join("train.tsv"), self.num_labels)?,
+                Some(read_glue_tsv(&plan.dir.join("dev.tsv"), self.num_labels)?),
+            ),
+        };
+        let classes = data.class_counts().len();
+        if classes > self.num_labels {
+            return Err(TrainError::Invalid {
+                field: "model.num_labels".into(),
+                value: self.num_labels.to_string(),
+                message: format!("the data set has {classes} classes"),
+            });
+        }
+        let mut splits = TextSplits::stratified(data, plan.validation, plan.test, plan.split_seed);
+        if let Some(test) = test {
+            splits.test = test;
+        }
+        Ok(splits)
+    }
+
+    /// The architecture with a fresh head (weights not loaded).
+    pub(crate) fn architecture(&self, device: &Device) -> BertForSequenceClassification {
+        self.config.init_classifier(self.num_labels, device)
+    }
+}
+
+impl ModelEntry for BertEntry {
+    fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+        let parts = BertParts::of(recipe)?;
+        let splits = parts.splits()?;
+        let train = match recipe.data.train_limit {
+            Some(limit) => splits.train.stratified_subset(limit),
+            None => splits.train,
+        };
+        let device = options.main_device()?;
+        // The pretrained encoder is read on the host and the head drawn there from the recipe
+        // seed, so every backend starts from the same weights.
+        let weights = parts.dir.join("model.safetensors");
+        let mut loaded = Ok(());
+        let model = init_on_host(recipe.seed, device, |host| {
+            let fresh = parts.architecture(host);
+            let encoder = fresh.bert.clone();
+            match encoder.load_hf_weights(&weights) {
+                Ok(bert) => BertForSequenceClassification { bert, ..fresh },
+                Err(error) => {
+                    loaded = Err(error);
+                    fresh
+                }
+            }
+        });
+        loaded?;
+        let data = TaskData::new(
+            TextBatcher::new(parts.tokenizer.clone()),
+            recipe.data.batch_size,
+            recipe.seed,
+            device,
+            [train, splits.validation, splits.test],
+        );
+        run_task::<TextClassification>(recipe, options, model, data)
+    }
+
+    fn evaluate(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        device: &Device,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        let parts = BertParts::of(recipe)?;
+        let model = load_run::<TextClassification>(run_dir, recipe, parts.architecture(device))?;
+        if texts.is_empty() {
+            let test: TextDataset = parts.splits()?.test;
+            let examples = burn::data::dataset::Dataset::len(&test);
+            let data = TaskData::new(
+                TextBatcher::new(parts.tokenizer.clone()),
+                recipe.data.batch_size,
+                recipe.seed,
+                device,
+                [test.clone(), test.clone(), test],
+            );
+            return Ok(Evaluation::Accuracy {
+                accuracy: accuracy(&TaskModel::<TextClassification>::new(model), &data.test),
+                examples,
+            });
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens = parts.tokenizer.encode(&refs)?;
+        let batch = ember_data::TextBatch::from_tokens(tokens, vec![0; texts.len()], device);
+        let logits = TextClassification::logits(&model.valid(), &batch);
+        let probabilities = burn::tensor::activation::softmax(logits.clone(), 1);
+        let rows = |t: burn::tensor::Tensor<2>| -> Vec<Vec<f64>> {
+            let [_, classes] = t.dims();
+            let values: Vec<f32> = t.into_data().iter::<f32>().collect();
+            values
+                .chunks(classes)
+                .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+                .collect()
+        };
+        let predictions = texts
+            .iter()
+            .zip(rows(logits).into_iter().zip(rows(probabilities)))
+            .map(|(text, (logits, probabilities))| Prediction {
+                text: text.clone(),
+                class: argmax(&probabilities),
+                probabilities,
+                logits,
+            })
+            .collect();
+        Ok(Evaluation::Predictions(predictions))
+    }
+}
+
+fn argmax(values: &[f64]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}

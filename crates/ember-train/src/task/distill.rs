@@ -1,0 +1,150 @@
+//! Knowledge distillation from a dense teacher (Hinton et al. 2015), as GMP* uses it.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// `[distill]`: how much of the loss comes from the teacher, and at what temperature.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distillation {
+    /// `h` in `(1-h)·CE + h·T²·KL`: 0 is plain cross-entropy, 1 learns from the teacher
+    /// alone (GMP*'s setting).
+    pub hardness: f64,
+    /// `T`: both sets of logits are divided by it before the softmax; larger values expose
+    /// more of the teacher's ranking of the wrong classes.
+    pub temperature: f64,
+}
+
+impl Distillation {
+    /// Checks `0 ≤ hardness ≤ 1` and `temperature > 0`, naming the field that is not.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(0.0..=1.0).contains(&self.hardness) {
+            return Err(("distill.hardness", "must lie in [0, 1]".to_string()));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err((
+                "distill.temperature",
+                "must be a positive number".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `(1-h)·CE(student, targets) + h·T²·KL(softmax(teacher/T) ‖ softmax(student/T))`, the KL
+/// averaged over the batch. The `T²` keeps the soft term's gradients on the scale of the hard
+/// one's as `T` changes. The teacher's logits are treated as constants.
+///
+/// # Shapes
+///
+/// - `student`, `teacher`: `[batch, classes]`
+/// - `targets`: `[batch]`
+pub fn distillation_loss(
+    student: Tensor<2>,
+    teacher: Tensor<2>,
+    targets: Tensor<1, Int>,
+    settings: Distillation,
+) -> Tensor<1> {
+    let Distillation {
+        hardness,
+        temperature,
+    } = settings;
+    let [batch, _] = student.dims();
+    let teacher = teacher.detach();
+    let log_student = log_softmax(student.clone() / temperature, 1);
+    let log_teacher = log_softmax(teacher.clone() / temperature, 1);
+    let p_teacher = softmax(teacher / temperature, 1);
+    let kl = (p_teacher * (log_teacher - log_student))
+        .sum()
+        .div_scalar(batch as f64);
+    let soft = kl.mul_scalar(hardness * temperature * temperature);
+    if hardness >= 1.0 {
+        return soft;
+    }
+    let hard = CrossEntropyLossConfig::new()
+        .init(&student.device())
+        .forward(student, targets);
+    hard.mul_scalar(1.0 - hardness) + soft
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+
+    fn logits(values: [[f32; 3]; 2]) -> Tensor<2> {
+        Tensor::from_data(TensorData::from(values), &Device::flex())
+    }
+
+    fn scalar(t: Tensor<1>) -> f64 {
+        f64::from(t.into_data().iter::<f32>().next().unwrap())
+    }
+
+    /// The closed form, computed in f64 on the host.
+    fn by_hand(s: [[f64; 3]; 2], t: [[f64; 3]; 2], y: [usize; 2], h: f64, temp: f64) -> f64 {
+        let log_softmax = |row: [f64; 3], temp: f64| {
+            let z: Vec<f64> = row.iter().map(|v| v / temp).collect();
+            let max = z.iter().cloned().fold(f64::MIN, f64::max);
+            let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+            z.iter().map(|v| v - lse).collect::<Vec<_>>()
+        };
+        let (mut ce, mut kl) = (0.0, 0.0);
+        for i in 0..2 {
+            ce -= log_softmax(s[i], 1.0)[y[i]];
+            let (ls, lt) = (log_softmax(s[i], temp), log_softmax(t[i], temp));
+            kl += (0..3).map(|c| lt[c].exp() * (lt[c] - ls[c])).sum::<f64>();
+        }
+        (1.0 - h) * ce / 2.0 + h * temp * temp * kl / 2.0
+    }
+
+    #[test]
+    fn matches_the_closed_form() {
+        let s = [[1.5, -0.5, 0.25], [0.1, 2.0, -1.0]];
+        let t = [[3.0, 0.0, -1.0], [-0.5, 1.0, 0.5]];
+        let as_f32 = |m: [[f64; 3]; 2]| m.map(|row| row.map(|v| v as f32));
+        let targets = Tensor::<1, Int>::from_data(TensorData::from([0i64, 2]), &Device::flex());
+        for (h, temp) in [(0.0, 1.0), (1.0, 2.0), (0.5, 4.0), (1.0, 5.5)] {
+            let settings = Distillation {
+                hardness: h,
+                temperature: temp,
+            };
+            let got = scalar(distillation_loss(
+                logits(as_f32(s)),
+                logits(as_f32(t)),
+                targets.clone(),
+                settings,
+            ));
+            let want = by_hand(s, t, [0, 2], h, temp);
+            assert!((got - want).abs() < 1e-5, "h={h} T={temp}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn vanishes_when_the_student_is_the_teacher() {
+        let s = logits([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]]);
+        let targets = Tensor::<1, Int>::from_data(TensorData::from([0i64, 1]), &Device::flex());
+        let settings = Distillation {
+            hardness: 1.0,
+            temperature: 3.0,
+        };
+        let loss = scalar(distillation_loss(s.clone(), s, targets, settings));
+        assert!(loss.abs() < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn rejects_out_of_range_settings() {
+        let bad = Distillation {
+            hardness: 1.5,
+            temperature: 2.0,
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "distill.hardness");
+        let bad = Distillation {
+            hardness: 1.0,
+            temperature: 0.0,
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "distill.temperature");
+    }
+}

@@ -1,0 +1,176 @@
+//! A model wrapped for burn-train, transparent to burn's module machinery.
+
+use burn::module::{
+    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
+};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::Device;
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+
+use super::{Distillation, Task, distillation_loss};
+
+/// `T::Model` as burn-train trains it: a training step with its loss, and an inference step.
+///
+/// The wrapper adds no module level: it visits and maps the model's parameters under the
+/// model's own paths (`layers.0.weight`, not `model.layers.0.weight`), so records, reports and
+/// Ember's masks are the same as for the bare model.
+///
+/// With a teacher ([`TaskModel::with_teacher`]) the training loss is the distillation loss;
+/// the teacher is held in evaluation mode (dropout off, no autodiff, no gradients), follows
+/// the student to every device, and is neither visited nor saved.
+pub struct TaskModel<T: Task> {
+    /// The wrapped model.
+    pub model: T::Model,
+    teacher: Option<(T::Model, Distillation)>,
+}
+
+impl<T: Task> TaskModel<T> {
+    /// Wraps `model`; its training loss is cross-entropy.
+    pub fn new(model: T::Model) -> Self {
+        Self {
+            model,
+            teacher: None,
+        }
+    }
+
+    /// Trains against `teacher`'s logits with `settings` (the teacher is put in evaluation
+    /// mode here).
+    pub fn with_teacher(mut self, teacher: T::Model, settings: Distillation) -> Self {
+        self.teacher = Some((teacher.valid(), settings));
+        self
+    }
+
+    /// The wrapped model.
+    pub fn into_inner(self) -> T::Model {
+        self.model
+    }
+
+    /// Logits, loss and targets of a batch; `distill` chooses the training loss.
+    fn classify(&self, batch: &T::Batch, distill: bool) -> ClassificationOutput {
+        let output = T::logits(&self.model, batch);
+        let targets = T::targets(batch);
+        let loss = match (&self.teacher, distill) {
+            (Some((teacher, settings)), true) => {
+                let teacher_logits = T::logits(teacher, batch);
+                distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings)
+            }
+            _ => CrossEntropyLossConfig::new()
+                .init(&output.device())
+                .forward(output.clone(), targets.clone()),
+        };
+        ClassificationOutput {
+            loss,
+            output,
+            targets,
+        }
+    }
+}
+
+impl<T: Task> Clone for TaskModel<T> {
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model.clone(),
+            teacher: self.teacher.clone(),
+        }
+    }
+}
+
+impl<T: Task> core::fmt::Debug for TaskModel<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TaskModel")
+            .field("model", &self.model)
+            .field("distillation", &self.teacher.as_ref().map(|(_, s)| s))
+            .finish()
+    }
+}
+
+impl<T: Task> core::fmt::Display for TaskModel<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.model.fmt(f)
+    }
+}
+
+impl<T: Task> Module for TaskModel<T> {
+    fn collect_devices(&self, devices: Devices) -> Devices {
+        self.model.collect_devices(devices)
+    }
+
+    fn fork(self, device: &Device) -> Self {
+        Self {
+            model: self.model.fork(device),
+            teacher: self
+                .teacher
+                .map(|(teacher, s)| (teacher.fork(device).valid(), s)),
+        }
+    }
+
+    fn to_device(self, device: &Device) -> Self {
+        Self {
+            model: self.model.to_device(device),
+            teacher: self
+                .teacher
+                .map(|(teacher, s)| (teacher.to_device(device).valid(), s)),
+        }
+    }
+
+    fn train(self) -> Self {
+        Self {
+            model: self.model.train(),
+            teacher: self.teacher,
+        }
+    }
+
+    fn valid(&self) -> Self {
+        Self {
+            model: self.model.valid(),
+            teacher: self.teacher.clone(),
+        }
+    }
+
+    fn materialize(self) -> Self {
+        Self {
+            model: self.model.materialize(),
+            teacher: self.teacher.map(|(teacher, s)| (teacher.materialize(), s)),
+        }
+    }
+
+    fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
+        self.model.visit(visitor);
+    }
+
+    fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
+        Self {
+            model: self.model.map(mapper),
+            teacher: self.teacher,
+        }
+    }
+}
+
+impl<T: Task> ModuleDisplayDefault for TaskModel<T> {
+    fn content(&self, content: Content) -> Option<Content> {
+        self.model.content(content)
+    }
+}
+
+impl<T: Task> ModuleDisplay for TaskModel<T> {}
+
+impl<T: Task> TrainStep for TaskModel<T> {
+    type Input = T::Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: T::Batch) -> TrainOutput<ClassificationOutput> {
+        let item = self.classify(&batch, true);
+        TrainOutput::new(self, item.loss.backward(), item)
+    }
+}
+
+impl<T: Task> InferenceStep for TaskModel<T> {
+    type Input = T::Batch;
+    type Output = ClassificationOutput;
+
+    /// Validation reports plain cross-entropy, with or without a teacher, so that runs with
+    /// and without distillation compare on one scale.
+    fn step(&self, batch: T::Batch) -> ClassificationOutput {
+        self.classify(&batch, false)
+    }
+}

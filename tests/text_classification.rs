@@ -1,0 +1,350 @@
+//! Text classification end to end on flex with the real all-MiniLM-L6-v2: a GLUE-layout data
+//! set the test writes, a dense phase, then distillation with global magnitude pruning of the
+//! encoder's linear weights; the run is evaluated, exported for Hugging Face and read back.
+//! Bad recipes and model folders fail with errors that name the problem.
+
+mod common;
+#[allow(dead_code)]
+#[path = "common/minilm.rs"]
+mod minilm;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use ember::data::{TextBatch, TextTokenizer};
+use ember::models::{BertConfig, BertForSequenceClassification};
+use ember::sparsity::{SparsityReport, prune_count};
+use ember::train::task::{Task, TextClassification};
+use ember::train::{Evaluation, ModelRegistry, Recipe, RunReport, TrainError, export_hf};
+
+const POSITIVE: [&str; 8] = [
+    "a warm, funny and moving film",
+    "brilliant acting and a gripping story",
+    "one of the best movies of the year",
+    "a delightful, charming surprise",
+    "beautifully shot and deeply felt",
+    "smart, witty and full of heart",
+    "an absolute joy from start to finish",
+    "the cast is superb and the script sparkles",
+];
+const NEGATIVE: [&str; 8] = [
+    "a dull, lifeless mess",
+    "boring, predictable and far too long",
+    "one of the worst movies of the year",
+    "the plot makes no sense at all",
+    "flat characters and clumsy dialogue",
+    "a tedious and forgettable sequel",
+    "painfully unfunny from start to finish",
+    "the script is lazy and the acting wooden",
+];
+
+/// `train.tsv` (48 rows) and `dev.tsv` (16 rows) in SST-2's layout.
+fn write_glue(dir: &Path) {
+    let rows = |repeat: usize| {
+        let mut text = String::from("sentence\tlabel\n");
+        for round in 0..repeat {
+            for (p, n) in POSITIVE.iter().zip(NEGATIVE) {
+                let suffix = if round == 0 { "" } else { " indeed" };
+                text.push_str(&format!("{p}{suffix}\t1\n{n}{suffix}\t0\n"));
+            }
+        }
+        text
+    };
+    std::fs::write(dir.join("train.tsv"), rows(3)).unwrap();
+    std::fs::write(dir.join("dev.tsv"), rows(1)).unwrap();
+}
+
+const LINEAR: &str = r"re:bert\.encoder\.layers\.\d+\.(mha\.(query|key|value|output)|pwff\.linear_(inner|outer))\.weight";
+
+fn recipe_text(data_dir: &Path, model_dir: &Path, extra: &str) -> String {
+    format!(
+        r#"
+name = "minilm-glue-small"
+seed = 3
+epochs = 1
+[model]
+kind = "bert"
+dir = "{model}"
+[data]
+source = "glue_tsv"
+dir = "{data}"
+batch_size = 16
+max_len = 24
+validation = 0.25
+[optimizer]
+kind = "adamw"
+weight_decay = 0.0
+[dense]
+epochs = 1
+lr = {{ kind = "constant", lr = 5e-5 }}
+[lr]
+kind = "sawtooth"
+init = 5e-5
+final = 1e-5
+{extra}
+"#,
+        model = model_dir.display(),
+        data = data_dir.display(),
+    )
+}
+
+const PRUNE_AND_DISTILL: &str = r#"
+[distill]
+hardness = 0.5
+temperature = 2.0
+[[modifiers]]
+kind = "prune"
+params = ['PARAMS']
+scope = "global"
+schedule = { kind = "cubic", init_sparsity = 0.6, final_sparsity = 0.6, start_epoch = 0, end_epoch = 0.5, every_epochs = 0.5 }
+"#;
+
+fn run(text: &str, out: &Path) -> Result<RunReport, TrainError> {
+    let recipe = Recipe::from_toml(text, "test", &[])?;
+    ember::train::run(&recipe, &common::options(out))
+}
+
+#[test]
+fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
+    let model_dir = minilm::model_dir();
+    let data = tempfile::tempdir().unwrap();
+    write_glue(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let extra = PRUNE_AND_DISTILL.replace("PARAMS", LINEAR);
+    let text = recipe_text(data.path(), &model_dir, &extra);
+    let report = run(&text, out.path()).unwrap();
+
+    // Exactly 60% of the encoder's 36 linear weights, one global ranking.
+    let numel = 6 * (4 * 384 * 384 + 2 * 384 * 1536);
+    assert_eq!(report.sparsity.selected_numel, numel);
+    assert_eq!(report.sparsity.selected_zeros, prune_count(0.6, numel));
+    assert_eq!(report.model, "bert");
+    let embeddings = report
+        .layers
+        .iter()
+        .find(|l| l.path == "bert.embeddings.word.weight")
+        .expect("the embeddings are reported");
+    assert!(!embeddings.selected);
+    let per_layer: Vec<f64> = report
+        .layers
+        .iter()
+        .filter(|l| l.selected)
+        .map(|l| l.zeros as f64 / l.numel as f64)
+        .collect();
+    assert_eq!(per_layer.len(), 36);
+    assert!(
+        per_layer.iter().any(|&s| (s - 0.6).abs() > 0.01),
+        "a global ranking gives layers different sparsities: {per_layer:?}"
+    );
+    let metrics = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
+    assert!(
+        metrics.contains("\ndense,1,") && metrics.contains("\nsparse,1,"),
+        "{metrics}"
+    );
+
+    // `ember eval`: the test split (dev.tsv, 16 rows) and predictions for given texts.
+    let recipe = Recipe::load(&out.path().join("recipe.toml"), &[]).unwrap();
+    let entry = ModelRegistry::default().get("bert").unwrap();
+    let device = Device::flex();
+    match entry.evaluate(out.path(), &recipe, &device, &[]).unwrap() {
+        Evaluation::Accuracy { accuracy, examples } => {
+            assert_eq!(examples, 16);
+            assert!((accuracy - report.final_.accuracy).abs() < 1e-9);
+        }
+        other => panic!("{other:?}"),
+    }
+    let texts: Vec<String> = vec![POSITIVE[0].into(), NEGATIVE[1].into(), "é 😀".into()];
+    let Evaluation::Predictions(predictions) = entry
+        .evaluate(out.path(), &recipe, &device, &texts)
+        .unwrap()
+    else {
+        panic!("predictions expected");
+    };
+    assert_eq!(predictions.len(), 3);
+    for p in &predictions {
+        assert_eq!(p.probabilities.len(), 2);
+        assert!((p.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    }
+
+    // The Hugging Face export loads back into a fresh model with identical logits and zeros.
+    let export = out.path().join("hf");
+    let written = export_hf(out.path(), &export).unwrap();
+    for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+        assert!(
+            written.files.iter().any(|f| f == file),
+            "{file} in {:?}",
+            written.files
+        );
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(config["id2label"].as_object().unwrap().len(), 2);
+    let header = safetensors_header(&export.join("model.safetensors"));
+    assert_eq!(header["__metadata__"]["format"], "pt");
+    assert!(
+        header
+            .get("bert.encoder.layer.0.attention.self.query.weight")
+            .is_some()
+    );
+    assert!(header.get("classifier.weight").is_some());
+
+    let config = BertConfig::from_file(export.join("config.json")).unwrap();
+    let reloaded: BertForSequenceClassification = config
+        .init_classifier(2, &device)
+        .load_hf_weights(export.join("model.safetensors"))
+        .unwrap();
+    let tokenizer = TextTokenizer::from_file(&export.join("tokenizer.json"), 24).unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = TextBatch::from_tokens(tokenizer.encode(&refs).unwrap(), vec![0; 3], &device);
+    let logits: Vec<f32> = TextClassification::logits(&reloaded, &batch)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let want: Vec<f64> = predictions.iter().flat_map(|p| p.logits.clone()).collect();
+    for (got, want) in logits.iter().zip(&want) {
+        assert!(
+            (f64::from(*got) - want).abs() < 1e-5,
+            "{logits:?} vs {want:?}"
+        );
+    }
+    let zeros: std::collections::BTreeMap<String, usize> =
+        SparsityReport::measure(&reloaded, &[], &Default::default(), 0)
+            .layers
+            .into_iter()
+            .map(|layer| (layer.path, layer.zeros))
+            .collect();
+    for layer in &report.layers {
+        assert_eq!(zeros.get(&layer.path), Some(&layer.zeros), "{}", layer.path);
+    }
+
+    // A second export replaces the first whole, and leaves no temporary folder behind.
+    export_hf(out.path(), &export).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial") || name.contains(".old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The JSON header of a safetensors file.
+fn safetensors_header(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[8..8 + len]).unwrap()
+}
+
+fn invalid_field(result: Result<impl std::fmt::Debug, TrainError>) -> String {
+    match result {
+        Err(TrainError::Invalid { field, .. }) => field,
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn recipes_that_mix_models_and_data_are_refused_with_the_field() {
+    let data = tempfile::tempdir().unwrap();
+    let model = data.path();
+    let text = recipe_text(data.path(), model, "");
+    let with = |from: &str, to: &str| Recipe::from_toml(&text.replace(from, to), "t", &[]);
+    assert_eq!(invalid_field(with("glue_tsv", "mnist")), "data.source");
+    let as_mlp = format!(
+        "kind = \"mlp\"\n[data]{}",
+        text.split("[data]").nth(1).unwrap()
+    );
+    let as_mlp = format!("{}[model]\n{as_mlp}", text.split("[model]").next().unwrap());
+    assert_eq!(
+        invalid_field(Recipe::from_toml(&as_mlp, "t", &[])),
+        "data.source"
+    );
+    assert_eq!(
+        invalid_field(with("max_len = 24", "max_len = 2")),
+        "data.max_len"
+    );
+    assert_eq!(
+        invalid_field(with("validation = 0.25", "validation = 1.5")),
+        "data.validation"
+    );
+    let distill_only = recipe_text(
+        data.path(),
+        model,
+        "[distill]\nhardness = 1.0\ntemperature = 2.0",
+    );
+    let no_dense = distill_only.replace("[dense]\nepochs = 1\n", "[unused]\n");
+    assert!(Recipe::from_toml(&no_dense, "t", &[]).is_err());
+    let no_dense = distill_only.replace(
+        "[dense]\nepochs = 1\nlr = { kind = \"constant\", lr = 5e-5 }\n",
+        "",
+    );
+    assert_eq!(
+        invalid_field(Recipe::from_toml(&no_dense, "t", &[])),
+        "distill"
+    );
+    let hot = distill_only.replace("hardness = 1.0", "hardness = 1.5");
+    assert_eq!(
+        invalid_field(Recipe::from_toml(&hot, "t", &[])),
+        "distill.hardness"
+    );
+}
+
+#[test]
+fn broken_model_folders_fail_before_training_and_name_the_file() {
+    let source = minilm::model_dir();
+    let data = tempfile::tempdir().unwrap();
+    write_glue(data.path());
+    let broken = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(source.join(file), broken.path().join(file)).unwrap();
+    }
+    let text = recipe_text(data.path(), broken.path(), "");
+    let out = tempfile::tempdir().unwrap();
+    let message = |result: Result<RunReport, TrainError>| match result {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("the run should fail"),
+    };
+
+    // Longer sequences than the model has positions for.
+    let long = text.replace("max_len = 24", "max_len = 1000");
+    let error = message(run(&long, out.path()));
+    assert!(
+        error.contains("data.max_len") && error.contains("512"),
+        "{error}"
+    );
+
+    // A broken tokenizer.json.
+    std::fs::write(broken.path().join("tokenizer.json"), "{ not json").unwrap();
+    let error = message(run(&text, out.path()));
+    assert!(error.contains("tokenizer.json"), "{error}");
+    std::fs::remove_file(broken.path().join("tokenizer.json")).unwrap();
+    let error = message(run(&text, out.path()));
+    assert!(error.contains("tokenizer.json"), "{error}");
+    std::fs::copy(
+        source.join("tokenizer.json"),
+        broken.path().join("tokenizer.json"),
+    )
+    .unwrap();
+
+    // A config.json that disagrees with the weights (one layer too many).
+    let config = std::fs::read_to_string(source.join("config.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let mut seven = json.clone();
+    seven["num_hidden_layers"] = 7.into();
+    std::fs::write(broken.path().join("config.json"), seven.to_string()).unwrap();
+    let error = message(run(&text, out.path()));
+    assert!(error.contains("encoder.layer.6"), "{error}");
+
+    // A truncated model.safetensors.
+    std::fs::write(broken.path().join("config.json"), config).unwrap();
+    let weights = std::fs::read(source.join("model.safetensors")).unwrap();
+    std::fs::write(
+        broken.path().join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .unwrap();
+    let error = message(run(&text, out.path()));
+    assert!(error.contains("model.safetensors"), "{error}");
+    assert!(!out.path().join("model.bpk").exists());
+}
