@@ -58,3 +58,21 @@ fn gmpf_reports_exact_pruned_and_frozen_fractions() {
     let json = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
     assert!(json.contains("\"frozen\""));
 }
+
+#[test]
+fn distillation_keeps_the_exact_pruned_and_frozen_counts() {
+    // The same rounds, after a dense epoch, with the dense model as the teacher.
+    let text = GMPF.replace(
+        "[lr]",
+        "[dense]\nepochs = 1\n[distill]\nhardness = 0.5\ntemperature = 4.0\n[lr]",
+    );
+    let recipe = ember::train::Recipe::from_toml(&text, "gmpf-distilled", &[]).unwrap();
+    assert!(recipe.distill.is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let report = ember::train::run(&recipe, &common::options(dir.path())).unwrap();
+    let numel = 784 * 64 + 64 * 10;
+    assert_eq!(report.sparsity.selected_zeros, prune_count(0.4, numel));
+    let frozen: usize = report.layers.iter().map(|l| l.frozen).sum();
+    assert_eq!(frozen, prune_count(0.2, numel));
+    assert!(report.dense.is_some());
+}

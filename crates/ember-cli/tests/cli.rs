@@ -77,3 +77,66 @@ fn a_stray_ember_variable_is_named_in_the_error() {
         "{message}"
     );
 }
+
+#[test]
+fn eval_and_export_answer_for_an_image_run_and_refuse_what_they_cannot_do() {
+    let missing = ember(&["eval", "/nonexistent/ember-run"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("not an Ember run"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let dir = std::env::temp_dir().join(format!("ember-cli-eval-{}", std::process::id()));
+    let run_dir = dir.to_string_lossy().into_owned();
+    let run = ember(&[
+        "run",
+        "recipes/quickstart.toml",
+        "--out",
+        &run_dir,
+        "--set",
+        "data.train_limit=300",
+        "--set",
+        "dense.epochs=1",
+        "--set",
+        "epochs=2",
+        "--set",
+        "modifiers[0].schedule.end_epoch=1",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let eval = ember(&["eval", &run_dir]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        text.contains("test accuracy") && text.contains("500 examples"),
+        "{text}"
+    );
+
+    let texts = ember(&["eval", &run_dir, "--text", "a fine film"]);
+    assert!(!texts.status.success());
+    assert!(
+        stderr(&texts).contains("classifies images"),
+        "{}",
+        stderr(&texts)
+    );
+
+    let out = dir.join("hf").to_string_lossy().into_owned();
+    let export = ember(&["export", &run_dir, "--format", "hf", &out]);
+    assert!(!export.status.success());
+    assert!(
+        stderr(&export).contains("image model"),
+        "{}",
+        stderr(&export)
+    );
+    assert!(!dir.join("hf").exists());
+    let format = ember(&["export", &run_dir, "--format", "onnx", &out]);
+    assert!(!format.status.success());
+    assert!(
+        stderr(&format).contains("unknown export format"),
+        "{}",
+        stderr(&format)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

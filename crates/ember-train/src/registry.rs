@@ -33,6 +33,17 @@ pub trait ModelEntry: Send + Sync {
         device: &Device,
         texts: &[String],
     ) -> Result<Evaluation, TrainError>;
+
+    /// The first `count` sentences of the recipe's test split, for models that read text
+    /// (`ember eval --sample`); other models refuse.
+    fn test_texts(&self, recipe: &Recipe, count: usize) -> Result<Vec<String>, TrainError> {
+        let _ = count;
+        Err(TrainError::Invalid {
+            field: "--sample".into(),
+            value: recipe.model.name().into(),
+            message: "this model's examples are not sentences".into(),
+        })
+    }
 }
 
 /// What [`ModelEntry::evaluate`] found.
@@ -352,6 +363,16 @@ impl BertParts {
 }
 
 impl ModelEntry for BertEntry {
+    fn test_texts(&self, recipe: &Recipe, count: usize) -> Result<Vec<String>, TrainError> {
+        let test = BertParts::of(recipe)?.splits()?.test;
+        Ok(test
+            .items()
+            .iter()
+            .take(count)
+            .map(|item| item.text.clone())
+            .collect())
+    }
+
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
         let parts = BertParts::of(recipe)?;
         let splits = parts.splits()?;

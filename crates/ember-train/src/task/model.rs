@@ -174,3 +174,40 @@ impl<T: Task> InferenceStep for TaskModel<T> {
         self.classify(&batch, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+    use ember_models::{Mlp, MlpConfig};
+    use ember_sparsity::collect_params;
+
+    use super::*;
+    use crate::task::ImageClassification;
+
+    type Wrapped = TaskModel<ImageClassification<Mlp>>;
+
+    #[test]
+    fn the_wrapper_adds_no_path_segment_and_keeps_the_parameters() {
+        let device = Device::flex();
+        let mlp = MlpConfig::new().init(&device);
+        let bare: Vec<(String, Vec<usize>)> = collect_params(&mlp)
+            .into_iter()
+            .map(|p| (p.path, p.shape))
+            .collect();
+        let teacher = MlpConfig::new().init(&device);
+        let settings = Distillation {
+            hardness: 1.0,
+            temperature: 2.0,
+        };
+        let wrapped: Wrapped = TaskModel::new(mlp.clone()).with_teacher(teacher, settings);
+        let paths: Vec<(String, Vec<usize>)> = collect_params(&wrapped)
+            .into_iter()
+            .map(|p| (p.path, p.shape))
+            .collect();
+        // The teacher is not visited: same parameters, same paths, same count.
+        assert_eq!(paths, bare);
+        assert_eq!(wrapped.num_params(), mlp.num_params());
+        // Records are built from the same visit: as many tensors as the bare model's.
+        assert_eq!(wrapped.into_record().len(), mlp.into_record().len());
+    }
+}
