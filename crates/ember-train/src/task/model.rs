@@ -206,7 +206,7 @@ mod tests {
             .collect();
         // The teacher is not visited: same parameters, same paths, same count.
         assert_eq!(paths, bare);
-        assert_eq!(wrapped.num_params(), mlp.num_params());
+        assert_eq!(Module::num_params(&wrapped), Module::num_params(&mlp));
         // Records are built from the same visit: as many tensors as the bare model's.
         assert_eq!(wrapped.into_record().len(), mlp.into_record().len());
     }
