@@ -91,8 +91,26 @@ impl Default for ModelRegistry {
         let mut registry = Self {
             entries: BTreeMap::new(),
         };
-        registry.register("mlp", MlpEntry);
-        registry.register("lenet5", LeNet5Entry);
+        registry.register(
+            "mlp",
+            ImageEntry {
+                build: |spec, device| match spec {
+                    ModelSpec::Mlp { hidden } => Some(ModelSpec::mlp_config(hidden).init(device)),
+                    _ => None,
+                },
+            },
+        );
+        registry.register(
+            "lenet5",
+            ImageEntry {
+                build: |spec, device| match spec {
+                    ModelSpec::Lenet5 { hidden } => {
+                        Some(ModelSpec::lenet5_config(hidden).init(device))
+                    }
+                    _ => None,
+                },
+            },
+        );
         registry.register("bert", BertEntry);
         registry
     }
@@ -120,10 +138,11 @@ impl ModelRegistry {
     }
 }
 
-/// LeNet-300-100 and other MLPs.
-struct MlpEntry;
-/// LeNet-5.
-struct LeNet5Entry;
+/// An image model kind: `build` makes the architecture a `[model]` spec names on a device,
+/// or `None` for a spec of another kind.
+struct ImageEntry<M> {
+    build: fn(&ModelSpec, &Device) -> Option<M>,
+}
 /// BERT-family encoders with a classification head.
 struct BertEntry;
 
@@ -219,17 +238,19 @@ where
     })
 }
 
-impl ModelEntry for MlpEntry {
+impl<M> ModelEntry for ImageEntry<M>
+where
+    ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
+    M: Module,
+{
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
-        let ModelSpec::Mlp { hidden } = &recipe.model else {
-            return Err(image_spec_error(recipe));
-        };
         let device = options.main_device()?;
         // The initial weights are drawn on the host from the recipe seed, then moved: every
         // backend starts from identical weights.
         let model = init_on_host(recipe.seed, device, |host| {
-            ModelSpec::mlp_config(hidden).init(host)
-        });
+            (self.build)(&recipe.model, host)
+        })
+        .ok_or_else(|| image_spec_error(recipe))?;
         run_image(recipe, options, model)
     }
 
@@ -240,37 +261,7 @@ impl ModelEntry for MlpEntry {
         device: &Device,
         texts: &[String],
     ) -> Result<Evaluation, TrainError> {
-        let ModelSpec::Mlp { hidden } = &recipe.model else {
-            return Err(image_spec_error(recipe));
-        };
-        let model = ModelSpec::mlp_config(hidden).init(device);
-        evaluate_image(run_dir, recipe, device, texts, model)
-    }
-}
-
-impl ModelEntry for LeNet5Entry {
-    fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
-        let ModelSpec::Lenet5 { hidden } = &recipe.model else {
-            return Err(image_spec_error(recipe));
-        };
-        let device = options.main_device()?;
-        let model = init_on_host(recipe.seed, device, |host| {
-            ModelSpec::lenet5_config(hidden).init(host)
-        });
-        run_image(recipe, options, model)
-    }
-
-    fn evaluate(
-        &self,
-        run_dir: &Path,
-        recipe: &Recipe,
-        device: &Device,
-        texts: &[String],
-    ) -> Result<Evaluation, TrainError> {
-        let ModelSpec::Lenet5 { hidden } = &recipe.model else {
-            return Err(image_spec_error(recipe));
-        };
-        let model = ModelSpec::lenet5_config(hidden).init(device);
+        let model = (self.build)(&recipe.model, device).ok_or_else(|| image_spec_error(recipe))?;
         evaluate_image(run_dir, recipe, device, texts, model)
     }
 }
