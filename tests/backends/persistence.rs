@@ -37,10 +37,10 @@ fn checkpoints_move_between_backends() {
     for (from_name, from) in &devices {
         let saved = pruned(from);
         let path = dir.path().join(format!("{from_name}.bpk"));
-        saved.clone().save_file(&path).unwrap();
+        saved.save_checkpoint(&path).unwrap();
         for (to_name, to) in &devices {
             let empty = Sparse::new(small_model(99, to), plan()).unwrap();
-            let loaded = empty.try_load_file(&path).unwrap_or_else(|e| {
+            let loaded = empty.load_checkpoint(&path).unwrap_or_else(|e| {
                 panic!("a checkpoint from {from_name} does not load on {to_name}: {e}")
             });
             for path in ["layers.0.weight", "layers.1.weight"] {

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use burn::module::{Module, Param, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
-use burn::store::ModuleRecord;
+use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::modifier::Effect;
 use crate::plan::BoundPlan;
-use crate::state::{HostStep, ParamState, PathMap};
+use crate::state::{HostStep, PackMasks, ParamState, PathMap, UnpackMasks};
 use crate::{SparsityError, SparsityPlan, collect_params};
 
 mod apply;
@@ -143,23 +143,70 @@ impl<M: Module> Sparse<M> {
 }
 
 impl<M: Module + burn::module::ModuleDisplay> Sparse<M> {
-    /// Loads a checkpoint written by burn's `save_file` of a `Sparse` (model, sparsity state
-    /// and step). The state is matched by parameter path, so a plan whose modifiers come in
-    /// another order restores every mask to its tensor; a checkpoint whose state names other
-    /// parameters (renamed, added or removed) is an error naming them.
-    pub fn load_checkpoint(self, path: &Path) -> Result<Self, SparsityError> {
+    /// Writes the checkpoint of this module (model, sparsity state and step) to `path` in
+    /// burn's burnpack format, keep-masks and freeze sets packed to one bit per element
+    /// ([`PackMasks`]), so a pruned checkpoint is hardly larger than the dense weights.
+    /// Overwrites `path`; callers that need atomicity write to a temporary name and rename.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), SparsityError> {
+        let mut store = BurnpackStore::from_file(path)
+            .auto_extension(false)
+            .overwrite(true)
+            .with_to_adapter(PackMasks);
+        self.save_into(&mut store)
+            .map_err(|e| SparsityError::Checkpoint {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Loads a checkpoint written by [`Sparse::save_checkpoint`] (or by burn's `save_file`
+    /// of a `Sparse`, masks one byte per element). The state is matched by parameter path, so
+    /// a plan whose modifiers come in another order restores every mask to its tensor; a
+    /// checkpoint whose state names other parameters (renamed, added or removed), holds
+    /// tensors of other shapes or kinds, or cannot be read is an error naming them.
+    pub fn load_checkpoint(mut self, path: &Path) -> Result<Self, SparsityError> {
         let error = |message: String| SparsityError::Checkpoint {
             path: path.display().to_string(),
             message,
         };
-        let record = ModuleRecord::load(path).map_err(|e| error(e.to_string()))?;
-        let loaded = self.try_load_record(record).map_err(|e| {
-            error(format!(
-                "{e}; sparsity state is saved under `state.<parameter path>`, so these names \
-                 are the parameters that differ between the checkpoint and this plan"
-            ))
-        })?;
-        Ok(loaded.relinked())
+        if !path.is_file() {
+            return Err(error("no such file".into()));
+        }
+        let masks = self
+            .collect(None, None, false)
+            .into_iter()
+            .filter(|t| t.dtype.is_bool())
+            .map(|t| (t.name, t.shape))
+            .collect();
+        // No validation and partial loading: the store then reports every problem in its
+        // result instead of failing on the first, and the error below names them all.
+        let mut store = BurnpackStore::from_file(path)
+            .auto_extension(false)
+            .with_from_adapter(UnpackMasks::new(masks))
+            .validate(false)
+            .allow_partial(true);
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| error(e.to_string()))?;
+        let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+        if !result.missing.is_empty() {
+            let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+            problems.push(format!("missing tensors: {}", names.join(", ")));
+        }
+        if !result.unused.is_empty() {
+            problems.push(format!(
+                "tensors this model does not have: {}",
+                result.unused.join(", ")
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(error(format!(
+                "{}; sparsity state is saved under `state.<parameter path>`, so these names \
+                 are the parameters that differ between the checkpoint and this plan",
+                problems.join("; ")
+            )));
+        }
+        Ok(self.relinked())
     }
 }
 

@@ -15,7 +15,7 @@ use burn::train::{
 use ember_schedule::{LrSchedule, ScheduledLr};
 use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
 
-use crate::files::{save_module, write_atomically};
+use crate::files::{save_module, save_sparse, write_atomically};
 use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::task::{Task, TaskModel};
 use crate::{EpochReporter, EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
@@ -238,7 +238,7 @@ fn run_model<T: Task>(
     }
     let final_accuracy = accuracy(&sparse, &context.data.test);
     let measured = sparse.report();
-    save_module(sparse.clone(), &out.join("model.bpk"))?;
+    save_sparse(&sparse, &out.join("model.bpk"))?;
     let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
     Ok(RunReport {
         recipe: recipe.name.clone(),

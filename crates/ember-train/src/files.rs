@@ -38,12 +38,35 @@ pub(crate) fn save_module<M: burn::module::Module>(
     module: M,
     path: &Path,
 ) -> Result<(), TrainError> {
+    save_atomically(path, |temp| {
+        module.save_file(temp).map_err(|e| e.to_string())
+    })
+}
+
+/// Saves a pruned model's checkpoint (masks as bits) atomically, through a temporary file.
+pub(crate) fn save_sparse<M: burn::module::Module + burn::module::ModuleDisplay>(
+    sparse: &ember_sparsity::Sparse<M>,
+    path: &Path,
+) -> Result<(), TrainError> {
+    save_atomically(path, |temp| {
+        sparse.save_checkpoint(temp).map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `write` on a temporary path beside `path`, then renames the result into place.
+fn save_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), TrainError> {
     let error = |message: String| TrainError::Write {
         path: path.to_path_buf(),
         message,
     };
     let temp = temporary_beside(path).map_err(|e| error(e.to_string()))?;
-    module.save_file(&temp).map_err(|e| error(e.to_string()))?;
+    if let Err(message) = write(&temp) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(error(message));
+    }
     std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
 }
 

@@ -66,7 +66,7 @@ fn a_checkpoint_under_a_reordered_plan_restores_every_mask_to_its_tensor() {
         .unwrap()
         .apply_masks();
     let path = temp_file("reordered");
-    saved.clone().save_file(&path).unwrap();
+    saved.save_checkpoint(&path).unwrap();
 
     device.seed(4);
     let fresh = Twin {
@@ -116,7 +116,7 @@ fn a_checkpoint_with_a_renamed_parameter_fails_naming_it() {
     };
     Sparse::new(twin, plan("key.weight"))
         .unwrap()
-        .save_file(&path)
+        .save_checkpoint(&path)
         .unwrap();
     let renamed = Renamed {
         query: linear(&device),

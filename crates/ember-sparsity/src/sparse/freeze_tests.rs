@@ -1,4 +1,3 @@
-use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
 use ember_schedule::SparsitySchedule;
@@ -109,11 +108,11 @@ fn frozen_values_stay_bit_identical_on(device: Device) {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("frozen.bpk");
-    sparse.clone().save_file(&path).unwrap();
+    sparse.save_checkpoint(&path).unwrap();
     let plan = SparsityPlan::default().with_freezer(freezer);
     let resumed = Sparse::new(Tiny::new(&device), plan)
         .unwrap()
-        .try_load_file(&path)
+        .load_checkpoint(&path)
         .unwrap();
     assert_eq!(resumed.step_count(), 60);
     assert_eq!(frozen_flags(&resumed), frozen);

@@ -180,14 +180,98 @@ fn masks_and_step_survive_a_checkpoint() {
         .update_masks(0, None)
         .unwrap()
         .apply_masks();
-    sparse.clone().save_file(&path).unwrap();
-    let fresh = Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global)).unwrap();
-    let loaded = fresh.try_load_file(&path).unwrap();
+    sparse.save_checkpoint(&path).unwrap();
+    let fresh = || Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global)).unwrap();
+    let loaded = fresh().load_checkpoint(&path).unwrap();
     for target in sparse.target_paths() {
         assert_eq!(sparse.keep_mask(&target), loaded.keep_mask(&target));
     }
     assert_eq!(zeros_of(&sparse), zeros_of(&loaded));
+
+    // Masks are bits on disk: the checkpoint is the dense weights plus n/8 bytes of masks
+    // (and the file's per-tensor headers), not n bytes.
+    let dense = dir.join("dense.bpk");
+    sparse.model.clone().save_file(&dense).unwrap();
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    let masked: usize = sparse
+        .target_paths()
+        .iter()
+        .map(|t| sparse.keep_mask(t).unwrap().len())
+        .sum();
+    assert!(
+        size(&path) <= size(&dense) + masked.div_ceil(8) as u64 + 1024,
+        "checkpoint {} bytes, dense {} bytes, {masked} masked elements",
+        size(&path),
+        size(&dense)
+    );
+
+    // Checkpoints written with one byte per mask element (burn's own `save_file`, as Ember
+    // wrote them before) still load.
+    let old = dir.join("old.bpk");
+    sparse.clone().save_file(&old).unwrap();
+    assert!(size(&old) >= size(&dense) + masked as u64);
+    let loaded = fresh().load_checkpoint(&old).unwrap();
+    for target in sparse.target_paths() {
+        assert_eq!(sparse.keep_mask(&target), loaded.keep_mask(&target));
+    }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn masks_keeping_all_or_nothing_survive_a_checkpoint() {
+    let device = Device::flex();
+    let dir = tempfile_dir("all-or-nothing");
+    // Schedules stop short of 1.0; 0.9999 of these few hundred elements rounds to all.
+    for sparsity in [0.0, 0.9999] {
+        let sparse = Sparse::new(seeded(&device, 5), plan(sparsity, Scope::LayerWise))
+            .unwrap()
+            .update_masks(0, None)
+            .unwrap()
+            .apply_masks();
+        let path = dir.join(format!("{sparsity}.bpk"));
+        sparse.save_checkpoint(&path).unwrap();
+        let loaded = Sparse::new(seeded(&device, 6), plan(sparsity, Scope::LayerWise))
+            .unwrap()
+            .load_checkpoint(&path)
+            .unwrap();
+        for target in sparse.target_paths() {
+            let mask = loaded.keep_mask(&target).unwrap();
+            assert!(mask.iter().all(|k| *k == (sparsity == 0.0)), "{target}");
+            assert_eq!(sparse.keep_mask(&target).unwrap(), mask);
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_damaged_checkpoint_is_an_error_naming_the_file() {
+    let device = Device::flex();
+    let dir = tempfile_dir("damaged");
+    let sparse = Sparse::new(seeded(&device, 5), plan(0.5, Scope::Global)).unwrap();
+    let path = dir.join("sparse.bpk");
+    sparse.save_checkpoint(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global))
+            .unwrap()
+            .load_checkpoint(&path)
+            .unwrap_err();
+        assert!(matches!(err, SparsityError::Checkpoint { .. }), "{err}");
+        assert!(err.to_string().contains("sparse.bpk"), "{err}");
+    }
+    let err = Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global))
+        .unwrap()
+        .load_checkpoint(&dir.join("absent.bpk"))
+        .unwrap_err();
+    assert!(err.to_string().contains("absent.bpk"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ember-sparse-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! Sparsity state: what every modifier has decided, as module state keyed by parameter path.
 
+mod bits;
 mod path_map;
 mod step;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Bool, Tensor};
 
+pub use bits::{PackMasks, UnpackMasks, pack_bits, packed_len, unpack_bits};
 pub use path_map::PathMap;
 pub use step::HostStep;
 
