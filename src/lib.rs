@@ -23,6 +23,7 @@ pub mod backend;
 pub mod fetch;
 
 pub use ember_data as data;
+pub use ember_kernels as kernels;
 pub use ember_models as models;
 pub use ember_schedule as schedule;
 pub use ember_sparsity as sparsity;

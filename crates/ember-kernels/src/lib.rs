@@ -1,0 +1,26 @@
+#![warn(missing_docs)]
+//! Sparse CPU kernels for Ember's inference engine: a pruned weight matrix times dense
+//! activations, `y = x · Wᵀ` with `W` in PyTorch's `[out, in]` layout.
+//!
+//! Two formats, both built from a dense matrix whose pruned weights are exact zeros:
+//! - [`CsrMatrix`]: compressed sparse rows (one row per output unit), for any mask;
+//! - [`NmMatrix`]: N non-zeros in every M consecutive inputs of a row (2:4, 4:8, …), stored
+//!   as `N` values and `N` one-byte offsets per group, for masks from Ember's N:M pattern.
+//!
+//! The loops are plain safe Rust, vectorized by the compiler for the best instruction set the
+//! CPU offers (picked at run time through `pulp`) and spread over rows with `rayon` when a
+//! product is large enough to pay for it. At batch 1 a product is a gather-dot per row; at
+//! larger batches the activations are transposed once so that every stored weight updates a
+//! contiguous run of `batch` accumulators.
+//!
+//! This crate knows nothing of burn: the engine in `ember-train` converts a model's tensors.
+
+mod csr;
+mod error;
+mod n_m;
+mod product;
+
+pub use csr::CsrMatrix;
+pub use error::KernelError;
+pub use n_m::NmMatrix;
+pub use product::dense_matmul_reference;

@@ -1,0 +1,125 @@
+//! The sparse products equal the dense product by definition, on random shapes and masks,
+//! including empty rows and columns, all-zero and all-dense matrices, and batches that do and
+//! do not fill the SIMD blocks.
+
+use ember_kernels::{CsrMatrix, KernelError, NmMatrix, dense_matmul_reference};
+use proptest::prelude::*;
+
+/// Random weights with roughly `sparsity` exact zeros, plus whole zero rows and columns.
+fn matrix() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
+    (1usize..40, 1usize..48, 0.0f64..=1.0, any::<u64>()).prop_map(|(rows, cols, sparsity, seed)| {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let empty_row = (next() % rows as u64) as usize;
+        let empty_col = (next() % cols as u64) as usize;
+        let w = (0..rows * cols)
+            .map(|i| {
+                let keep = (next() % 1000) as f64 >= sparsity * 1000.0;
+                let (r, c) = (i / cols, i % cols);
+                if !keep || r == empty_row || c == empty_col {
+                    0.0
+                } else {
+                    (next() % 2001) as f32 / 1000.0 - 1.0
+                }
+            })
+            .collect();
+        (rows, cols, w)
+    })
+}
+
+fn input(batch: usize, cols: usize, seed: u64) -> Vec<f32> {
+    (0..batch * cols)
+        .map(|i| ((i as u64 * 2654435761 + seed) % 1999) as f32 / 999.0 - 1.0)
+        .collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        prop_assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{} vs {}", g, w);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn csr_equals_the_dense_product((rows, cols, w) in matrix(), batch in 0usize..40, seed in any::<u64>()) {
+        let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
+        prop_assert_eq!(csr.nnz(), w.iter().filter(|v| **v != 0.0).count());
+        prop_assert_eq!(csr.to_dense(), w.clone());
+        let x = input(batch, cols, seed);
+        let want = dense_matmul_reference(&w, rows, cols, &x, batch).unwrap();
+        assert_close(&csr.matmul(&x, batch).unwrap(), &want)?;
+        let rebuilt = CsrMatrix::from_parts(rows, cols, csr.row_starts().to_vec(), csr.columns().to_vec(), csr.values().to_vec()).unwrap();
+        prop_assert_eq!(rebuilt, csr);
+    }
+
+    #[test]
+    fn n_m_equals_the_dense_product((rows, groups, n, m) in (1usize..30, 1usize..12, 1usize..5, 1usize..9).prop_filter("n <= m", |t| t.2 <= t.3), batch in 0usize..40, seed in any::<u64>()) {
+        let cols = groups * m;
+        // Keep the n largest |w| of every group (ties to the lower offset), as the N:M
+        // pattern does; the rest are exact zeros.
+        let mut w = input(rows, cols, seed ^ 0x5eed);
+        for group in w.chunks_mut(m) {
+            let mut order: Vec<usize> = (0..m).collect();
+            order.sort_by(|a, b| group[*b].abs().total_cmp(&group[*a].abs()).then(a.cmp(b)));
+            for o in &order[n..] {
+                group[*o] = 0.0;
+            }
+        }
+        let nm = NmMatrix::from_dense(&w, rows, cols, n, m).unwrap();
+        prop_assert_eq!(nm.to_dense(), w.clone());
+        let x = input(batch, cols, seed);
+        let want = dense_matmul_reference(&w, rows, cols, &x, batch).unwrap();
+        assert_close(&nm.matmul(&x, batch).unwrap(), &want)?;
+        let rebuilt = NmMatrix::from_parts(rows, cols, (n, m), nm.values().to_vec(), nm.offsets().to_vec()).unwrap();
+        prop_assert_eq!(rebuilt, nm);
+    }
+}
+
+#[test]
+fn large_products_split_over_threads_give_the_same_result() {
+    // Big enough for the parallel path at batch 1 and 32 (384x1536 at ~50%).
+    let (rows, cols) = (384, 1536);
+    let w: Vec<f32> = input(rows, cols, 7)
+        .into_iter()
+        .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
+        .collect();
+    let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
+    for batch in [1, 32, 33] {
+        let x = input(batch, cols, 3);
+        let want = dense_matmul_reference(&w, rows, cols, &x, batch).unwrap();
+        let got = csr.matmul(&x, batch).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn bad_operands_and_parts_are_errors() {
+    let csr = CsrMatrix::from_dense(&[1.0, 0.0, 0.0, 2.0], 2, 2).unwrap();
+    assert!(matches!(
+        csr.matmul(&[1.0; 3], 2),
+        Err(KernelError::Length { .. })
+    ));
+    assert!(CsrMatrix::from_dense(&[1.0; 3], 2, 2).is_err());
+    // Out-of-range column, decreasing starts, unsorted columns, a wrong final start.
+    assert!(CsrMatrix::from_parts(1, 2, vec![0, 1], vec![2], vec![1.0]).is_err());
+    assert!(CsrMatrix::from_parts(2, 2, vec![0, 1, 0], vec![0], vec![1.0]).is_err());
+    assert!(CsrMatrix::from_parts(1, 3, vec![0, 2], vec![2, 1], vec![1.0, 1.0]).is_err());
+    assert!(CsrMatrix::from_parts(1, 3, vec![0, 3], vec![0], vec![1.0]).is_err());
+    // More than n non-zeros in a group; m not dividing the columns; repeated offsets.
+    let err = NmMatrix::from_dense(&[1.0, 1.0, 1.0, 0.0], 1, 4, 2, 4).unwrap_err();
+    assert!(err.to_string().contains("more than 2 of 4"), "{err}");
+    assert!(NmMatrix::from_dense(&[1.0; 6], 1, 6, 2, 4).is_err());
+    assert!(NmMatrix::from_parts(1, 4, (2, 4), vec![1.0, 1.0], vec![1, 1]).is_err());
+    assert!(NmMatrix::from_parts(1, 4, (2, 4), vec![1.0, 1.0], vec![1, 4]).is_err());
+}
