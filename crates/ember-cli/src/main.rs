@@ -82,16 +82,21 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// `dense` (burn, on --device) or `sparse` (Ember's sparse CPU kernels; `mlp` runs).
+        #[arg(long, default_value = "dense")]
+        engine: String,
     },
     /// Export a finished run's model for another ecosystem.
     Export {
         /// The run directory.
         run_dir: PathBuf,
         /// The format: `hf`, a Hugging Face folder that
-        /// `transformers.AutoModelForSequenceClassification.from_pretrained` loads.
+        /// `transformers.AutoModelForSequenceClassification.from_pretrained` loads; or
+        /// `sparse`, one file of Ember's compressed sparse format (any model).
         #[arg(long, default_value = "hf")]
         format: String,
-        /// The folder to write (replaced whole, only once the export is complete).
+        /// The folder (hf) or file (sparse) to write, replaced only once the export is
+        /// complete.
         out: PathBuf,
     },
     /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
@@ -182,6 +187,7 @@ fn main() -> Result<()> {
             sample,
             device,
             json,
+            engine,
         } => {
             let recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
                 .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
@@ -190,7 +196,12 @@ fn main() -> Result<()> {
             if let Some(count) = sample {
                 texts.extend(entry.test_texts(&recipe, count)?);
             }
-            let evaluation = entry.evaluate(&run_dir, &recipe, &spec.device()?, &texts)?;
+            let evaluation = match engine.as_str() {
+                "dense" => entry.evaluate(&run_dir, &recipe, &spec.device()?, &texts)?,
+                "sparse" if texts.is_empty() => entry.evaluate_sparse(&run_dir, &recipe)?,
+                "sparse" => anyhow::bail!("--engine sparse evaluates the test split; drop --text"),
+                other => anyhow::bail!("unknown engine `{other}`; known: dense, sparse"),
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&evaluation)?);
             } else {
@@ -217,13 +228,25 @@ fn main() -> Result<()> {
             run_dir,
             format,
             out,
-        } => {
-            if format != "hf" {
-                anyhow::bail!("unknown export format `{format}`; known: hf");
+        } => match format.as_str() {
+            "hf" => {
+                let export = ember::train::export_hf(&run_dir, &out)?;
+                println!("{}: {}", export.dir.display(), export.files.join(", "));
             }
-            let export = ember::train::export_hf(&run_dir, &out)?;
-            println!("{}: {}", export.dir.display(), export.files.join(", "));
-        }
+            "sparse" => {
+                let export = ember::train::export_sparse(&run_dir, &out)?;
+                println!(
+                    "{}: {} bytes ({:.3}x the {} bytes of dense f32), {} of {} values zero",
+                    out.display(),
+                    export.bytes,
+                    export.bytes as f64 / export.dense_bytes as f64,
+                    export.dense_bytes,
+                    export.zeros,
+                    export.elements
+                );
+            }
+            other => anyhow::bail!("unknown export format `{other}`; known: hf, sparse"),
+        },
         Command::Devices => {
             for backend in Backend::ALL {
                 if backend.is_compiled() {

@@ -114,6 +114,51 @@ fn eval_and_export_answer_for_an_image_run_and_refuse_what_they_cannot_do() {
         "{text}"
     );
 
+    // The sparse engine gives the dense engine's answer.
+    let sparse = ember(&["eval", &run_dir, "--engine", "sparse"]);
+    assert!(sparse.status.success(), "{}", stderr(&sparse));
+    assert_eq!(String::from_utf8_lossy(&sparse.stdout), text);
+    let engine = ember(&["eval", &run_dir, "--engine", "onnx"]);
+    assert!(!engine.status.success());
+    assert!(
+        stderr(&engine).contains("unknown engine"),
+        "{}",
+        stderr(&engine)
+    );
+
+    // The sparse export holds the checkpoint's model tensors bit for bit, in under a fifth
+    // of their dense bytes at 90% sparsity.
+    let file = dir.join("model.spt");
+    let export = ember(&[
+        "export",
+        &run_dir,
+        "--format",
+        "sparse",
+        &file.to_string_lossy(),
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let (tensors, _) = ember::kernels::read_sparse_file(&std::fs::read(&file).unwrap()).unwrap();
+    let checkpoint = ember::train::checkpoint_tensors(&dir.join("model.bpk")).unwrap();
+    let bits = |ts: &[ember::kernels::NamedTensor]| -> Vec<(String, Vec<u32>)> {
+        ts.iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.values.iter().map(|v| v.to_bits()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(bits(&tensors), bits(&checkpoint));
+    assert_eq!(
+        tensors.len(),
+        6,
+        "three weights and three biases, no sparsity state"
+    );
+    let dense_bytes: usize = checkpoint.iter().map(|t| 4 * t.values.len()).sum();
+    let size = std::fs::metadata(&file).unwrap().len() as f64;
+    assert!(size < 0.2 * dense_bytes as f64, "{size} of {dense_bytes}");
+
     let texts = ember(&["eval", &run_dir, "--text", "a fine film"]);
     assert!(!texts.status.success());
     assert!(

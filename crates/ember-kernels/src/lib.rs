@@ -13,14 +13,19 @@
 //! larger batches the activations are transposed once so that every stored weight updates a
 //! contiguous run of `batch` accumulators.
 //!
+//! It also defines the compressed sparse tensor file that `ember export --format sparse`
+//! writes ([`write_sparse_file`], [`read_sparse_file`]; the layout is documented there).
+//!
 //! This crate knows nothing of burn: the engine in `ember-train` converts a model's tensors.
 
 mod csr;
 mod error;
+mod file;
 mod n_m;
 mod product;
 
 pub use csr::CsrMatrix;
 pub use error::KernelError;
+pub use file::{MAGIC, NamedTensor, VERSION, read_sparse_file, write_sparse_file};
 pub use n_m::NmMatrix;
 pub use product::dense_matmul_reference;

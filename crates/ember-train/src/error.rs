@@ -55,6 +55,14 @@ pub enum TrainError {
         /// What burn reported.
         message: String,
     },
+    /// A checkpoint cannot be read.
+    #[error("cannot read checkpoint {path}: {message}")]
+    ReadCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// Writing an output file failed.
     #[error("cannot write {path}: {message}")]
     Write {

@@ -22,6 +22,7 @@ mod progress;
 pub mod recipe;
 mod registry;
 mod report;
+mod sparse_engine;
 pub mod task;
 
 pub use error::TrainError;
@@ -34,3 +35,4 @@ pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
 pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction};
 pub use report::{PhaseReport, RunReport};
+pub use sparse_engine::{SparseExport, SparseMlp, checkpoint_tensors, export_sparse};

@@ -15,7 +15,10 @@ use ember_sparsity::Sparse;
 
 use crate::recipe::{ModelSpec, Recipe, SourceKind, Steps, TextDataPlan};
 use crate::task::{ImageClassification, Task, TaskModel, TextClassification};
-use crate::{RunOptions, RunReport, TaskData, TrainError, accuracy, init_on_host, run_task};
+use crate::{
+    RunOptions, RunReport, SparseMlp, TaskData, TrainError, accuracy, checkpoint_tensors,
+    init_on_host, run_task,
+};
 
 /// One model kind: how a recipe naming it is trained and how its run is evaluated.
 pub trait ModelEntry: Send + Sync {
@@ -33,6 +36,21 @@ pub trait ModelEntry: Send + Sync {
         device: &Device,
         texts: &[String],
     ) -> Result<Evaluation, TrainError>;
+
+    /// Evaluates the final model of the run in `run_dir` on Ember's sparse CPU kernels
+    /// (`ember eval --engine sparse`): the test-split accuracy. Kinds without a sparse
+    /// engine refuse.
+    fn evaluate_sparse(&self, run_dir: &Path, recipe: &Recipe) -> Result<Evaluation, TrainError> {
+        let _ = run_dir;
+        Err(TrainError::Invalid {
+            field: "--engine".into(),
+            value: "sparse".into(),
+            message: format!(
+                "the sparse engine runs `mlp` models; `{}` runs on the dense engine only",
+                recipe.model.name()
+            ),
+        })
+    }
 
     /// The first `count` sentences of the recipe's test split, for models that read text
     /// (`ember eval --sample`); other models refuse.
@@ -98,6 +116,7 @@ impl Default for ModelRegistry {
                     ModelSpec::Mlp { hidden } => Some(ModelSpec::mlp_config(hidden).init(device)),
                     _ => None,
                 },
+                sparse_mlp: true,
             },
         );
         registry.register(
@@ -109,6 +128,7 @@ impl Default for ModelRegistry {
                     }
                     _ => None,
                 },
+                sparse_mlp: false,
             },
         );
         registry.register("bert", BertEntry);
@@ -142,6 +162,8 @@ impl ModelRegistry {
 /// or `None` for a spec of another kind.
 struct ImageEntry<M> {
     build: fn(&ModelSpec, &Device) -> Option<M>,
+    /// Whether the model is a stack of `layers.<i>` linear layers that [`SparseMlp`] runs.
+    sparse_mlp: bool,
 }
 /// BERT-family encoders with a classification head.
 struct BertEntry;
@@ -263,6 +285,33 @@ where
     ) -> Result<Evaluation, TrainError> {
         let model = (self.build)(&recipe.model, device).ok_or_else(|| image_spec_error(recipe))?;
         evaluate_image(run_dir, recipe, device, texts, model)
+    }
+
+    fn evaluate_sparse(&self, run_dir: &Path, recipe: &Recipe) -> Result<Evaluation, TrainError> {
+        if !self.sparse_mlp {
+            return Err(TrainError::Invalid {
+                field: "--engine".into(),
+                value: "sparse".into(),
+                message: format!(
+                    "the sparse engine runs `mlp` models; `{}` runs on the dense engine only",
+                    recipe.model.name()
+                ),
+            });
+        }
+        let model = SparseMlp::from_tensors(&checkpoint_tensors(&run_dir.join("model.bpk"))?)?;
+        let test = image_source(recipe)?.load()?.test;
+        let items = (0..burn::data::dataset::Dataset::len(&test))
+            .map(|i| burn::data::dataset::Dataset::get(&test, i))
+            .collect::<Result<Vec<ember_data::ImageItem>, _>>()
+            .map_err(|e| TrainError::Invalid {
+                field: "data".into(),
+                value: "test split".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Evaluation::Accuracy {
+            accuracy: model.accuracy(&items, recipe.data.batch_size)?,
+            examples: items.len(),
+        })
     }
 }
 

@@ -1,0 +1,280 @@
+//! Sparse inference and the sparse export: a finished run's weights read from its checkpoint
+//! into host tensors, written as Ember's compressed sparse file, or run on the sparse kernels
+//! of `ember-kernels` (`ember eval --engine sparse`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::{BurnpackStore, ModuleStore, bridge};
+use ember_data::{ImageItem, normalize_pixel};
+use ember_kernels::{CsrMatrix, NamedTensor, write_sparse_file};
+
+use crate::TrainError;
+use crate::files::write_atomically;
+
+/// The model's float tensors in the checkpoint `path` (a run's `model.bpk`), under their
+/// paths in the model (the `model.` of the sparse wrapper removed), sorted by path. The
+/// sparsity state (masks, freeze sets, the step) is left out: it is not part of the model.
+pub fn checkpoint_tensors(path: &Path) -> Result<Vec<NamedTensor>, TrainError> {
+    let error = |message: String| TrainError::ReadCheckpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(error("no such file".into()));
+    }
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let all = store
+        .get_all_tensors()
+        .map_err(|e| error(format!("cannot read the checkpoint: {e}")))?;
+    let mut tensors = Vec::new();
+    for (name, tensor) in all {
+        let Some(model_path) = name.strip_prefix("model.") else {
+            continue;
+        };
+        if !tensor.dtype.is_float() {
+            continue;
+        }
+        let data = bridge::to_data(tensor)
+            .map_err(|e| error(format!("cannot read tensor `{name}`: {e}")))?;
+        let shape = data.shape().to_vec();
+        let values = data
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| error(format!("tensor `{name}` is not f32: {e:?}")))?;
+        tensors.push(NamedTensor {
+            name: model_path.to_string(),
+            shape,
+            values,
+        });
+    }
+    Ok(tensors)
+}
+
+/// What [`export_sparse`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseExport {
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Bytes of the same tensors as dense f32.
+    pub dense_bytes: u64,
+    /// Exact zeros over all tensors.
+    pub zeros: usize,
+    /// Elements over all tensors.
+    pub elements: usize,
+}
+
+/// Writes the final model of the run in `run_dir` to `out` in Ember's compressed sparse file
+/// (the layout is documented in `ember_kernels`' `file` module and in `docs/performance.md`),
+/// atomically.
+pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainError> {
+    let tensors = checkpoint_tensors(&run_dir.join("model.bpk"))?;
+    let metadata = BTreeMap::from([
+        ("producer".to_string(), "ember".to_string()),
+        (
+            "source".to_string(),
+            run_dir.join("model.bpk").display().to_string(),
+        ),
+    ]);
+    let bytes = write_sparse_file(&tensors, &metadata).map_err(|e| TrainError::Write {
+        path: out.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_atomically(out, &bytes)?;
+    let elements: usize = tensors.iter().map(|t| t.values.len()).sum();
+    Ok(SparseExport {
+        bytes: bytes.len() as u64,
+        dense_bytes: 4 * elements as u64,
+        zeros: tensors
+            .iter()
+            .map(|t| t.values.iter().filter(|v| **v == 0.0).count())
+            .sum(),
+        elements,
+    })
+}
+
+/// A LeNet-300-100-style multilayer perceptron on the sparse kernels: every `layers.<i>`
+/// linear layer as a CSR matrix, ReLU between layers, as `ember_models::Mlp` computes.
+#[derive(Debug, Clone)]
+pub struct SparseMlp {
+    layers: Vec<(CsrMatrix, Vec<f32>)>,
+}
+
+impl SparseMlp {
+    /// The layers `layers.0`, `layers.1`, … of `tensors` (burn's `[in, out]` weights and
+    /// `[out]` biases).
+    pub fn from_tensors(tensors: &[NamedTensor]) -> Result<Self, TrainError> {
+        let by_name: BTreeMap<&str, &NamedTensor> =
+            tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+        let invalid = |message: String| TrainError::Invalid {
+            field: "model".into(),
+            value: "mlp".into(),
+            message,
+        };
+        let mut layers = Vec::new();
+        while let Some(weight) = by_name.get(format!("layers.{}.weight", layers.len()).as_str()) {
+            let i = layers.len();
+            let [inputs, outputs] = weight.shape[..] else {
+                return Err(invalid(format!("layers.{i}.weight is not a matrix")));
+            };
+            // burn stores `[in, out]`; the kernels take PyTorch's `[out, in]`.
+            let mut transposed = vec![0.0f32; weight.values.len()];
+            for r in 0..inputs {
+                for c in 0..outputs {
+                    transposed[c * inputs + r] = weight.values[r * outputs + c];
+                }
+            }
+            let matrix = CsrMatrix::from_dense(&transposed, outputs, inputs)
+                .map_err(|e| invalid(format!("layers.{i}.weight: {e}")))?;
+            let bias = match by_name.get(format!("layers.{i}.bias").as_str()) {
+                Some(b) if b.values.len() == outputs => b.values.clone(),
+                Some(_) => return Err(invalid(format!("layers.{i}.bias has the wrong size"))),
+                None => vec![0.0; outputs],
+            };
+            if let Some((previous, _)) = layers.last() {
+                let previous: &CsrMatrix = previous;
+                if previous.rows() != inputs {
+                    return Err(invalid(format!(
+                        "layers.{i} takes {inputs} inputs, layers.{} gives {}",
+                        i - 1,
+                        previous.rows()
+                    )));
+                }
+            }
+            layers.push((matrix, bias));
+        }
+        if layers.is_empty() {
+            return Err(invalid("the checkpoint has no `layers.0.weight`".into()));
+        }
+        Ok(Self { layers })
+    }
+
+    /// Inputs per example.
+    pub fn inputs(&self) -> usize {
+        self.layers[0].0.cols()
+    }
+
+    /// The logits of `batch` examples `x` (`[batch, inputs]`).
+    pub fn forward(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, TrainError> {
+        let mut h = x.to_vec();
+        for (i, (matrix, bias)) in self.layers.iter().enumerate() {
+            h = matrix.matmul(&h, batch).map_err(|e| TrainError::Invalid {
+                field: "input".into(),
+                value: format!("{} values", h.len()),
+                message: e.to_string(),
+            })?;
+            let last = i + 1 == self.layers.len();
+            for row in h.chunks_mut(matrix.rows()) {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                    if !last {
+                        *v = v.max(0.0);
+                    }
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    /// Top-1 accuracy in percent over `items`, in batches of `batch_size`.
+    pub fn accuracy(&self, items: &[ImageItem], batch_size: usize) -> Result<f64, TrainError> {
+        let mut correct = 0usize;
+        for chunk in items.chunks(batch_size.max(1)) {
+            let x: Vec<f32> = chunk
+                .iter()
+                .flat_map(|item| item.pixels.iter().map(|p| normalize_pixel(*p)))
+                .collect();
+            let logits = self.forward(&x, chunk.len())?;
+            let classes = logits.len() / chunk.len();
+            for (item, row) in chunk.iter().zip(logits.chunks(classes)) {
+                let predicted = row
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (c, v)| {
+                        if *v > best.1 { (c, *v) } else { best }
+                    })
+                    .0;
+                correct += usize::from(predicted == item.label as usize);
+            }
+        }
+        Ok(if items.is_empty() {
+            0.0
+        } else {
+            100.0 * correct as f64 / items.len() as f64
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::tensor::{Device, Distribution, Tensor};
+    use ember_models::{ImageClassifier, Mlp, MlpConfig};
+
+    /// An MLP with about 90% of its weights set to exact zeros.
+    fn pruned_mlp(device: &Device) -> Mlp {
+        device.seed(11);
+        let mlp = MlpConfig::new().init(device);
+        mlp.map(&mut Pruning)
+    }
+
+    struct Pruning;
+    impl burn::module::ModuleMapper for Pruning {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let keep = tensor
+                .random_like(Distribution::Uniform(0.0, 1.0))
+                .lower_elem(0.1);
+            let pruned = if D == 2 {
+                tensor.clone().mask_fill(keep.bool_not(), 0.0)
+            } else {
+                tensor
+            };
+            burn::module::Param::from_mapped_value(id, pruned, mapper)
+        }
+    }
+
+    #[test]
+    fn the_sparse_mlp_computes_the_dense_logits() {
+        let device = Device::flex();
+        let mlp = pruned_mlp(&device);
+        let dir = tempfile::tempdir().unwrap();
+        // The checkpoint layout of a run: the model under `model.`.
+        #[derive(Module, Debug)]
+        struct Wrapper {
+            model: Mlp,
+        }
+        let path = dir.path().join("model.bpk");
+        Wrapper { model: mlp.clone() }.save_file(&path).unwrap();
+        let tensors = checkpoint_tensors(&path).unwrap();
+        let zeros: usize = tensors
+            .iter()
+            .filter(|t| t.shape.len() == 2)
+            .map(|t| t.values.iter().filter(|v| **v == 0.0).count())
+            .sum();
+        assert!(zeros > 200_000, "{zeros}: the weights are mostly pruned");
+        let sparse = SparseMlp::from_tensors(&tensors).unwrap();
+        for batch in [1, 7, 64] {
+            let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &device);
+            let images = x.clone().reshape([batch, 1, 28, 28]);
+            let want: Vec<f32> = mlp.logits(images).into_data().try_to_vec().unwrap();
+            let got = sparse
+                .forward(&x.into_data().try_to_vec::<f32>().unwrap(), batch)
+                .unwrap();
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_without_mlp_layers_is_an_error() {
+        let err = SparseMlp::from_tensors(&[]).unwrap_err();
+        assert!(err.to_string().contains("layers.0.weight"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+"""PyTorch's side of `cargo xtask bench`, timed the way Ember's benches time (medians of
+interleaved samples), on the same points, in the same run.
+
+usage: bench_torch.py POINTS.json OUT.json
+
+POINTS.json lists the inference points Ember measured ({"out", "in", "batch", "sparsity",
+"format"}); for each, PyTorch's dense `F.linear` and its CSR product (`torch.sparse.mm`) are
+timed on a weight pruned by magnitude to the same sparsity (2:4 points keep the 2 largest of
+every 4 inputs). Then a LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch
+64 and 128, dense and at 90% sparsity through `torch.nn.utils.prune` (global L1 over the three
+weights), as a user of PyTorch would prune. Writes one JSON record per point to OUT.json.
+"""
+
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import prune
+
+SAMPLES = 31
+
+
+def interleaved(runs):
+    """Median seconds per call of each callable, sampled alternately; a sample repeats a call
+    until it lasts 0.2 ms."""
+    reps = []
+    for run in runs:
+        for _ in range(5):
+            run()
+        start = time.perf_counter()
+        run()
+        once = max(time.perf_counter() - start, 1e-8)
+        reps.append(min(max(1, int(2e-4 / once + 0.999)), 10_000))
+    samples = [[] for _ in runs]
+    for _ in range(SAMPLES):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            for _ in range(reps[i]):
+                run()
+            samples[i].append((time.perf_counter() - start) / reps[i])
+    return [sorted(s)[len(s) // 2] for s in samples]
+
+
+def pruned_weight(out, inp, sparsity, fmt, generator):
+    w = torch.rand(out, inp, generator=generator) * 2 - 1
+    if fmt == "2:4":
+        groups = w.reshape(-1, 4)
+        keep = groups.abs().topk(2, dim=1).indices
+        mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, keep, True)
+        return (groups * mask).reshape(out, inp)
+    count = round(float(sparsity.rstrip("%")) / 100 * w.numel())
+    order = w.abs().flatten().argsort(stable=True)
+    flat = w.flatten().clone()
+    flat[order[:count]] = 0.0
+    return flat.reshape(out, inp)
+
+
+def inference(points):
+    generator = torch.Generator().manual_seed(0)
+    records = []
+    for p in points:
+        w = pruned_weight(p["out"], p["in"], p["sparsity"], p["format"], generator)
+        x = torch.rand(p["batch"], p["in"], generator=generator) * 2 - 1
+        xt = x.t().contiguous()
+        csr = w.to_sparse_csr()
+        with torch.inference_mode():
+            want = F.linear(x, w)
+            got = torch.sparse.mm(csr, xt).t()
+            assert torch.allclose(got, want, atol=1e-4 * max(1.0, want.abs().max().item()))
+            dense_s, sparse_s = interleaved(
+                [lambda: F.linear(x, w), lambda: torch.sparse.mm(csr, xt)]
+            )
+        records.append({**p, "torch_dense_s": dense_s, "torch_csr_s": sparse_s})
+    return records
+
+
+def lenet():
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, 300),
+        torch.nn.ReLU(),
+        torch.nn.Linear(300, 100),
+        torch.nn.ReLU(),
+        torch.nn.Linear(100, 10),
+    )
+
+
+def training():
+    records = []
+    for batch in (64, 128):
+        torch.manual_seed(0)
+        models = {"dense": lenet(), "pruned": lenet()}
+        weights = [(m, "weight") for m in models["pruned"] if isinstance(m, torch.nn.Linear)]
+        prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.9)
+        optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+        batches = [
+            (torch.rand(batch, 784), torch.randint(0, 10, (batch,))) for _ in range(16)
+        ]
+        position = {"dense": 0, "pruned": 0}
+
+        def step(kind):
+            images, targets = batches[position[kind] % len(batches)]
+            position[kind] += 1
+            optimizers[kind].zero_grad()
+            loss = F.cross_entropy(models[kind](images), targets)
+            loss.backward()
+            optimizers[kind].step()
+
+        dense_s, pruned_s = interleaved([lambda: step("dense"), lambda: step("pruned")])
+        records.append(
+            {"kind": "train_lenet", "batch": batch, "torch_dense_s": dense_s, "torch_pruned_s": pruned_s}
+        )
+    return records
+
+
+def main():
+    points_path, out_path = sys.argv[1:3]
+    torch.set_num_threads(os.cpu_count() or 1)
+    with open(points_path) as f:
+        points = json.load(f)
+    records = inference(points) + training()
+    with open(out_path, "w") as f:
+        json.dump(
+            {"torch": torch.__version__, "threads": torch.get_num_threads(), "records": records},
+            f,
+        )
+
+
+if __name__ == "__main__":
+    main()
