@@ -185,6 +185,12 @@ fn overhead(c: &mut Criterion) {
     );
     for (name, batch_size, plain, ember) in &rows {
         let overhead = (ember / plain - 1.0) * 100.0;
+        // One JSON record per row, for `cargo xtask bench`.
+        println!(
+            "BENCH {{\"kind\":\"train_lenet\",\"backend\":\"{name}\",\"batch\":{batch_size},\
+             \"sparsity\":{},\"plain_s\":{plain:e},\"ember_s\":{ember:e}}}",
+            sparsity()
+        );
         println!(
             "{name:<10} {batch_size:>6} {:>10.2} {:>10.2} {overhead:>9.1}%",
             plain * 1e3,

