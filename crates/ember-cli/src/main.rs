@@ -82,7 +82,8 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// `dense` (burn, on --device) or `sparse` (Ember's sparse CPU kernels; `mlp` runs).
+        /// `dense` (burn, on --device) or `sparse` (Ember's sparse CPU kernels; `mlp` and `bert`
+        /// runs).
         #[arg(long, default_value = "dense")]
         engine: String,
     },
@@ -198,8 +199,7 @@ fn main() -> Result<()> {
             }
             let evaluation = match engine.as_str() {
                 "dense" => entry.evaluate(&run_dir, &recipe, &spec.device()?, &texts)?,
-                "sparse" if texts.is_empty() => entry.evaluate_sparse(&run_dir, &recipe)?,
-                "sparse" => anyhow::bail!("--engine sparse evaluates the test split; drop --text"),
+                "sparse" => entry.evaluate_sparse(&run_dir, &recipe, &texts)?,
                 other => anyhow::bail!("unknown engine `{other}`; known: dense, sparse"),
             };
             if json {

@@ -35,4 +35,4 @@ pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
 pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction};
 pub use report::{PhaseReport, RunReport};
-pub use sparse_engine::{SparseExport, SparseMlp, checkpoint_tensors, export_sparse};
+pub use sparse_engine::{SparseBert, SparseExport, SparseMlp, checkpoint_tensors, export_sparse};

@@ -16,8 +16,8 @@ use ember_sparsity::Sparse;
 use crate::recipe::{ModelSpec, Recipe, SourceKind, Steps, TextDataPlan};
 use crate::task::{ImageClassification, Task, TaskModel, TextClassification};
 use crate::{
-    RunOptions, RunReport, SparseMlp, TaskData, TrainError, accuracy, checkpoint_tensors,
-    init_on_host, run_task,
+    RunOptions, RunReport, SparseBert, SparseMlp, TaskData, TrainError, accuracy,
+    checkpoint_tensors, init_on_host, run_task,
 };
 
 /// One model kind: how a recipe naming it is trained and how its run is evaluated.
@@ -38,15 +38,21 @@ pub trait ModelEntry: Send + Sync {
     ) -> Result<Evaluation, TrainError>;
 
     /// Evaluates the final model of the run in `run_dir` on Ember's sparse CPU kernels
-    /// (`ember eval --engine sparse`): the test-split accuracy. Kinds without a sparse
-    /// engine refuse.
-    fn evaluate_sparse(&self, run_dir: &Path, recipe: &Recipe) -> Result<Evaluation, TrainError> {
-        let _ = run_dir;
+    /// (`ember eval --engine sparse`): the test-split accuracy, or predictions for `texts`
+    /// (text models). Kinds without a sparse engine refuse.
+    fn evaluate_sparse(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        let _ = (run_dir, texts);
         Err(TrainError::Invalid {
             field: "--engine".into(),
             value: "sparse".into(),
             message: format!(
-                "the sparse engine runs `mlp` models; `{}` runs on the dense engine only",
+                "the sparse engine runs `mlp` and `bert` models; `{}` runs on the dense \
+                 engine only",
                 recipe.model.name()
             ),
         })
@@ -287,13 +293,29 @@ where
         evaluate_image(run_dir, recipe, device, texts, model)
     }
 
-    fn evaluate_sparse(&self, run_dir: &Path, recipe: &Recipe) -> Result<Evaluation, TrainError> {
+    fn evaluate_sparse(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
         if !self.sparse_mlp {
             return Err(TrainError::Invalid {
                 field: "--engine".into(),
                 value: "sparse".into(),
                 message: format!(
-                    "the sparse engine runs `mlp` models; `{}` runs on the dense engine only",
+                    "the sparse engine runs `mlp` and `bert` models; `{}` runs on the dense \
+                     engine only",
+                    recipe.model.name()
+                ),
+            });
+        }
+        if !texts.is_empty() {
+            return Err(TrainError::Invalid {
+                field: "--text".into(),
+                value: format!("{} texts", texts.len()),
+                message: format!(
+                    "the `{}` model classifies images, not text",
                     recipe.model.name()
                 ),
             });
@@ -403,6 +425,74 @@ impl BertParts {
 }
 
 impl ModelEntry for BertEntry {
+    fn evaluate_sparse(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        let parts = BertParts::of(recipe)?;
+        let model = SparseBert::from_tensors(
+            &checkpoint_tensors(&run_dir.join("model.bpk"))?,
+            parts.config.num_attention_heads,
+            parts.config.layer_norm_eps,
+        )?;
+        // Every sentence unpadded: its tokens are the first `mask` positions of its row.
+        let logits = |texts: &[&str]| -> Result<Vec<Vec<f32>>, TrainError> {
+            let tokens = parts.tokenizer.encode(texts)?;
+            (0..tokens.batch)
+                .map(|i| {
+                    let row = i * tokens.len..(i + 1) * tokens.len;
+                    let valid = tokens.attention_mask[row.clone()]
+                        .iter()
+                        .filter(|m| **m == 1)
+                        .count();
+                    let row = row.start..row.start + valid;
+                    model.logits(&tokens.input_ids[row.clone()], &tokens.token_type_ids[row])
+                })
+                .collect()
+        };
+        if texts.is_empty() {
+            let test: TextDataset = parts.splits()?.test;
+            let mut correct = 0;
+            for chunk in test.items().chunks(recipe.data.batch_size.max(1)) {
+                let refs: Vec<&str> = chunk.iter().map(|item| item.text.as_str()).collect();
+                for (item, row) in chunk.iter().zip(logits(&refs)?) {
+                    let row: Vec<f64> = row.iter().map(|v| f64::from(*v)).collect();
+                    correct += usize::from(argmax(&row) == item.label);
+                }
+            }
+            let examples = test.items().len();
+            return Ok(Evaluation::Accuracy {
+                accuracy: if examples == 0 {
+                    0.0
+                } else {
+                    100.0 * correct as f64 / examples as f64
+                },
+                examples,
+            });
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let predictions = texts
+            .iter()
+            .zip(logits(&refs)?)
+            .map(|(text, row)| {
+                let logits: Vec<f64> = row.iter().map(|v| f64::from(*v)).collect();
+                let max = logits.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+                let exp: Vec<f64> = logits.iter().map(|v| (v - max).exp()).collect();
+                let sum: f64 = exp.iter().sum();
+                let probabilities: Vec<f64> = exp.iter().map(|e| e / sum).collect();
+                Prediction {
+                    text: text.clone(),
+                    class: argmax(&probabilities),
+                    probabilities,
+                    logits,
+                }
+            })
+            .collect();
+        Ok(Evaluation::Predictions(predictions))
+    }
+
     fn test_texts(&self, recipe: &Recipe, count: usize) -> Result<Vec<String>, TrainError> {
         let test = BertParts::of(recipe)?.splits()?.test;
         Ok(test

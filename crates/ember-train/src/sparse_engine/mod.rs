@@ -2,6 +2,8 @@
 //! into host tensors, written as Ember's compressed sparse file, or run on the sparse kernels
 //! of `ember-kernels` (`ember eval --engine sparse`).
 
+mod bert;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,6 +13,8 @@ use ember_kernels::{CsrMatrix, NamedTensor, write_sparse_file};
 
 use crate::TrainError;
 use crate::files::write_atomically;
+
+pub use bert::SparseBert;
 
 /// The model's float tensors in the checkpoint `path` (a run's `model.bpk`), under their
 /// paths in the model (the `model.` of the sparse wrapper removed), sorted by path. The

@@ -1,0 +1,366 @@
+//! A BERT sequence classifier on the sparse kernels: every linear layer (the encoder's
+//! query, key, value, attention output, intermediate and output projections, the pooler and
+//! the classifier) as a CSR matrix, the rest (embeddings, layer norms, attention, exact GELU)
+//! in plain loops, computing what `ember_models::BertForSequenceClassification` computes in
+//! evaluation mode (post-LN encoder, `[CLS]` pooling with tanh).
+//!
+//! Each sentence runs unpadded: padding only ever enters burn's model as masked keys, whose
+//! attention weights are zero, so the logits are the same.
+
+use std::collections::BTreeMap;
+
+use ember_kernels::{CsrMatrix, NamedTensor};
+
+use crate::TrainError;
+
+/// A linear layer: `[out, in]` CSR weights and a bias.
+#[derive(Debug, Clone)]
+struct SparseLinear {
+    weight: CsrMatrix,
+    bias: Vec<f32>,
+}
+
+impl SparseLinear {
+    /// `x · Wᵀ + b` for `rows` rows of `x`.
+    fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, TrainError> {
+        let mut y = self
+            .weight
+            .matmul(x, rows)
+            .map_err(|e| TrainError::Invalid {
+                field: "input".into(),
+                value: format!("{} values", x.len()),
+                message: e.to_string(),
+            })?;
+        for row in y.chunks_mut(self.bias.len()) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+            }
+        }
+        Ok(y)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    query: SparseLinear,
+    key: SparseLinear,
+    value: SparseLinear,
+    output: SparseLinear,
+    inner: SparseLinear,
+    outer: SparseLinear,
+    norm_1: Norm,
+    norm_2: Norm,
+}
+
+/// A BERT sequence classifier whose linear layers run on `ember-kernels`.
+#[derive(Debug, Clone)]
+pub struct SparseBert {
+    word: NamedTensor,
+    position: NamedTensor,
+    token_type: NamedTensor,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    pooler: SparseLinear,
+    classifier: SparseLinear,
+    heads: usize,
+    eps: f32,
+    hidden: usize,
+}
+
+struct Tensors<'a> {
+    by_name: BTreeMap<&'a str, &'a NamedTensor>,
+}
+
+impl<'a> Tensors<'a> {
+    fn get(&self, name: &str) -> Result<&'a NamedTensor, TrainError> {
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| invalid(format!("the checkpoint has no `{name}`")))
+    }
+
+    /// burn's `[in, out]` weight and `[out]` bias of the linear layer `prefix`.
+    fn linear(&self, prefix: &str) -> Result<SparseLinear, TrainError> {
+        let weight = self.get(&format!("{prefix}.weight"))?;
+        let [inputs, outputs] = weight.shape[..] else {
+            return Err(invalid(format!("{prefix}.weight is not a matrix")));
+        };
+        let mut transposed = vec![0.0f32; weight.values.len()];
+        for r in 0..inputs {
+            for c in 0..outputs {
+                transposed[c * inputs + r] = weight.values[r * outputs + c];
+            }
+        }
+        let bias = self.get(&format!("{prefix}.bias"))?.values.clone();
+        if bias.len() != outputs {
+            return Err(invalid(format!("{prefix}.bias has the wrong size")));
+        }
+        Ok(SparseLinear {
+            weight: CsrMatrix::from_dense(&transposed, outputs, inputs)
+                .map_err(|e| invalid(format!("{prefix}.weight: {e}")))?,
+            bias,
+        })
+    }
+
+    fn norm(&self, prefix: &str) -> Result<Norm, TrainError> {
+        Ok(Norm {
+            gamma: self.get(&format!("{prefix}.gamma"))?.values.clone(),
+            beta: self.get(&format!("{prefix}.beta"))?.values.clone(),
+        })
+    }
+}
+
+fn invalid(message: String) -> TrainError {
+    TrainError::Invalid {
+        field: "model".into(),
+        value: "bert".into(),
+        message,
+    }
+}
+
+impl SparseBert {
+    /// The classifier in `tensors` (a run's checkpoint, paths as in
+    /// `BertForSequenceClassification`), with `heads` attention heads and layer norms of
+    /// epsilon `eps` (both from the model's `config.json`).
+    pub fn from_tensors(
+        tensors: &[NamedTensor],
+        heads: usize,
+        eps: f64,
+    ) -> Result<Self, TrainError> {
+        let t = Tensors {
+            by_name: tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
+        };
+        let mut layers = Vec::new();
+        while t
+            .by_name
+            .contains_key(format!("bert.encoder.layers.{}.mha.query.weight", layers.len()).as_str())
+        {
+            let p = format!("bert.encoder.layers.{}", layers.len());
+            layers.push(Layer {
+                query: t.linear(&format!("{p}.mha.query"))?,
+                key: t.linear(&format!("{p}.mha.key"))?,
+                value: t.linear(&format!("{p}.mha.value"))?,
+                output: t.linear(&format!("{p}.mha.output"))?,
+                inner: t.linear(&format!("{p}.pwff.linear_inner"))?,
+                outer: t.linear(&format!("{p}.pwff.linear_outer"))?,
+                norm_1: t.norm(&format!("{p}.norm_1"))?,
+                norm_2: t.norm(&format!("{p}.norm_2"))?,
+            });
+        }
+        let word = t.get("bert.embeddings.word.weight")?.clone();
+        let hidden = word.shape.get(1).copied().unwrap_or(0);
+        if layers.is_empty() || heads == 0 || hidden % heads != 0 {
+            return Err(invalid(format!(
+                "{} encoder layers, {hidden} hidden units and {heads} heads do not make a BERT",
+                layers.len()
+            )));
+        }
+        Ok(Self {
+            word,
+            position: t.get("bert.embeddings.position.weight")?.clone(),
+            token_type: t.get("bert.embeddings.token_type.weight")?.clone(),
+            embedding_norm: t.norm("bert.embeddings.norm")?,
+            layers,
+            pooler: t.linear("bert.pooler")?,
+            classifier: t.linear("classifier")?,
+            heads,
+            eps: eps as f32,
+            hidden,
+        })
+    }
+
+    /// The logits of one unpadded sentence (token ids and segment ids).
+    pub fn logits(&self, ids: &[i64], types: &[i64]) -> Result<Vec<f32>, TrainError> {
+        let (tokens, h) = (ids.len(), self.hidden);
+        fn row<'t>(
+            table: &'t NamedTensor,
+            h: usize,
+            id: i64,
+            what: &str,
+        ) -> Result<&'t [f32], TrainError> {
+            let rows = table.shape[0];
+            usize::try_from(id)
+                .ok()
+                .filter(|i| *i < rows)
+                .map(|i| &table.values[i * h..(i + 1) * h])
+                .ok_or_else(|| invalid(format!("{what} {id} is outside 0..{rows}")))
+        }
+        let mut x = vec![0.0f32; tokens * h];
+        for (i, (id, ty)) in ids.iter().zip(types).enumerate() {
+            let (w, p, t) = (
+                row(&self.word, h, *id, "token id")?,
+                row(&self.position, h, i as i64, "position")?,
+                row(&self.token_type, h, *ty, "token type")?,
+            );
+            for (j, v) in x[i * h..(i + 1) * h].iter_mut().enumerate() {
+                *v = w[j] + t[j] + p[j];
+            }
+        }
+        self.normalize(&mut x, &self.embedding_norm);
+        for layer in &self.layers {
+            let attended = self.attention(layer, &x, tokens)?;
+            let context = layer.output.forward(&attended, tokens)?;
+            add(&mut x, &context);
+            self.normalize(&mut x, &layer.norm_1);
+            let mut inner = layer.inner.forward(&x, tokens)?;
+            for v in &mut inner {
+                *v = gelu(*v);
+            }
+            let outer = layer.outer.forward(&inner, tokens)?;
+            add(&mut x, &outer);
+            self.normalize(&mut x, &layer.norm_2);
+        }
+        let mut pooled = self.pooler.forward(&x[..h], 1)?;
+        for v in &mut pooled {
+            *v = v.tanh();
+        }
+        self.classifier.forward(&pooled, 1)
+    }
+
+    /// Multi-head self-attention over `tokens` rows of `x`, before the output projection.
+    fn attention(&self, layer: &Layer, x: &[f32], tokens: usize) -> Result<Vec<f32>, TrainError> {
+        let h = self.hidden;
+        let d = h / self.heads;
+        let (q, k, v) = (
+            layer.query.forward(x, tokens)?,
+            layer.key.forward(x, tokens)?,
+            layer.value.forward(x, tokens)?,
+        );
+        let scale = (d as f32).sqrt();
+        let mut out = vec![0.0f32; tokens * h];
+        let mut weights = vec![0.0f32; tokens];
+        for head in 0..self.heads {
+            let cols = head * d..(head + 1) * d;
+            for i in 0..tokens {
+                let qi = &q[i * h + cols.start..i * h + cols.end];
+                for (j, w) in weights.iter_mut().enumerate() {
+                    let kj = &k[j * h + cols.start..j * h + cols.end];
+                    *w = qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() / scale;
+                }
+                let max = weights.iter().fold(f32::NEG_INFINITY, |m, w| m.max(*w));
+                let mut sum = 0.0;
+                for w in &mut weights {
+                    *w = (*w - max).exp();
+                    sum += *w;
+                }
+                let oi = &mut out[i * h + cols.start..i * h + cols.end];
+                for (j, w) in weights.iter().enumerate() {
+                    let vj = &v[j * h + cols.start..j * h + cols.end];
+                    for (o, vv) in oi.iter_mut().zip(vj) {
+                        *o += w / sum * vv;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Layer norm of every row of `x` in place (biased variance, as burn's `LayerNorm`).
+    fn normalize(&self, x: &mut [f32], norm: &Norm) {
+        for row in x.chunks_mut(self.hidden) {
+            let n = row.len() as f32;
+            let mean = row.iter().sum::<f32>() / n;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let denominator = (var + self.eps).sqrt();
+            for ((v, g), b) in row.iter_mut().zip(&norm.gamma).zip(&norm.beta) {
+                *v = (*v - mean) / denominator * g + b;
+            }
+        }
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// The exact GELU, `x·Φ(x)`, as burn's `Gelu`.
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint_tensors;
+    use burn::module::{Module, ModuleMapper, Param};
+    use burn::tensor::{Device, Distribution, Int, Tensor};
+    use ember_models::{BertConfig, BertForSequenceClassification};
+
+    /// Sets about 80% of every matrix to exact zeros.
+    struct Pruning;
+    impl ModuleMapper for Pruning {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let pruned = if D == 2 {
+                let keep = tensor
+                    .random_like(Distribution::Uniform(0.0, 1.0))
+                    .lower_elem(0.2);
+                tensor.mask_fill(keep.bool_not(), 0.0)
+            } else {
+                tensor
+            };
+            Param::from_mapped_value(id, pruned, mapper)
+        }
+    }
+
+    #[derive(Module, Debug)]
+    struct Checkpoint {
+        model: BertForSequenceClassification,
+    }
+
+    #[test]
+    fn the_sparse_bert_computes_the_dense_logits_of_a_padded_batch() {
+        let device = Device::flex();
+        device.seed(5);
+        let config: BertConfig = serde_json::from_value(serde_json::json!({
+            "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
+            "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+            "initializer_range": 0.5
+        }))
+        .unwrap();
+        let model = config.init_classifier(3, &device).map(&mut Pruning).valid();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        Checkpoint {
+            model: model.clone(),
+        }
+        .save_file(&path)
+        .unwrap();
+        let sparse =
+            SparseBert::from_tensors(&checkpoint_tensors(&path).unwrap(), 2, 1e-12).unwrap();
+
+        // Two sentences, the first padded by two positions.
+        let ids = [[2i64, 5, 7, 9, 0, 0], [3, 1, 4, 1, 5, 9]];
+        let types = [[0i64, 0, 1, 1, 0, 0], [0, 0, 0, 1, 1, 1]];
+        let mask = [[1i64, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]];
+        let int = |rows: [[i64; 6]; 2]| Tensor::<2, Int>::from_ints(rows, &device);
+        let want: Vec<f32> = model
+            .logits(int(ids), int(types), int(mask))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        for (row, valid) in [(0, 4), (1, 6)] {
+            let got = sparse
+                .logits(&ids[row][..valid], &types[row][..valid])
+                .unwrap();
+            for (g, w) in got.iter().zip(&want[row * 3..row * 3 + 3]) {
+                assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+            }
+        }
+        let err = sparse.logits(&[99], &[0]).unwrap_err().to_string();
+        assert!(err.contains("token id 99"), "{err}");
+        let err = SparseBert::from_tensors(&[], 2, 1e-12)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bert.embeddings.word.weight"), "{err}");
+    }
+}
