@@ -166,6 +166,28 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
         assert!((p.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-5);
     }
 
+    // The sparse engine (every linear layer on the CSR kernels) gives the same accuracy and
+    // the same logits to 1e-5 of the largest.
+    match entry.evaluate_sparse(out.path(), &recipe, &[]).unwrap() {
+        Evaluation::Accuracy { accuracy, examples } => {
+            assert_eq!(examples, 16);
+            assert!((accuracy - report.final_.accuracy).abs() < 1e-9);
+        }
+        other => panic!("{other:?}"),
+    }
+    let Evaluation::Predictions(sparse) =
+        entry.evaluate_sparse(out.path(), &recipe, &texts).unwrap()
+    else {
+        panic!("predictions expected");
+    };
+    for (d, s) in predictions.iter().zip(&sparse) {
+        let scale = d.logits.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (a, b) in d.logits.iter().zip(&s.logits) {
+            assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b}");
+        }
+        assert_eq!(d.class, s.class);
+    }
+
     // The Hugging Face export loads back into a fresh model with identical logits and zeros.
     let export = out.path().join("hf");
     let written = export_hf(out.path(), &export).unwrap();

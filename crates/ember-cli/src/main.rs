@@ -82,6 +82,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Evaluate in batches of N (default: the recipe's batch size).
+        #[arg(long, value_name = "N")]
+        batch_size: Option<usize>,
         /// `dense` (burn, on --device) or `sparse` (Ember's sparse CPU kernels; `mlp` and `bert`
         /// runs).
         #[arg(long, default_value = "dense")]
@@ -189,9 +192,15 @@ fn main() -> Result<()> {
             device,
             json,
             engine,
+            batch_size,
         } => {
-            let recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
+            let mut recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
                 .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
+            match batch_size {
+                Some(0) => anyhow::bail!("--batch-size must be at least 1"),
+                Some(n) => recipe.data.batch_size = n,
+                None => {}
+            }
             let spec = device_specs(device, None)?.remove(0);
             let entry = ember::train::ModelRegistry::default().get(recipe.model.name())?;
             if let Some(count) = sample {
