@@ -70,7 +70,7 @@ fn run_masks(recipe: &Recipe, dir: &Path, steps: &Steps) -> (Vec<Option<Vec<bool
     let device = Device::flex();
     let sparse = Sparse::new(MlpConfig::new().init(&device), plan)
         .unwrap()
-        .try_load_file(dir.join("model.bpk"))
+        .load_checkpoint(&dir.join("model.bpk"))
         .unwrap();
     let masks = sparse
         .target_paths()

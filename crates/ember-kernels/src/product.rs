@@ -9,9 +9,11 @@ use crate::error::{KernelError, check_len};
 /// Vector accumulators kept in registers per pass over a row at batch > 1.
 const ACCUMULATORS: usize = 4;
 
-/// Below this many multiply-adds a product runs on the calling thread: handing work to other
-/// threads costs a few microseconds, as much as a small product itself.
-const PARALLEL_WORK: usize = 1 << 16;
+/// Below this many multiply-adds a product runs on the calling thread. Waking rayon's
+/// workers costs tens of microseconds on a busy machine; measured (`cargo xtask bench`), a
+/// split at 2^16, and at 2^20, made the products of LeNet's and MiniLM's layers slower than
+/// one thread on this 2-core machine.
+const PARALLEL_WORK: usize = 1 << 23;
 
 /// One sparse format's inner loops.
 pub(crate) trait RowKernel: Sync {
@@ -40,8 +42,9 @@ pub(crate) fn matmul<K: RowKernel>(
         return Ok(y);
     }
     let parallel = kernel.stored() * batch >= PARALLEL_WORK && rayon::current_num_threads() > 1;
+    // One chunk per thread: the rows of a pruned layer cost about the same.
     let chunk = if parallel {
-        rows.div_ceil(rayon::current_num_threads() * 4).max(1)
+        rows.div_ceil(rayon::current_num_threads()).max(1)
     } else {
         rows
     };

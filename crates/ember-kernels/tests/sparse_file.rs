@@ -121,3 +121,22 @@ fn headers_claiming_huge_sizes_are_refused_before_allocating() {
         .to_string();
     assert!(err.contains("magic"), "{err}");
 }
+
+#[test]
+fn tensors_with_no_zeros_and_all_zeros_round_trip() {
+    let dense = NamedTensor {
+        name: "dense".into(),
+        shape: vec![3, 5],
+        values: (1..=15).map(|i| i as f32 * -0.5).collect(),
+    };
+    let empty = NamedTensor {
+        name: "pruned".into(),
+        shape: vec![4, 9],
+        values: vec![0.0; 36],
+    };
+    let bytes = write_sparse_file(&[dense.clone(), empty.clone()], &BTreeMap::new()).unwrap();
+    let (back, _) = read_sparse_file(&bytes).unwrap();
+    assert_eq!(back, vec![dense, empty]);
+    // The all-zero tensor costs its mask only: 5 bytes for 36 elements.
+    assert!(bytes.len() < 20 + 400 + 15 * 4 + 5 + 1, "{}", bytes.len());
+}
