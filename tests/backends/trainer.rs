@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use burn::module::Module;
 use burn::tensor::Device;
 use ember::models::MlpConfig;
 use ember::sparsity::{ScorerRegistry, Sparse};
