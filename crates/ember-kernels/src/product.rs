@@ -12,7 +12,8 @@ const ACCUMULATORS: usize = 4;
 /// Below this many multiply-adds a product runs on the calling thread. Waking rayon's
 /// workers costs tens of microseconds on a busy machine; measured (`cargo xtask bench`), a
 /// split at 2^16, and at 2^20, made the products of LeNet's and MiniLM's layers slower than
-/// one thread on this 2-core machine.
+/// one thread on this 2-core machine, and so did two scoped threads instead of rayon (its two
+/// cores seem to share their caches: the product is bound by loads of the input).
 const PARALLEL_WORK: usize = 1 << 23;
 
 /// One sparse format's inner loops.
