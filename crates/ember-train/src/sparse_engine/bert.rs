@@ -91,18 +91,12 @@ impl<'a> Tensors<'a> {
         let [inputs, outputs] = weight.shape[..] else {
             return Err(invalid(format!("{prefix}.weight is not a matrix")));
         };
-        let mut transposed = vec![0.0f32; weight.values.len()];
-        for r in 0..inputs {
-            for c in 0..outputs {
-                transposed[c * inputs + r] = weight.values[r * outputs + c];
-            }
-        }
         let bias = self.get(&format!("{prefix}.bias"))?.values.clone();
         if bias.len() != outputs {
             return Err(invalid(format!("{prefix}.bias has the wrong size")));
         }
         Ok(SparseLinear {
-            weight: CsrMatrix::from_dense(&transposed, outputs, inputs)
+            weight: super::linear_weight(weight, inputs, outputs)
                 .map_err(|e| invalid(format!("{prefix}.weight: {e}")))?,
             bias,
         })

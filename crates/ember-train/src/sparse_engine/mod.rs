@@ -97,6 +97,22 @@ pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainEr
     })
 }
 
+/// The CSR form of a burn `Linear` weight (`[inputs, outputs]`): the kernels take PyTorch's
+/// `[out, in]` layout, so the weight is transposed on the way.
+fn linear_weight(
+    weight: &NamedTensor,
+    inputs: usize,
+    outputs: usize,
+) -> Result<CsrMatrix, ember_kernels::KernelError> {
+    let mut transposed = vec![0.0f32; weight.values.len()];
+    for r in 0..inputs {
+        for c in 0..outputs {
+            transposed[c * inputs + r] = weight.values[r * outputs + c];
+        }
+    }
+    CsrMatrix::from_dense(&transposed, outputs, inputs)
+}
+
 /// A LeNet-300-100-style multilayer perceptron on the sparse kernels: every `layers.<i>`
 /// linear layer as a CSR matrix, ReLU between layers, as `ember_models::Mlp` computes.
 #[derive(Debug, Clone)]
@@ -121,14 +137,7 @@ impl SparseMlp {
             let [inputs, outputs] = weight.shape[..] else {
                 return Err(invalid(format!("layers.{i}.weight is not a matrix")));
             };
-            // burn stores `[in, out]`; the kernels take PyTorch's `[out, in]`.
-            let mut transposed = vec![0.0f32; weight.values.len()];
-            for r in 0..inputs {
-                for c in 0..outputs {
-                    transposed[c * inputs + r] = weight.values[r * outputs + c];
-                }
-            }
-            let matrix = CsrMatrix::from_dense(&transposed, outputs, inputs)
+            let matrix = linear_weight(weight, inputs, outputs)
                 .map_err(|e| invalid(format!("layers.{i}.weight: {e}")))?;
             let bias = match by_name.get(format!("layers.{i}.bias").as_str()) {
                 Some(b) if b.values.len() == outputs => b.values.clone(),
