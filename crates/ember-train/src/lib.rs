@@ -5,6 +5,9 @@
 //! One runner ([`run_task`]) serves every [`task::Task`] (image classification, text
 //! classification with optional distillation); recipes pick their model through the
 //! [`ModelRegistry`], and [`export_hf`] hands a text model to Hugging Face `transformers`.
+//! [`export_sparse`] writes any run's model as Ember's compressed sparse file, and
+//! [`SparseMlp`] / [`SparseBert`] run finished runs on the sparse CPU kernels of
+//! `ember-kernels` (`ember eval --engine sparse`).
 //!
 //! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
 //! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
