@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{cache, cargo_command, ember, hf_venv, run};
+use crate::{cache, cargo_command, ember, hf_venv, run, short_gmp_star};
 
 /// The JSON records a bench printed on lines starting with `BENCH `.
 fn bench_records(args: &[&str], envs: &[(&str, &str)]) -> Result<Vec<Value>> {
@@ -101,20 +101,7 @@ fn short_minilm_run() -> Result<String> {
     let dir_s = dir.to_string_lossy().into_owned();
     if !dir.join("report.json").is_file() {
         let _ = std::fs::remove_dir_all(&dir);
-        ember(&[
-            "run",
-            "recipes/gmp-star-minilm-rt.toml",
-            "--out",
-            &dir_s,
-            "--set",
-            "data.train_limit=64",
-            "--set",
-            "dense.epochs=1",
-            "--set",
-            "epochs=1",
-            "--set",
-            "modifiers[0].schedule.end_epoch=0.5",
-        ])?;
+        short_gmp_star(&dir_s, &[])?;
     }
     Ok(dir_s)
 }

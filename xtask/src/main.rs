@@ -137,6 +137,22 @@ fn ember(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// GMP*'s recipe cut to a minute into `out`: 64 training sentences, one dense epoch, one
+/// epoch of distillation while pruning to 70% then 80%, plus the overrides `extra`.
+fn short_gmp_star(out: &str, extra: &[&str]) -> Result<String> {
+    let mut args = vec!["run", "recipes/gmp-star-minilm-rt.toml", "--out", out];
+    let overrides = [
+        "data.train_limit=64",
+        "dense.epochs=1",
+        "epochs=1",
+        "modifiers[0].schedule.end_epoch=0.5",
+    ];
+    for value in overrides.iter().chain(extra) {
+        args.extend(["--set", value]);
+    }
+    ember(&args)
+}
+
 /// The round trip through Python `transformers`: train a small pruned and distilled MiniLM
 /// run, export it, and let `scripts/hf_roundtrip.py` load and check it.
 fn roundtrip_hf() -> Result<()> {
@@ -148,28 +164,14 @@ fn roundtrip_hf() -> Result<()> {
     let export = work.join("hf");
     let max_len = "32";
     let run_dir_s = run_dir.to_string_lossy().into_owned();
-    // GMP*'s recipe cut to a minute: 64 training sentences, one dense epoch, one epoch of
-    // distillation while pruning to 70% then 80%.
-    ember(&[
-        "run",
-        "recipes/gmp-star-minilm-rt.toml",
-        "--out",
+    short_gmp_star(
         &run_dir_s,
-        "--set",
-        "data.train_limit=64",
-        "--set",
-        &format!("data.max_len={max_len}"),
-        "--set",
-        "data.validation=0.01",
-        "--set",
-        "data.test=0.02",
-        "--set",
-        "dense.epochs=1",
-        "--set",
-        "epochs=1",
-        "--set",
-        "modifiers[0].schedule.end_epoch=0.5",
-    ])?;
+        &[
+            &format!("data.max_len={max_len}"),
+            "data.validation=0.01",
+            "data.test=0.02",
+        ],
+    )?;
     ember(&[
         "export",
         &run_dir_s,
