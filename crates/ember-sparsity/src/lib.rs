@@ -31,7 +31,9 @@ pub mod state;
 mod train_step;
 
 pub use error::SparsityError;
-pub use modifier::{Effect, FreezeRule, Freezer, Modifier, Pruner, Scope, TargetView};
+pub use modifier::{
+    DynamicSparse, Effect, FreezeRule, Freezer, Modifier, Pruner, Regrowth, Scope, TargetView,
+};
 pub use path::{ParamInfo, collect_params};
 pub use pattern::{Pattern, PatternRegistry};
 pub use plan::SparsityPlan;

@@ -401,3 +401,6 @@ mod freeze_tests;
 
 #[cfg(test)]
 mod core_tests;
+
+#[cfg(test)]
+mod method_tests;

@@ -15,12 +15,14 @@
 //!
 //! At one step, modifiers that prune update before modifiers that freeze.
 
+mod dynamic;
 mod freeze;
 mod prune;
 
 use burn::tensor::Tensor;
 use ember_schedule::SparsitySchedule;
 
+pub use dynamic::{DynamicSparse, Regrowth};
 pub use freeze::{FreezeRule, Freezer};
 pub use prune::{Pruner, Scope};
 

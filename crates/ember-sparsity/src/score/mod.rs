@@ -5,15 +5,22 @@
 
 use burn::tensor::Tensor;
 
+mod lamp;
 mod magnitude;
+mod movement;
 mod random;
 mod registry;
 mod snip;
+mod snip_momentum;
 
+pub use lamp::Lamp;
 pub use magnitude::Magnitude;
+pub use movement::Movement;
 pub use random::Random;
+pub(crate) use random::stable_hash;
 pub use registry::ScorerRegistry;
 pub use snip::Snip;
+pub use snip_momentum::SnipMomentum;
 
 /// What a scorer sees of one parameter at a pruning step. All values are on the host, in the
 /// tensor's row-major (flat) order.

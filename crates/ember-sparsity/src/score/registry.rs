@@ -1,14 +1,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Magnitude, Random, Scorer, Snip};
+use super::{Lamp, Magnitude, Movement, Random, Scorer, Snip, SnipMomentum};
 use crate::SparsityError;
 
 type Factory = Arc<dyn Fn() -> Arc<dyn Scorer> + Send + Sync>;
 
 /// Maps the scorer names used in recipes to scorers.
 ///
-/// [`ScorerRegistry::default`] knows `magnitude`, `random` and `snip`; register your own with
+/// [`ScorerRegistry::default`] knows `magnitude`, `random`, `snip`, `snip_momentum`,
+/// `movement` and `lamp`; register your own with
 /// [`ScorerRegistry::register`].
 #[derive(Clone)]
 pub struct ScorerRegistry {
@@ -29,6 +30,9 @@ impl Default for ScorerRegistry {
         registry.register("magnitude", || Arc::new(Magnitude));
         registry.register("random", || Arc::new(Random));
         registry.register("snip", || Arc::new(Snip));
+        registry.register("snip_momentum", || Arc::new(SnipMomentum::default()));
+        registry.register("movement", || Arc::new(Movement));
+        registry.register("lamp", || Arc::new(Lamp));
         registry
     }
 }
@@ -71,7 +75,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("magnitud") && err.contains("magnitude, random, snip"),
+            err.contains("magnitud") && err.contains("lamp, magnitude, movement, random, snip"),
             "{err}"
         );
     }

@@ -44,14 +44,17 @@ mod steps;
 
 use std::path::{Path, PathBuf};
 
-use ember_sparsity::{PatternRegistry, ScorerRegistry, SparsityPlan};
+use std::sync::Arc;
+
+use ember_sparsity::{PatternRegistry, Regrowth, ScorerRegistry, SparsityPlan};
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataSpec, SourceKind, TextDataPlan};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
 pub use modifier::{
-    FreezeRuleKind, FreezeSpec, ModifierSpec, PolynomialSpec, PruneSpec, RampSpec, ScheduleSpec,
+    DynamicSpec, FreezeRuleKind, FreezeSpec, ModifierSpec, PolynomialSpec, PruneSpec, RampSpec,
+    ScheduleSpec,
 };
 pub use optim::OptimizerSpec;
 pub use steps::Steps;
@@ -194,11 +197,16 @@ impl Recipe {
         }
         for (index, modifier) in self.modifiers.iter().enumerate() {
             let prefix = format!("modifiers[{index}]");
-            let (params, schedule) = match modifier {
-                ModifierSpec::Prune(prune) => (&prune.params, Some(&prune.schedule)),
+            let params = modifier.params();
+            let schedule = match modifier {
+                ModifierSpec::Prune(prune) => Some(prune.schedule.clone()),
                 ModifierSpec::Freeze(freeze) => {
                     self.check_freeze(&prefix, freeze)?;
-                    (&freeze.params, freeze.schedule.as_ref())
+                    freeze.schedule.clone()
+                }
+                ModifierSpec::Rigl(dynamic) | ModifierSpec::Set(dynamic) => {
+                    check_dynamic(&prefix, dynamic)?;
+                    Some(dynamic.schedule_spec())
                 }
             };
             if params.is_empty() {
@@ -208,7 +216,7 @@ impl Recipe {
                     "must list at least one pattern",
                 ));
             }
-            if let Some(schedule) = schedule {
+            if let Some(schedule) = &schedule {
                 self.check_schedule(&prefix, schedule)?;
             }
         }
@@ -360,15 +368,63 @@ impl Recipe {
     ) -> Result<SparsityPlan, TrainError> {
         let mut plan = SparsityPlan::default();
         for (index, modifier) in self.modifiers.iter().enumerate() {
-            plan = match modifier {
-                ModifierSpec::Prune(prune) => {
-                    plan.with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?)
-                }
-                ModifierSpec::Freeze(freeze) => plan.with_freezer(freeze.to_freezer(index, steps)?),
-            };
+            plan =
+                match modifier {
+                    ModifierSpec::Prune(prune) => plan
+                        .with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?),
+                    ModifierSpec::Freeze(freeze) => {
+                        plan.with_freezer(freeze.to_freezer(index, steps)?)
+                    }
+                    ModifierSpec::Rigl(dynamic) => plan.with_modifier(Arc::new(
+                        dynamic.to_modifier(index, steps, Regrowth::Gradient, self.seed),
+                    )),
+                    ModifierSpec::Set(dynamic) => plan.with_modifier(Arc::new(
+                        dynamic.to_modifier(index, steps, Regrowth::Random, self.seed),
+                    )),
+                };
         }
         Ok(plan)
     }
+}
+
+/// The ranges of a RigL or SET entry that its schedule's checks do not cover.
+fn check_dynamic(prefix: &str, dynamic: &DynamicSpec) -> Result<(), TrainError> {
+    let invalid = |field: &str, value: f64, message: &str| TrainError::Invalid {
+        field: format!("{prefix}.{field}"),
+        value: value.to_string(),
+        message: message.to_string(),
+    };
+    if !(0.0..1.0).contains(&dynamic.sparsity) {
+        return Err(invalid(
+            "sparsity",
+            dynamic.sparsity,
+            "must lie in [0, 1): a fully pruned tensor has nothing to rewire",
+        ));
+    }
+    if !(0.0..=1.0).contains(&dynamic.drop_fraction) {
+        return Err(invalid(
+            "drop_fraction",
+            dynamic.drop_fraction,
+            "must lie in [0, 1]",
+        ));
+    }
+    if dynamic.end_epoch < dynamic.start_epoch {
+        return Err(invalid(
+            "end_epoch",
+            dynamic.end_epoch,
+            "must not come before start_epoch",
+        ));
+    }
+    if dynamic.distribution == ember_sparsity::Scope::Global {
+        return Err(TrainError::Invalid {
+            field: format!("{prefix}.distribution"),
+            value: "global".into(),
+            message: "dynamic sparse training keeps each tensor's share: use `erk` or \
+                      `layer_wise`"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_lr(field: &str, lr: &LrSpec) -> Result<(), TrainError> {

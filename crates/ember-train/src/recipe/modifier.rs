@@ -2,7 +2,8 @@ use ember_schedule::SparsitySchedule;
 use std::collections::BTreeMap;
 
 use ember_sparsity::{
-    FreezeRule, Freezer, PatternRegistry, Pruner, Scope, ScorerRegistry, Selector, SparsityError,
+    DynamicSparse, FreezeRule, Freezer, PatternRegistry, Pruner, Regrowth, Scope, ScorerRegistry,
+    Selector, SparsityError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,113 @@ pub enum ModifierSpec {
     Prune(PruneSpec),
     /// Freeze elements of the selected parameters.
     Freeze(FreezeSpec),
+    /// RigL: constant sparsity, drop the smallest weights, regrow by gradient magnitude.
+    Rigl(DynamicSpec),
+    /// SET: constant sparsity, drop the smallest weights, regrow at random.
+    Set(DynamicSpec),
+}
+
+impl ModifierSpec {
+    /// The parameter patterns the modifier selects.
+    pub fn params(&self) -> &[String] {
+        match self {
+            Self::Prune(p) => &p.params,
+            Self::Freeze(f) => &f.params,
+            Self::Rigl(d) | Self::Set(d) => &d.params,
+        }
+    }
+}
+
+/// A dynamic sparse training modifier (`kind = "rigl"` or `"set"`) as a recipe writes it: the
+/// sparsity is reached at `start_epoch` (by magnitude) and held while connections are rewired
+/// every `every_epochs` until `end_epoch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicSpec {
+    /// A name for reports (default `rigl<i>` or `set<i>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Parameter patterns, as for `prune`.
+    pub params: Vec<String>,
+    /// Patterns to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Owning module types to keep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_types: Vec<String>,
+    /// The constant sparsity, in `[0, 1)`.
+    pub sparsity: f64,
+    /// How it is shared: `erk` (default) or `layer_wise`.
+    #[serde(default = "default_distribution")]
+    pub distribution: Scope,
+    /// `α`, the fraction of active weights rewired at the first rewiring, decayed by a cosine
+    /// to 0 at `end_epoch` (default 0.3).
+    #[serde(default = "default_drop_fraction")]
+    pub drop_fraction: f64,
+    /// When the sparsity is reached (default: the start of the phase).
+    #[serde(default)]
+    pub start_epoch: f64,
+    /// The last rewiring.
+    pub end_epoch: f64,
+    /// Epochs between rewirings.
+    pub every_epochs: f64,
+    /// Seed for SET's random regrowth (default: the recipe's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+fn default_distribution() -> Scope {
+    Scope::Erk
+}
+
+fn default_drop_fraction() -> f64 {
+    0.3
+}
+
+impl DynamicSpec {
+    /// The schedule in epochs, for the range checks every modifier gets.
+    pub fn schedule_spec(&self) -> ScheduleSpec {
+        ScheduleSpec::Linear(RampSpec {
+            init_sparsity: self.sparsity,
+            final_sparsity: self.sparsity,
+            start_epoch: self.start_epoch,
+            end_epoch: self.end_epoch,
+            every_epochs: self.every_epochs,
+        })
+    }
+
+    /// The modifier this spec describes, with `regrowth` telling RigL from SET.
+    pub fn to_modifier(
+        &self,
+        index: usize,
+        steps: &Steps,
+        regrowth: Regrowth,
+        recipe_seed: u64,
+    ) -> DynamicSparse {
+        let kind = match regrowth {
+            Regrowth::Gradient => "rigl",
+            Regrowth::Random => "set",
+        };
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{kind}{index}"));
+        let selector = selector(&self.params, &self.exclude, &self.layer_types);
+        let (start, end) = (steps.at(self.start_epoch), steps.at(self.end_epoch));
+        let every = steps.at(self.every_epochs).max(1);
+        let modifier = match regrowth {
+            Regrowth::Gradient => {
+                DynamicSparse::rigl(&name, selector, self.sparsity, start, end, every)
+            }
+            Regrowth::Random => {
+                DynamicSparse::set(&name, selector, self.sparsity, start, end, every)
+            }
+        };
+        modifier
+            .with_distribution(self.distribution)
+            .with_drop_fraction(self.drop_fraction)
+            .with_seed(self.seed.unwrap_or(recipe_seed))
+    }
 }
 
 /// Which elements a freeze modifier freezes.
@@ -109,7 +217,8 @@ pub struct PruneSpec {
     /// Owning module types to keep (`Linear`, `Conv2d`); empty for any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layer_types: Vec<String>,
-    /// A scorer name from the registry (`magnitude`, `random`).
+    /// A scorer name from the registry (`magnitude`, `random`, `snip`, `snip_momentum`,
+    /// `movement`, `lamp`).
     #[serde(default = "default_scorer")]
     pub scorer: String,
     /// `global`, `layer_wise` (alias `uniform`) or `erk`.
