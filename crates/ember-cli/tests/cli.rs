@@ -185,3 +185,133 @@ fn eval_and_export_answer_for_an_image_run_and_refuse_what_they_cannot_do() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A fresh directory for one test's outputs.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ember-cli-{}-{name}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    dir
+}
+
+/// The quick start cut to one dense and two pruning epochs.
+const SHORT: [&str; 6] = [
+    "--set",
+    "epochs=2",
+    "--set",
+    "dense.epochs=1",
+    "--set",
+    "modifiers[0].schedule.end_epoch=1",
+];
+
+#[test]
+fn a_sweep_runs_every_cell_and_seed_summarises_them_and_resumes() {
+    let out = scratch("sweep");
+    let out_arg = out.display().to_string();
+    let mut args = vec![
+        "sweep",
+        "recipes/quickstart.toml",
+        "--grid",
+        "modifiers[0].schedule.final_sparsity=0.6,0.95",
+        "--grid",
+        "modifiers[0].scorer=magnitude,lamp",
+        "--seeds",
+        "2",
+        "--out",
+        &out_arg,
+    ];
+    args.extend(SHORT);
+    let output = ember(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 5, "a header and four cells: {csv}");
+    assert!(lines[1].starts_with("quickstart,0.6,magnitude,2,"), "{csv}");
+    assert!(lines[4].starts_with("quickstart,0.95,lamp,2,"), "{csv}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    // Each run reached its cell's sparsity, and the two seeds are different runs.
+    for row in rows {
+        let target: f64 = row["settings"][0][1].as_str().unwrap().parse().unwrap();
+        assert!(
+            (row["sparsity"].as_f64().unwrap() - target).abs() < 1e-4,
+            "{row}"
+        );
+    }
+    let seeds: std::collections::BTreeSet<u64> =
+        rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds.len(), 2);
+    assert!(
+        out.join("quickstart/final_sparsity=0.95/scorer=lamp/seed-2/report.json")
+            .is_file()
+    );
+
+    // Again: every run is found finished, nothing retrains, and the summary is the same.
+    let again = ember(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stderr(&again).matches("done, skipped").count(),
+        8,
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.csv")).unwrap(),
+        csv
+    );
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn bad_sweeps_fail_before_anything_is_written() {
+    let out = scratch("bad-sweep");
+    let out_arg = out.display().to_string();
+    for (grid, expected) in [
+        (
+            "modifiers[0].schedule.final_sparsty=0.5",
+            "unknown field `final_sparsty`",
+        ),
+        ("modifiers[0].scorer=", "lists no values"),
+        (
+            "modifiers[0].scorer=magnitude,magnitude",
+            "lists `magnitude` twice",
+        ),
+        (
+            "modifiers[0].schedule.final_sparsity=0.9,0.90",
+            "changes nothing",
+        ),
+        ("modifiers[0].scorer=movment", "unknown scorer"),
+        ("modifiers[99999999].name=x", "at most 1024"),
+    ] {
+        let mut args = vec![
+            "sweep",
+            "recipes/quickstart.toml",
+            "--grid",
+            grid,
+            "--out",
+            &out_arg,
+        ];
+        args.extend(SHORT);
+        let output = ember(&args);
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{grid}");
+        assert!(message.contains(expected), "{grid}: {message}");
+        assert!(!message.contains("panicked"), "{grid}: {message}");
+        assert!(!out.exists(), "{grid}: nothing is written");
+    }
+    let output = ember(&[
+        "sweep",
+        "recipes/quickstart.toml",
+        "--seeds",
+        "0",
+        "--out",
+        &out_arg,
+    ]);
+    assert!(
+        stderr(&output).contains("at least one seed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists());
+}

@@ -71,6 +71,14 @@ pub enum TrainError {
         /// What failed.
         message: String,
     },
+    /// A sweep's grid, seeds or recipes do not make a sweep.
+    #[error("{}", grid_message(axis, message))]
+    Grid {
+        /// The grid axis (or key) at fault; empty when the sweep as a whole is.
+        axis: String,
+        /// What is wrong.
+        message: String,
+    },
     /// burn-train stopped with an error.
     #[error("training phase `{phase}` failed: {message}")]
     Training {
@@ -79,4 +87,12 @@ pub enum TrainError {
         /// What burn-train reported.
         message: String,
     },
+}
+
+fn grid_message(axis: &str, message: &str) -> String {
+    if axis.is_empty() {
+        format!("sweep: {message}")
+    } else {
+        format!("sweep grid `{axis}`: {message}")
+    }
 }

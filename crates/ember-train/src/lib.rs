@@ -26,6 +26,7 @@ pub mod recipe;
 mod registry;
 mod report;
 mod sparse_engine;
+pub mod sweep;
 pub mod task;
 
 pub use error::TrainError;
@@ -39,3 +40,4 @@ pub use recipe::Recipe;
 pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction};
 pub use report::{PhaseReport, RunReport};
 pub use sparse_engine::{SparseBert, SparseExport, SparseMlp, checkpoint_tensors, export_sparse};
+pub use sweep::{GridAxis, Sweep, SweepSummary};

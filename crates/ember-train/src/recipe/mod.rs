@@ -149,6 +149,8 @@ impl Recipe {
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| TrainError::Override(item.clone()))?;
+            check_indices(key.trim())
+                .map_err(|message| parse_error(format!("override `{item}`: {message}")))?;
             builder = builder
                 .set_override(key.trim(), parse_override(value.trim()))
                 .map_err(|e| parse_error(format!("override `{item}`: {e}")))?;
@@ -385,6 +387,27 @@ impl Recipe {
         }
         Ok(plan)
     }
+}
+
+/// The largest list index an override may name. The configuration layer fills every entry
+/// up to the index it is given, so `modifiers[100000000]` would allocate gigabytes before any
+/// check could run; no recipe has lists this long.
+const MAX_OVERRIDE_INDEX: usize = 1024;
+
+/// Refuses list indices in an override key beyond [`MAX_OVERRIDE_INDEX`].
+fn check_indices(key: &str) -> Result<(), String> {
+    for part in key.split('[').skip(1) {
+        let digits = part.split(']').next().unwrap_or_default();
+        match digits.parse::<usize>() {
+            Ok(index) if index <= MAX_OVERRIDE_INDEX => {}
+            _ => {
+                return Err(format!(
+                    "index `[{digits}]` must be a number of at most {MAX_OVERRIDE_INDEX}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The ranges of a RigL or SET entry that its schedule's checks do not cover.

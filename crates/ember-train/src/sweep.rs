@@ -1,0 +1,578 @@
+//! Sweeps: one or more recipes (the methods) over a grid of recipe keys and several seeds,
+//! one run directory per cell and seed, summarised as mean ± standard deviation per cell.
+//!
+//! Every cell's recipe is loaded and validated before the first run starts, so a bad key or
+//! value fails the sweep with nothing written. A grid key that leaves the recipe unchanged is
+//! an error too: a sweep that silently runs the same recipe five times would look like a
+//! flat curve. Finished cells (a `report.json` beside the same `recipe.toml`) are skipped,
+//! so a killed sweep resumes where it stopped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use ember_sparsity::{PatternRegistry, ScorerRegistry};
+
+use crate::recipe::Steps;
+use crate::{Recipe, RunReport, TrainError, write_atomically};
+
+/// One axis of a grid: a recipe key (as `--set` writes it) and the values it takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridAxis {
+    /// The recipe key, e.g. `modifiers[0].schedule.final_sparsity`.
+    pub key: String,
+    /// Its values, as TOML literals.
+    pub values: Vec<String>,
+}
+
+impl FromStr for GridAxis {
+    type Err = TrainError;
+
+    /// Parses `key=v1,v2,...`.
+    fn from_str(text: &str) -> Result<Self, TrainError> {
+        let invalid = |message: &str| TrainError::Grid {
+            axis: text.to_string(),
+            message: message.to_string(),
+        };
+        let (key, values) = text
+            .split_once('=')
+            .ok_or_else(|| invalid("must have the form key=value1,value2,..."))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(invalid("names no key"));
+        }
+        let values: Vec<String> = values
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect();
+        if values.is_empty() {
+            return Err(invalid("lists no values"));
+        }
+        for (i, value) in values.iter().enumerate() {
+            if values[..i].contains(value) {
+                return Err(invalid(&format!("lists `{value}` twice")));
+            }
+        }
+        Ok(Self {
+            key: key.to_string(),
+            values,
+        })
+    }
+}
+
+/// A sweep: methods (recipe files) × the grid's cells × seeds.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The recipes, one per method; a method is named by its recipe's `name`.
+    pub recipes: Vec<PathBuf>,
+    /// The grid: every combination of the axes' values is a cell.
+    pub axes: Vec<GridAxis>,
+    /// Seeds per cell: the recipe's seed, its seed + 1, ...
+    pub seeds: usize,
+    /// Overrides applied to every run before the grid's.
+    pub overrides: Vec<String>,
+    /// The scorers the runs may name (checked before the first run).
+    pub scorers: ScorerRegistry,
+    /// The patterns the runs may name.
+    pub patterns: PatternRegistry,
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepRun {
+    /// The method (its recipe's name).
+    pub method: String,
+    /// The grid's values for this cell, in axis order.
+    pub settings: Vec<(String, String)>,
+    /// The run's seed.
+    pub seed: u64,
+    /// The recipe with every override applied.
+    pub recipe: Recipe,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// What one run of a sweep measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRow {
+    /// The method.
+    pub method: String,
+    /// The grid's values.
+    pub settings: Vec<(String, String)>,
+    /// The seed.
+    pub seed: u64,
+    /// Dense test accuracy, when the recipe has a dense phase.
+    pub dense_accuracy: Option<f64>,
+    /// Final test accuracy.
+    pub accuracy: f64,
+    /// Measured sparsity of the pruned parameters.
+    pub sparsity: f64,
+    /// The run directory, relative to the sweep's.
+    pub dir: String,
+}
+
+/// Mean and sample standard deviation of one cell over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// The method.
+    pub method: String,
+    /// The grid's values.
+    pub settings: Vec<(String, String)>,
+    /// Runs (seeds) in the cell.
+    pub runs: usize,
+    /// Mean final accuracy (percent).
+    pub accuracy_mean: f64,
+    /// Its sample standard deviation (0 for one run).
+    pub accuracy_std: f64,
+    /// Mean measured sparsity.
+    pub sparsity_mean: f64,
+    /// Mean dense accuracy, when there is a dense phase.
+    pub dense_mean: Option<f64>,
+    /// Its sample standard deviation.
+    pub dense_std: Option<f64>,
+}
+
+/// `summary.json`: every run and every cell of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepSummary {
+    /// The grid's keys, in axis order.
+    pub keys: Vec<String>,
+    /// Every run.
+    pub rows: Vec<SweepRow>,
+    /// Every cell, in the order the sweep runs them.
+    pub cells: Vec<CellSummary>,
+}
+
+/// Mean and sample standard deviation (`n − 1`; 0 for fewer than two values).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+/// A directory name for one setting: the key's last segment, or the whole key with unsafe
+/// characters replaced when two axes share a last segment.
+fn dir_part(key: &str, value: &str, full: bool) -> String {
+    let key = if full {
+        key
+    } else {
+        key.rsplit('.').next().unwrap_or(key)
+    };
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}={}", safe(key), safe(value))
+}
+
+impl Sweep {
+    /// Every run of the sweep, each recipe loaded and validated. Fails on the first recipe,
+    /// key or value that does not load, and on a grid key that changes nothing.
+    pub fn runs(&self, out: &Path) -> Result<Vec<SweepRun>, TrainError> {
+        if self.recipes.is_empty() {
+            return Err(TrainError::Grid {
+                axis: String::new(),
+                message: "a sweep needs at least one recipe".into(),
+            });
+        }
+        if self.seeds == 0 {
+            return Err(TrainError::Grid {
+                axis: "--seeds 0".into(),
+                message: "a sweep needs at least one seed".into(),
+            });
+        }
+        if self.seeds > 1 && self.axes.iter().any(|a| a.key == "seed") {
+            return Err(TrainError::Grid {
+                axis: "seed".into(),
+                message: "give seeds with --seeds or as a grid axis, not both".into(),
+            });
+        }
+        for (i, axis) in self.axes.iter().enumerate() {
+            if self.axes[..i].iter().any(|a| a.key == axis.key) {
+                return Err(TrainError::Grid {
+                    axis: axis.key.clone(),
+                    message: "appears twice in the grid".into(),
+                });
+            }
+        }
+        let last = |key: &str| key.rsplit('.').next().unwrap_or(key).to_string();
+        let full_names = self
+            .axes
+            .iter()
+            .enumerate()
+            .any(|(i, a)| self.axes[..i].iter().any(|b| last(&b.key) == last(&a.key)));
+        let mut runs = Vec::new();
+        let mut methods = BTreeMap::new();
+        for path in &self.recipes {
+            let base = Recipe::load(path, &self.overrides)?;
+            let method = if base.name.is_empty() {
+                path.file_stem()
+                    .map_or("recipe".into(), |s| s.to_string_lossy().into_owned())
+            } else {
+                base.name.clone()
+            };
+            if let Some(other) = methods.insert(method.clone(), path.clone()) {
+                return Err(TrainError::Grid {
+                    axis: String::new(),
+                    message: format!(
+                        "recipes {} and {} are both named `{method}`: give each method its own \
+                         `name`",
+                        other.display(),
+                        path.display()
+                    ),
+                });
+            }
+            let mut seen: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+            for settings in cells(&self.axes) {
+                for offset in 0..self.seeds as u64 {
+                    let seed = base.seed + offset;
+                    let mut overrides = self.overrides.clone();
+                    overrides.extend(settings.iter().map(|(k, v)| format!("{k}={v}")));
+                    if self.seeds > 1 {
+                        overrides.push(format!("seed={seed}"));
+                    }
+                    let recipe = Recipe::load(path, &overrides)?;
+                    // Unknown scorers and patterns fail now, not after a dense phase.
+                    recipe.plan(&Steps::new(1), &self.scorers, &self.patterns)?;
+                    let toml = recipe.to_toml();
+                    if let Some(same) = seen.get(&toml) {
+                        let axis = settings
+                            .iter()
+                            .zip(same)
+                            .find(|(a, b)| a != b)
+                            .map_or(String::new(), |((k, _), _)| k.clone());
+                        return Err(TrainError::Grid {
+                            axis,
+                            message: format!(
+                                "changes nothing in {}: {} and {} give the same recipe",
+                                path.display(),
+                                describe(&settings),
+                                describe(same)
+                            ),
+                        });
+                    }
+                    seen.insert(toml, settings.clone());
+                    let mut dir = out.join(&method);
+                    for (k, v) in &settings {
+                        dir = dir.join(dir_part(k, v, full_names));
+                    }
+                    let dir = dir.join(format!("seed-{}", recipe.seed));
+                    runs.push(SweepRun {
+                        method: method.clone(),
+                        settings: settings.clone(),
+                        seed: recipe.seed,
+                        recipe,
+                        dir,
+                    });
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Runs every run that has not finished (through `run`, which gets the recipe and the
+    /// run directory), then writes `summary.json`, `summary.csv` and `summary.md` into `out`.
+    /// `progress` hears of each run before it starts (`true` when it is skipped as done).
+    pub fn run(
+        &self,
+        out: &Path,
+        mut run: impl FnMut(&SweepRun) -> Result<RunReport, TrainError>,
+        mut progress: impl FnMut(usize, usize, &SweepRun, bool),
+    ) -> Result<SweepSummary, TrainError> {
+        let runs = self.runs(out)?;
+        let mut rows = Vec::with_capacity(runs.len());
+        for (index, sweep_run) in runs.iter().enumerate() {
+            let report = match finished(sweep_run)? {
+                Some(report) => {
+                    progress(index, runs.len(), sweep_run, true);
+                    report
+                }
+                None => {
+                    progress(index, runs.len(), sweep_run, false);
+                    run(sweep_run)?
+                }
+            };
+            rows.push(SweepRow {
+                method: sweep_run.method.clone(),
+                settings: sweep_run.settings.clone(),
+                seed: sweep_run.seed,
+                dense_accuracy: report.dense.as_ref().map(|d| d.accuracy),
+                accuracy: report.final_.accuracy,
+                sparsity: report.sparsity.ratio,
+                dir: sweep_run
+                    .dir
+                    .strip_prefix(out)
+                    .unwrap_or(&sweep_run.dir)
+                    .display()
+                    .to_string(),
+            });
+        }
+        let summary = SweepSummary::new(self.axes.iter().map(|a| a.key.clone()).collect(), rows);
+        summary.write(out)?;
+        Ok(summary)
+    }
+}
+
+/// Every combination of the axes' values, the first axis slowest.
+fn cells(axes: &[GridAxis]) -> Vec<Vec<(String, String)>> {
+    let mut cells = vec![Vec::new()];
+    for axis in axes {
+        cells = cells
+            .into_iter()
+            .flat_map(|cell| {
+                axis.values.iter().map(move |value| {
+                    let mut cell = cell.clone();
+                    cell.push((axis.key.clone(), value.clone()));
+                    cell
+                })
+            })
+            .collect();
+    }
+    cells
+}
+
+fn describe(settings: &[(String, String)]) -> String {
+    if settings.is_empty() {
+        return "two seeds".into();
+    }
+    settings
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The report of a finished run in `run.dir`, `None` when it has not finished, and an error
+/// when the directory holds a different recipe's run.
+fn finished(run: &SweepRun) -> Result<Option<RunReport>, TrainError> {
+    let report_path = run.dir.join("report.json");
+    let Ok(text) = std::fs::read_to_string(&report_path) else {
+        return Ok(None);
+    };
+    let recipe_path = run.dir.join("recipe.toml");
+    let same = std::fs::read_to_string(&recipe_path).is_ok_and(|r| r == run.recipe.to_toml());
+    if !same {
+        return Err(TrainError::Grid {
+            axis: String::new(),
+            message: format!(
+                "{} holds a run of another recipe; remove it or sweep into another directory",
+                run.dir.display()
+            ),
+        });
+    }
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| TrainError::ReadCheckpoint {
+            path: report_path,
+            message: format!("not an Ember report ({e}); remove the run directory to rerun it"),
+        })
+}
+
+impl SweepSummary {
+    /// Groups `rows` into cells (method and settings), in the order they first appear.
+    pub fn new(keys: Vec<String>, rows: Vec<SweepRow>) -> Self {
+        let mut order: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for row in &rows {
+            let cell = (row.method.clone(), row.settings.clone());
+            if !order.contains(&cell) {
+                order.push(cell);
+            }
+        }
+        let cells = order
+            .into_iter()
+            .map(|(method, settings)| {
+                let of_cell: Vec<&SweepRow> = rows
+                    .iter()
+                    .filter(|r| r.method == method && r.settings == settings)
+                    .collect();
+                let accuracy: Vec<f64> = of_cell.iter().map(|r| r.accuracy).collect();
+                let sparsity: Vec<f64> = of_cell.iter().map(|r| r.sparsity).collect();
+                let dense: Vec<f64> = of_cell.iter().filter_map(|r| r.dense_accuracy).collect();
+                let (accuracy_mean, accuracy_std) = mean_std(&accuracy);
+                let (dense_mean, dense_std) = if dense.is_empty() {
+                    (None, None)
+                } else {
+                    let (m, s) = mean_std(&dense);
+                    (Some(m), Some(s))
+                };
+                CellSummary {
+                    method,
+                    settings,
+                    runs: of_cell.len(),
+                    accuracy_mean,
+                    accuracy_std,
+                    sparsity_mean: mean_std(&sparsity).0,
+                    dense_mean,
+                    dense_std,
+                }
+            })
+            .collect();
+        Self { keys, rows, cells }
+    }
+
+    /// The cells as CSV: method, one column per key, runs, accuracy mean and std, sparsity,
+    /// dense mean and std.
+    pub fn to_csv(&self) -> String {
+        let mut text = String::from("method");
+        for key in &self.keys {
+            text += &format!(",{}", csv_field(key));
+        }
+        text += ",runs,accuracy_mean,accuracy_std,sparsity_mean,dense_mean,dense_std\n";
+        for cell in &self.cells {
+            text += &csv_field(&cell.method);
+            for (_, value) in &cell.settings {
+                text += &format!(",{}", csv_field(value));
+            }
+            let optional = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+            text += &format!(
+                ",{},{:.4},{:.4},{:.6},{},{}\n",
+                cell.runs,
+                cell.accuracy_mean,
+                cell.accuracy_std,
+                cell.sparsity_mean,
+                optional(cell.dense_mean),
+                optional(cell.dense_std)
+            );
+        }
+        text
+    }
+
+    /// The cells as a Markdown table, accuracy as `mean ± std`.
+    pub fn to_markdown(&self) -> String {
+        let mut header = String::from("| method |");
+        let mut rule = String::from("| --- |");
+        for key in &self.keys {
+            header += &format!(" `{key}` |");
+            rule += " ---: |";
+        }
+        header += " runs | test accuracy (%) | measured sparsity | dense accuracy (%) |\n";
+        rule += " ---: | ---: | ---: | ---: |\n";
+        let mut text = header + &rule;
+        for cell in &self.cells {
+            text += &format!("| {} |", cell.method);
+            for (_, value) in &cell.settings {
+                text += &format!(" {value} |");
+            }
+            let dense = match (cell.dense_mean, cell.dense_std) {
+                (Some(m), Some(s)) => format!("{m:.2} ± {s:.2}"),
+                _ => "n/a".into(),
+            };
+            text += &format!(
+                " {} | {:.2} ± {:.2} | {:.4} | {dense} |\n",
+                cell.runs, cell.accuracy_mean, cell.accuracy_std, cell.sparsity_mean
+            );
+        }
+        text
+    }
+
+    /// Writes `summary.json`, `summary.csv` and `summary.md` into `dir`, each atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
+        let json = serde_json::to_string_pretty(self).expect("a summary always serialises");
+        write_atomically(&dir.join("summary.json"), json.as_bytes())?;
+        write_atomically(&dir.join("summary.csv"), self.to_csv().as_bytes())?;
+        write_atomically(&dir.join("summary.md"), self.to_markdown().as_bytes())
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_parse_and_refuse_what_is_not_a_grid() {
+        let axis: GridAxis = "modifiers[0].schedule.final_sparsity=0.5, 0.9"
+            .parse()
+            .unwrap();
+        assert_eq!(axis.key, "modifiers[0].schedule.final_sparsity");
+        assert_eq!(axis.values, ["0.5", "0.9"]);
+        for bad in ["no-equals", "=0.5", "key=", "key= , ", "key=1,1"] {
+            let err = bad.parse::<GridAxis>().unwrap_err().to_string();
+            assert!(err.contains(bad.trim()), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_grid_is_the_cartesian_product_first_axis_slowest() {
+        let axes = vec![
+            "a=1,2".parse::<GridAxis>().unwrap(),
+            "b=x,y,z".parse().unwrap(),
+        ];
+        let cells = cells(&axes);
+        assert_eq!(cells.len(), 6);
+        assert_eq!(
+            cells[1],
+            [("a".into(), "1".into()), ("b".into(), "y".into())]
+        );
+        assert_eq!(cells[3][0].1, "2");
+    }
+
+    #[test]
+    fn mean_and_sample_standard_deviation_match_the_closed_form() {
+        let (mean, std) = mean_std(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(mean, 5.0);
+        assert!((std - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[3.0]), (3.0, 0.0));
+    }
+
+    #[test]
+    fn cells_group_rows_over_seeds() {
+        let row = |method: &str, s: &str, seed, accuracy| SweepRow {
+            method: method.into(),
+            settings: vec![("k".into(), s.into())],
+            seed,
+            dense_accuracy: Some(98.0),
+            accuracy,
+            sparsity: 0.5,
+            dir: String::new(),
+        };
+        let summary = SweepSummary::new(
+            vec!["k".into()],
+            vec![
+                row("a", "1", 0, 90.0),
+                row("a", "1", 1, 92.0),
+                row("b", "1", 0, 80.0),
+            ],
+        );
+        assert_eq!(summary.cells.len(), 2);
+        assert_eq!(summary.cells[0].runs, 2);
+        assert_eq!(summary.cells[0].accuracy_mean, 91.0);
+        assert!((summary.cells[0].accuracy_std - 2f64.sqrt()).abs() < 1e-12);
+        let csv = summary.to_csv();
+        assert!(csv.starts_with("method,k,runs,"), "{csv}");
+        assert!(
+            csv.contains("a,1,2,91.0000,1.4142,0.500000,98.0000,0.0000"),
+            "{csv}"
+        );
+        assert!(
+            summary
+                .to_markdown()
+                .contains("| a | 1 | 2 | 91.00 ± 1.41 |")
+        );
+    }
+}
