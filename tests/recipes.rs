@@ -8,8 +8,17 @@ use ember::train::recipe::{LrSpec, ModifierSpec, ScheduleSpec, Steps};
 fn every_shipped_recipe_is_valid() {
     let dir = common::root().join("recipes");
     let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    // The method comparison's recipes, one folder down.
+    paths.extend(
+        std::fs::read_dir(dir.join("compare"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for path in paths {
         if path.extension().is_some_and(|e| e == "toml") {
             let recipe = ember::train::Recipe::load(&path, &[]);
             assert!(
@@ -21,7 +30,7 @@ fn every_shipped_recipe_is_valid() {
             count += 1;
         }
     }
-    assert!(count >= 6, "found {count} recipes");
+    assert!(count >= 13, "found {count} recipes");
 }
 
 #[test]

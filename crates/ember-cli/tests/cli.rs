@@ -315,3 +315,72 @@ fn bad_sweeps_fail_before_anything_is_written() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn one_axis_sets_each_recipes_own_key_through_alternatives() {
+    let out = scratch("alternatives");
+    std::fs::create_dir_all(&out).unwrap();
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    // RigL on the quick start: a recipe whose sparsity key is `sparsity`, not a schedule's.
+    let quickstart = std::fs::read_to_string(root.join("recipes/quickstart.toml")).unwrap();
+    let (head, _) = quickstart.split_once("[[modifiers]]").unwrap();
+    let rigl = head.replace("name = \"quickstart\"", "name = \"rigl\"")
+        + "[[modifiers]]\nkind = \"rigl\"\nparams = ['re:layers\\.\\d+\\.weight']\n\
+           sparsity = 0.5\nend_epoch = 1\nevery_epochs = 0.25\n";
+    let rigl_path = out.join("rigl.toml");
+    std::fs::write(&rigl_path, rigl).unwrap();
+    let sweep_dir = out.join("sweep");
+    let (rigl_arg, sweep_arg) = (
+        rigl_path.display().to_string(),
+        sweep_dir.display().to_string(),
+    );
+    // No alternative fits: an error naming the axis and the recipe, nothing written.
+    let output = ember(&[
+        "sweep",
+        &rigl_arg,
+        "--grid",
+        "modifiers[0].schedule.final_sparsity|modifiers[0].final=0.8",
+        "--out",
+        &sweep_arg,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("accepts none of its keys"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!sweep_dir.exists());
+    let output = ember(&[
+        "sweep",
+        "recipes/quickstart.toml",
+        &rigl_arg,
+        "--grid",
+        "modifiers[0].schedule.final_sparsity|modifiers[0].sparsity=0.8",
+        "--grid",
+        "modifiers[0].schedule.end_epoch|modifiers[0].end_epoch=1",
+        "--out",
+        &sweep_arg,
+        "--set",
+        "epochs=2",
+        "--set",
+        "dense.epochs=1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let cells = summary["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    for cell in cells {
+        assert!(
+            (cell["sparsity_mean"].as_f64().unwrap() - 0.8).abs() < 1e-4,
+            "{cell}"
+        );
+    }
+    assert!(
+        sweep_dir
+            .join("rigl/final_sparsity=0.8/end_epoch=1/seed-1/report.json")
+            .is_file()
+    );
+    std::fs::remove_dir_all(&out).ok();
+}

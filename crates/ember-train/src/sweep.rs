@@ -21,7 +21,8 @@ use crate::{Recipe, RunReport, TrainError, write_atomically};
 /// One axis of a grid: a recipe key (as `--set` writes it) and the values it takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridAxis {
-    /// The recipe key, e.g. `modifiers[0].schedule.final_sparsity`.
+    /// The recipe key, e.g. `modifiers[0].schedule.final_sparsity`, or alternatives
+    /// `a|b`: each recipe takes the first it accepts.
     pub key: String,
     /// Its values, as TOML literals.
     pub values: Vec<String>,
@@ -164,6 +165,8 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 /// A directory name for one setting: the key's last segment, or the whole key with unsafe
 /// characters replaced when two axes share a last segment.
 fn dir_part(key: &str, value: &str, full: bool) -> String {
+    // Of alternatives `a|b`, the first names the directory.
+    let key = key.split('|').next().unwrap_or(key).trim();
     let key = if full {
         key
     } else {
@@ -213,7 +216,10 @@ impl Sweep {
                 });
             }
         }
-        let last = |key: &str| key.rsplit('.').next().unwrap_or(key).to_string();
+        let last = |key: &str| {
+            let first = key.split('|').next().unwrap_or(key).trim();
+            first.rsplit('.').next().unwrap_or(first).to_string()
+        };
         let full_names = self
             .axes
             .iter()
@@ -222,7 +228,8 @@ impl Sweep {
         let mut runs = Vec::new();
         let mut methods = BTreeMap::new();
         for path in &self.recipes {
-            let base = Recipe::load(path, &self.overrides)?;
+            // Only the name and the seed: the grid may still fix out-of-range values.
+            let base = Recipe::load_unvalidated(path, &self.overrides)?;
             let method = if base.name.is_empty() {
                 path.file_stem()
                     .map_or("recipe".into(), |s| s.to_string_lossy().into_owned())
@@ -240,12 +247,22 @@ impl Sweep {
                     ),
                 });
             }
+            let keys = self
+                .axes
+                .iter()
+                .map(|axis| self.key_for(path, axis))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut seen: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
             for settings in cells(&self.axes) {
                 for offset in 0..self.seeds as u64 {
                     let seed = base.seed + offset;
                     let mut overrides = self.overrides.clone();
-                    overrides.extend(settings.iter().map(|(k, v)| format!("{k}={v}")));
+                    overrides.extend(
+                        settings
+                            .iter()
+                            .zip(&keys)
+                            .map(|((_, v), key)| format!("{key}={v}")),
+                    );
                     if self.seeds > 1 {
                         overrides.push(format!("seed={seed}"));
                     }
@@ -286,6 +303,35 @@ impl Sweep {
             }
         }
         Ok(runs)
+    }
+
+    /// The key `axis` sets in the recipe at `path`: the axis's key, or for `a|b|...` the first
+    /// alternative the recipe accepts (so that one axis can set `schedule.final_sparsity` in a
+    /// pruner's recipe and `sparsity` in RigL's).
+    fn key_for(&self, path: &Path, axis: &GridAxis) -> Result<String, TrainError> {
+        let alternatives: Vec<&str> = axis.key.split('|').map(str::trim).collect();
+        if alternatives.len() == 1 {
+            return Ok(axis.key.clone());
+        }
+        let mut first_error = None;
+        for key in &alternatives {
+            let mut overrides = self.overrides.clone();
+            overrides.push(format!("{key}={}", axis.values[0]));
+            match Recipe::load_unvalidated(path, &overrides) {
+                Ok(_) => return Ok((*key).to_string()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(TrainError::Grid {
+            axis: axis.key.clone(),
+            message: format!(
+                "{} accepts none of its keys; with the first: {}",
+                path.display(),
+                first_error.map_or(String::new(), |e| e.to_string())
+            ),
+        })
     }
 
     /// Runs every run that has not finished (through `run`, which gets the recipe and the

@@ -121,15 +121,30 @@ impl Recipe {
     /// Reads `path`, applies `EMBER_*` environment variables and the `key=value` overrides,
     /// and validates the result.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
+        let recipe = Self::load_unvalidated(path, overrides)?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    /// [`Recipe::load`] without the range checks of [`Recipe::validate`]: the file and the
+    /// overrides parse into a recipe (types, names, required keys), whose values may still be
+    /// out of range.
+    pub fn load_unvalidated(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|source| TrainError::ReadRecipe {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text, &path.display().to_string(), overrides)
+        Self::parse(&text, &path.display().to_string(), overrides)
     }
 
     /// Parses recipe text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
+        let recipe = Self::parse(text, origin, overrides)?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
         let parse_error = |message: String| TrainError::Parse {
             origin: origin.to_string(),
             message,
@@ -159,7 +174,6 @@ impl Recipe {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| parse_error(with_layers(e.to_string())))?;
-        recipe.validate()?;
         Ok(recipe)
     }
 
