@@ -25,6 +25,7 @@ pub mod fetch;
 pub use ember_data as data;
 pub use ember_kernels as kernels;
 pub use ember_models as models;
+pub use ember_plot as plot;
 pub use ember_schedule as schedule;
 pub use ember_sparsity as sparsity;
 pub use ember_train as train;

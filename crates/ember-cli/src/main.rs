@@ -175,6 +175,22 @@ fn main() -> Result<()> {
             let report = ember::train::run(&parsed, &options)?;
             println!("{}", report.summary());
             println!("run directory: {}", out_dir.display());
+            print_plots(&ember::plot::plot_run(&out_dir)?);
+        }
+        Command::Report { run_dir, json } if run_dir.join("summary.json").is_file() => {
+            // A sweep directory: its table, and the plot redrawn.
+            let summary = std::fs::read_to_string(run_dir.join("summary.json"))?;
+            if json {
+                println!("{summary}");
+            } else {
+                let md = run_dir.join("summary.md");
+                print!(
+                    "{}",
+                    std::fs::read_to_string(&md)
+                        .with_context(|| format!("cannot read {}", md.display()))?
+                );
+                print_plots(&ember::plot::plot_sweep(&run_dir)?);
+            }
         }
         Command::Report { run_dir, json } => {
             let path = run_dir.join("report.json");
@@ -186,6 +202,7 @@ fn main() -> Result<()> {
                 println!("{text}");
             } else {
                 println!("{}", report.summary());
+                print_plots(&ember::plot::plot_run(&run_dir)?);
             }
         }
         Command::Check { recipe, overrides } => {
@@ -347,6 +364,12 @@ fn main() -> Result<()> {
 }
 
 /// The devices named by `--devices` or `--device`, else the first compiled backend.
+/// Names the plot files a command wrote.
+fn print_plots(paths: &[PathBuf]) {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    println!("plots: {}", names.join(", "));
+}
+
 fn device_specs(device: Option<String>, devices: Option<String>) -> Result<Vec<DeviceSpec>> {
     let specs = match devices {
         Some(list) => DeviceSpec::parse_list(&list)?,

@@ -32,7 +32,8 @@ mod train_step;
 
 pub use error::SparsityError;
 pub use modifier::{
-    DynamicSparse, Effect, FreezeRule, Freezer, Modifier, Pruner, Regrowth, Scope, TargetView,
+    DynamicSparse, Effect, FreezeRule, Freezer, MaskPruner, Modifier, Pruner, Regrowth, Scope,
+    TargetView,
 };
 pub use path::{ParamInfo, collect_params};
 pub use pattern::{Pattern, PatternRegistry};

@@ -17,6 +17,7 @@
 
 mod dynamic;
 mod freeze;
+mod mask;
 mod prune;
 
 use burn::tensor::Tensor;
@@ -24,6 +25,7 @@ use ember_schedule::SparsitySchedule;
 
 pub use dynamic::{DynamicSparse, Regrowth};
 pub use freeze::{FreezeRule, Freezer};
+pub use mask::MaskPruner;
 pub use prune::{Pruner, Scope};
 
 use crate::{ParamInfo, Selector, SparsityError};

@@ -53,8 +53,8 @@ pub use data::{DataSpec, SourceKind, TextDataPlan};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
 pub use modifier::{
-    DynamicSpec, FreezeRuleKind, FreezeSpec, ModifierSpec, PolynomialSpec, PruneSpec, RampSpec,
-    ScheduleSpec,
+    DynamicSpec, FreezeRuleKind, FreezeSpec, MaskSpec, ModifierSpec, PolynomialSpec, PruneSpec,
+    RampSpec, ScheduleSpec,
 };
 pub use optim::OptimizerSpec;
 pub use steps::Steps;
@@ -224,6 +224,7 @@ impl Recipe {
                     check_dynamic(&prefix, dynamic)?;
                     Some(dynamic.schedule_spec())
                 }
+                ModifierSpec::Mask(_) => None,
             };
             if params.is_empty() {
                 return Err(invalid(
@@ -397,6 +398,9 @@ impl Recipe {
                     ModifierSpec::Set(dynamic) => plan.with_modifier(Arc::new(
                         dynamic.to_modifier(index, steps, Regrowth::Random, self.seed),
                     )),
+                    ModifierSpec::Mask(mask) => {
+                        plan.with_modifier(Arc::new(mask.to_pruner(index)?))
+                    }
                 };
         }
         Ok(plan)

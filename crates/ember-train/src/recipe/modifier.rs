@@ -2,8 +2,8 @@ use ember_schedule::SparsitySchedule;
 use std::collections::BTreeMap;
 
 use ember_sparsity::{
-    DynamicSparse, FreezeRule, Freezer, PatternRegistry, Pruner, Regrowth, Scope, ScorerRegistry,
-    Selector, SparsityError,
+    DynamicSparse, FreezeRule, Freezer, MaskPruner, PatternRegistry, Pruner, Regrowth, Scope,
+    ScorerRegistry, Selector, SparsityError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,36 @@ pub enum ModifierSpec {
     Rigl(DynamicSpec),
     /// SET: constant sparsity, drop the smallest weights, regrow at random.
     Set(DynamicSpec),
+    /// Prune exactly the elements a mask file lists (a lottery-ticket round's masks).
+    Mask(MaskSpec),
+}
+
+/// A fixed-mask pruner (`kind = "mask"`) as a recipe writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskSpec {
+    /// A name for reports (default `mask<i>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Parameter patterns: every selected parameter must be listed in the file.
+    pub params: Vec<String>,
+    /// Patterns to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// A JSON file mapping parameter paths to their pruned flat indices.
+    pub mask_file: std::path::PathBuf,
+}
+
+impl MaskSpec {
+    /// The pruner this spec describes, its file read now.
+    pub fn to_pruner(&self, index: usize) -> Result<MaskPruner, SparsityError> {
+        let name = self.name.clone().unwrap_or_else(|| format!("mask{index}"));
+        MaskPruner::from_json(
+            &name,
+            selector(&self.params, &self.exclude, &[]),
+            &self.mask_file,
+        )
+    }
 }
 
 impl ModifierSpec {
@@ -30,6 +60,7 @@ impl ModifierSpec {
             Self::Prune(p) => &p.params,
             Self::Freeze(f) => &f.params,
             Self::Rigl(d) | Self::Set(d) => &d.params,
+            Self::Mask(m) => &m.params,
         }
     }
 }

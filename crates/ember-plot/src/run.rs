@@ -1,0 +1,285 @@
+//! The plots of one run: per-layer sparsity and training curves.
+
+use std::path::{Path, PathBuf};
+
+use ember_train::RunReport;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::canvas::{DrawResult, FONT, Figure, PALETTE, draw_both, text};
+use crate::{MetricsRow, PlotError, read_metrics};
+
+/// Writes `sparsity.{png,svg}` (when the run pruned anything) and `curves.{png,svg}` (when it
+/// trained an epoch) into `run_dir` from its `report.json` and `metrics.csv`, and returns the
+/// paths written.
+pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let report_path = run_dir.join("report.json");
+    let report_text = std::fs::read_to_string(&report_path).map_err(|e| PlotError::Read {
+        path: report_path.clone(),
+        message: e.to_string(),
+    })?;
+    let report: RunReport = serde_json::from_str(&report_text).map_err(|e| PlotError::Format {
+        path: report_path.clone(),
+        expected: "an Ember report",
+        message: e.to_string(),
+    })?;
+    let metrics = read_metrics(&run_dir.join("metrics.csv"))?;
+    let layers: Vec<(String, f64)> = report
+        .layers
+        .iter()
+        .filter(|l| l.selected)
+        .map(|l| (l.path.clone(), l.sparsity))
+        .collect();
+    // A dense-only run has no pruned tensor, and a run of zero epochs no curve: each plot
+    // is drawn when there is something to show, and the caller prints what was written.
+    let mut written = Vec::new();
+    if !layers.is_empty() {
+        written.extend(draw_both(
+            run_dir,
+            "sparsity",
+            &LayerSparsity {
+                title: format!(
+                    "{}: sparsity per tensor (overall {:.4})",
+                    report.recipe, report.sparsity.ratio
+                ),
+                layers,
+                overall: report.sparsity.ratio,
+            },
+        )?);
+    }
+    if !metrics.is_empty() {
+        written.extend(draw_both(
+            run_dir,
+            "curves",
+            &Curves {
+                title: format!("{}: training curves", report.recipe),
+                rows: metrics,
+            },
+        )?);
+    }
+    Ok(written)
+}
+
+/// A named column of `metrics.csv` and its colour.
+type Series = (&'static str, fn(&MetricsRow) -> f64, RGBColor);
+
+/// A bar per pruned tensor, and the overall ratio as a dashed line.
+struct LayerSparsity {
+    title: String,
+    layers: Vec<(String, f64)>,
+    overall: f64,
+}
+
+impl Figure for LayerSparsity {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let n = self.layers.len();
+        let names: Vec<String> = self.layers.iter().map(|(p, _)| p.clone()).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT, 22))
+            .margin(16)
+            .x_label_area_size(if n > 8 { 110 } else { 50 })
+            .y_label_area_size(60)
+            // A segmented range of `0..m` has `m + 1` segments.
+            .build_cartesian_2d((0..n.saturating_sub(1).max(1)).into_segmented(), 0f64..1f64)
+            .map_err(text)?;
+        // Every tensor is named up to twenty; beyond that every k-th.
+        let label_every = n.div_ceil(20).max(1);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) if i % label_every == 0 => {
+                    names.get(*i).cloned().unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+            .x_label_style((FONT, 13).into_font().transform(if n > 8 {
+                FontTransform::Rotate90
+            } else {
+                FontTransform::None
+            }))
+            .y_desc("sparsity (zeros / elements)")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(text)?;
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(PALETTE[0].filled())
+                    .margin(12)
+                    .data(self.layers.iter().enumerate().map(|(i, (_, s))| (i, *s))),
+            )
+            .map_err(text)?
+            .label("measured sparsity")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[0].filled()));
+        chart
+            .draw_series(DashedLineSeries::new(
+                [
+                    (SegmentValue::Exact(0), self.overall),
+                    (SegmentValue::Last, self.overall),
+                ],
+                8,
+                5,
+                PALETTE[1].stroke_width(2),
+            ))
+            .map_err(text)?
+            .label(format!("overall {:.4}", self.overall))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[1].stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(text)
+    }
+}
+
+/// Accuracy per epoch over both phases (top), loss and target sparsity (bottom).
+struct Curves {
+    title: String,
+    rows: Vec<MetricsRow>,
+}
+
+impl Figure for Curves {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let root = root.titled(&self.title, (FONT, 22)).map_err(text)?;
+        let (top, bottom) = root.split_vertically(300);
+        let epochs = self.rows.len() as f64;
+        // Epochs run on across phases: the pruning phase's first epoch follows the last dense.
+        let x = |i: usize| i as f64 + 1.0;
+        let dense_epochs = self.rows.iter().filter(|r| r.phase == "dense").count() as f64;
+        let accuracies = self
+            .rows
+            .iter()
+            .flat_map(|r| [r.train_accuracy, r.valid_accuracy]);
+        let low = accuracies.fold(100.0f64, f64::min);
+        let low = (low - 1.0).clamp(0.0, 99.0).floor();
+        let mut chart = ChartBuilder::on(&top)
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.5f64..epochs + 0.5, low..100.0)
+            .map_err(text)?;
+        chart
+            .configure_mesh()
+            .y_desc("accuracy (%)")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(text)?;
+        let series: [Series; 2] = [
+            ("train accuracy", |r| r.train_accuracy, PALETTE[0]),
+            ("validation accuracy", |r| r.valid_accuracy, PALETTE[1]),
+        ];
+        for (name, value, color) in series {
+            let points: Vec<(f64, f64)> = self
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (x(i), value(r)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(text)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(text)?;
+        }
+        if dense_epochs > 0.0 && dense_epochs < epochs {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(dense_epochs + 0.5, low), (dense_epochs + 0.5, 100.0)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(text)?
+                .label("dense | pruning")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(text)?;
+
+        let top_loss = self
+            .rows
+            .iter()
+            .flat_map(|r| [r.train_loss, r.valid_loss])
+            .filter(|l| l.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&bottom)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .right_y_label_area_size(60)
+            .build_cartesian_2d(0.5f64..epochs + 0.5, 0f64..top_loss)
+            .map_err(text)?
+            .set_secondary_coord(0.5f64..epochs + 0.5, 0f64..1f64);
+        chart
+            .configure_mesh()
+            .x_desc("epoch (dense, then pruning)")
+            .y_desc("loss")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(text)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("target sparsity")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(text)?;
+        let losses: [Series; 2] = [
+            ("train loss", |r| r.train_loss, PALETTE[0]),
+            ("validation loss", |r| r.valid_loss, PALETTE[1]),
+        ];
+        for (name, value, color) in losses {
+            chart
+                .draw_series(LineSeries::new(
+                    self.rows.iter().enumerate().map(|(i, r)| (x(i), value(r))),
+                    color.stroke_width(2),
+                ))
+                .map_err(text)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        let target = PALETTE[2];
+        chart
+            .draw_secondary_series(LineSeries::new(
+                self.rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (x(i), r.target_sparsity)),
+                target.stroke_width(3),
+            ))
+            .map_err(text)?
+            .label("target sparsity (right axis)")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], target.stroke_width(3)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(text)
+    }
+}
