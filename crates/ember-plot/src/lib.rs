@@ -7,10 +7,13 @@
 //! - [`plot_sweep`]: for a sweep directory, `accuracy-vs-sparsity.{png,svg}`: mean test
 //!   accuracy against measured sparsity with ± one standard deviation as error bars, one line
 //!   per method, and the dense baseline as a band.
+//! - [`plot_lottery`]: for a lottery-ticket experiment, `lottery.{png,svg}`: accuracy against
+//!   the weights remaining, the rewound ticket against its re-initialised control.
 //!
 //! Text is drawn with DejaVu Sans embedded in the binary, so plotting needs no system fonts.
 
 mod canvas;
+mod lottery;
 mod metrics;
 mod run;
 mod sweep;
@@ -18,6 +21,7 @@ mod sweep;
 use std::path::PathBuf;
 
 pub use canvas::{HEIGHT, WIDTH};
+pub use lottery::plot_lottery;
 pub use metrics::{MetricsRow, read_metrics};
 pub use run::plot_run;
 pub use sweep::plot_sweep;

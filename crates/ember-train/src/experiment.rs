@@ -5,7 +5,6 @@ use std::time::Instant;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
-use burn::module::Module;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
@@ -15,7 +14,7 @@ use burn::train::{
 use ember_schedule::{LrSchedule, ScheduledLr};
 use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
 
-use crate::files::{save_module, save_sparse, write_atomically};
+use crate::files::{load_weights, save_module, save_sparse, write_atomically};
 use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::task::{Task, TaskModel};
 use crate::{EpochReporter, EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
@@ -265,13 +264,11 @@ fn dense_phase<T: Task>(
 ) -> Result<(TaskModel<T>, Option<PhaseReport>), TrainError> {
     let started = Instant::now();
     let (model, loaded_from, epochs) = if let Some(path) = &spec.load {
-        let model = model
-            .try_load_file(path)
-            .map_err(|e| TrainError::LoadWeights {
-                path: path.clone(),
-                model: context.recipe.model.name().to_string(),
-                message: e.to_string(),
-            })?;
+        let model = load_weights(model, path).map_err(|message| TrainError::LoadWeights {
+            path: path.clone(),
+            model: context.recipe.model.name().to_string(),
+            message,
+        })?;
         (model, Some(path.display().to_string()), 0)
     } else if spec.epochs > 0 {
         let total = context.steps.at(spec.epochs as f64);

@@ -85,3 +85,40 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 }
+
+/// Loads weights into `model` from `path`: a module record (`dense.bpk`), or a run's pruned
+/// checkpoint (`model.bpk`), whose model tensors sit under `model.` beside the sparsity state.
+/// The state is left out; the weights (pruned ones zero) are loaded, every one of them.
+pub(crate) fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Result<M, String> {
+    use burn::store::{BurnpackStore, ModuleSnapshot};
+    if !path.is_file() {
+        return Err("no such file".into());
+    }
+    let plain_error = match model.clone().try_load_file(path) {
+        Ok(model) => return Ok(model),
+        Err(e) => e.to_string(),
+    };
+    let mut model = model;
+    let mut store = BurnpackStore::from_file(path)
+        .auto_extension(false)
+        .with_remap_pattern(r"^model\.", "")
+        .validate(false)
+        .allow_partial(true);
+    let Ok(result) = model.load_from(&mut store) else {
+        return Err(plain_error);
+    };
+    if result.applied.is_empty() {
+        // Not a pruned checkpoint either: the plain loader's message says more.
+        return Err(plain_error);
+    }
+    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    if !result.missing.is_empty() {
+        let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+        problems.push(format!("missing tensors: {}", names.join(", ")));
+    }
+    if problems.is_empty() {
+        Ok(model)
+    } else {
+        Err(problems.join("; "))
+    }
+}

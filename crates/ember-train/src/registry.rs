@@ -275,7 +275,7 @@ where
         let device = options.main_device()?;
         // The initial weights are drawn on the host from the recipe seed, then moved: every
         // backend starts from identical weights.
-        let model = init_on_host(recipe.seed, device, |host| {
+        let model = init_on_host(recipe.weights_seed(), device, |host| {
             (self.build)(&recipe.model, host)
         })
         .ok_or_else(|| image_spec_error(recipe))?;
@@ -515,7 +515,7 @@ impl ModelEntry for BertEntry {
         // seed, so every backend starts from the same weights.
         let weights = parts.dir.join("model.safetensors");
         let mut loaded = Ok(());
-        let model = init_on_host(recipe.seed, device, |host| {
+        let model = init_on_host(recipe.weights_seed(), device, |host| {
             let fresh = parts.architecture(host);
             let encoder = fresh.bert.clone();
             match encoder.load_hf_weights(&weights) {

@@ -409,18 +409,24 @@ fn describe(settings: &[(String, String)]) -> String {
 /// The report of a finished run in `run.dir`, `None` when it has not finished, and an error
 /// when the directory holds a different recipe's run.
 fn finished(run: &SweepRun) -> Result<Option<RunReport>, TrainError> {
-    let report_path = run.dir.join("report.json");
+    finished_run(&run.dir, &run.recipe)
+}
+
+/// The report of a finished run of `recipe` in `dir`, `None` when none has finished there, and
+/// an error when the directory holds a run of another recipe.
+pub(crate) fn finished_run(dir: &Path, recipe: &Recipe) -> Result<Option<RunReport>, TrainError> {
+    let report_path = dir.join("report.json");
     let Ok(text) = std::fs::read_to_string(&report_path) else {
         return Ok(None);
     };
-    let recipe_path = run.dir.join("recipe.toml");
-    let same = std::fs::read_to_string(&recipe_path).is_ok_and(|r| r == run.recipe.to_toml());
+    let recipe_path = dir.join("recipe.toml");
+    let same = std::fs::read_to_string(&recipe_path).is_ok_and(|r| r == recipe.to_toml());
     if !same {
         return Err(TrainError::Grid {
             axis: String::new(),
             message: format!(
-                "{} holds a run of another recipe; remove it or sweep into another directory",
-                run.dir.display()
+                "{} holds a run of another recipe; remove it or write into another directory",
+                dir.display()
             ),
         });
     }

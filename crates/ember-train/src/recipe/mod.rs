@@ -72,6 +72,10 @@ pub struct Recipe {
     /// Seeds the backend's initialisation, shuffling and random scorers.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Seeds the initial weights alone (default: `seed`), so that a control run can start from
+    /// other weights with the same data order (the lottery ticket's re-initialised control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_seed: Option<u64>,
     /// Epochs of the pruning phase.
     pub epochs: usize,
     /// The model.
@@ -175,6 +179,11 @@ impl Recipe {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| parse_error(with_layers(e.to_string())))?;
         Ok(recipe)
+    }
+
+    /// The seed of the initial weights: `init_seed`, or `seed`.
+    pub fn weights_seed(&self) -> u64 {
+        self.init_seed.unwrap_or(self.seed)
     }
 
     /// The recipe as TOML, with every default filled in.
