@@ -70,22 +70,6 @@ fn save_atomically(
     std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_the_file_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/report.json");
-        write_atomically(&path, b"first").unwrap();
-        write_atomically(&path, b"second").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second");
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
-    }
-}
-
 /// Loads weights into `model` from `path`: a module record (`dense.bpk`), or a run's pruned
 /// checkpoint (`model.bpk`), whose model tensors sit under `model.` beside the sparsity state.
 /// The state is left out; the weights (pruned ones zero) are loaded, every one of them.
@@ -120,5 +104,21 @@ pub(crate) fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Re
         Ok(model)
     } else {
         Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/report.json");
+        write_atomically(&path, b"first").unwrap();
+        write_atomically(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 }
