@@ -127,6 +127,28 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Prune a trained model one-shot, without training: the recipe's pruners at their final
+    /// sparsity, with calibration batches for scorers that need gradients (snip, movement) or
+    /// activations (wanda). Writes a run directory (report.json, model.bpk, plots) to --out.
+    Prune {
+        /// A run directory (its model.bpk, else dense.bpk) or a weights file (.bpk).
+        source: PathBuf,
+        /// The recipe whose model, data and pruners to use.
+        #[arg(long)]
+        recipe: PathBuf,
+        /// Training batches to measure gradients and activations on.
+        #[arg(long, default_value_t = 0)]
+        calibration: usize,
+        /// Overrides applied to the recipe.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The run directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The device, as for `run`.
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Iterative magnitude pruning / the lottery ticket: train dense, then rounds that prune a
     /// fraction of the remaining weights and retrain from the initial weights (or the previous
     /// weights with the learning rate rewound), with an optional re-initialised control.
@@ -296,6 +318,27 @@ fn main() -> Result<()> {
                 "sweep directory: {} (summary.csv, summary.md, summary.json)",
                 out.display()
             );
+        }
+        Command::Prune {
+            source,
+            recipe,
+            calibration,
+            overrides,
+            out,
+            device,
+        } => {
+            let mut parsed = Recipe::load_unvalidated(&recipe, &overrides)?;
+            // Training-only fields do not apply; the rest is validated as for `run`.
+            let one_shot = ember::train::oneshot::one_shot_recipe(&parsed)?;
+            one_shot.validate()?;
+            ember::fetch::fill_in_recipe(&mut parsed)?;
+            let spec = device_specs(device, None)?.remove(0);
+            let options = RunOptions::new(&out, spec.device()?, spec.to_string());
+            let entry = ember::train::ModelRegistry::default().get(parsed.model.name())?;
+            let report = entry.prune(&parsed, &options, &source, calibration)?;
+            println!("{}", report.summary());
+            println!("run directory: {}", out.display());
+            print_plots(&ember::plot::plot_run(&out)?);
         }
         Command::Lottery {
             recipe,

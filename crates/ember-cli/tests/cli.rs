@@ -482,3 +482,112 @@ fn lottery_rounds_rewind_survivors_to_their_initial_values_bit_for_bit() {
     assert!(!out.join("bad").exists());
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn one_shot_pruning_with_wanda_and_its_errors() {
+    let out = scratch("prune");
+    let trained = out.join("trained").display().to_string();
+    let output = ember(&[
+        "run",
+        "recipes/quickstart.toml",
+        "--out",
+        &trained,
+        "--set",
+        "epochs=1",
+        "--set",
+        "dense.epochs=1",
+        "--set",
+        "modifiers[0].schedule.end_epoch=0",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let wanda = [
+        "--set",
+        "modifiers[0].scorer=wanda",
+        "--set",
+        "modifiers[0].scope=layer_wise",
+        "--set",
+        "modifiers[0].pattern=per_output",
+        "--set",
+        "modifiers[0].schedule.final_sparsity=0.5",
+    ];
+    let pruned = out.join("wanda");
+    let pruned_arg = pruned.display().to_string();
+    // The dense weights of the run (its model.bpk is already pruned to 90%).
+    let dense = out.join("trained/dense.bpk").display().to_string();
+    let mut args = vec![
+        "prune",
+        &dense,
+        "--recipe",
+        "recipes/quickstart.toml",
+        "--calibration",
+        "4",
+        "--out",
+        &pruned_arg,
+    ];
+    args.extend(wanda);
+    let output = ember(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Every output neuron of every layer lost exactly half of its inputs.
+    let tensors = ember::train::checkpoint_tensors(&pruned.join("model.bpk")).unwrap();
+    for tensor in tensors.iter().filter(|t| t.name.ends_with("weight")) {
+        let [inputs, outputs] = tensor.shape[..] else {
+            panic!("{:?}", tensor.shape)
+        };
+        for o in 0..outputs {
+            let zeros = (0..inputs)
+                .filter(|i| tensor.values[i * outputs + o] == 0.0)
+                .count();
+            assert_eq!(zeros, inputs / 2, "{} output {o}", tensor.name);
+        }
+    }
+    assert!(pruned.join("sparsity.png").is_file());
+
+    // Errors: each names the problem, exits non-zero, panics nowhere and writes nothing.
+    let bad = out.join("bad");
+    let bad_arg = bad.display().to_string();
+    let base = |extra: &[&str]| {
+        let mut args = vec![
+            "prune",
+            trained.as_str(),
+            "--recipe",
+            "recipes/quickstart.toml",
+            "--out",
+            bad_arg.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        ember(&args)
+    };
+    for (extra, expected) in [
+        (
+            &["--set", "modifiers[0].scorer=snip"][..],
+            "give calibration batches",
+        ),
+        (&wanda[..], "give calibration batches"),
+        (
+            &["--set", "data.train_limit=0", "--calibration", "2"][..],
+            "calibration set",
+        ),
+        (&["--calibration", "100000"][..], "gives 71 batches"),
+    ] {
+        let output = base(extra);
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{extra:?}");
+        assert!(message.contains(expected), "{extra:?}: {message}");
+        assert!(!message.contains("panicked"), "{message}");
+        assert!(!bad.exists(), "{extra:?} wrote {}", bad.display());
+    }
+    let output = ember(&[
+        "prune",
+        out.join("nowhere").to_str().unwrap(),
+        "--recipe",
+        "recipes/quickstart.toml",
+        "--out",
+        &bad_arg,
+    ]);
+    assert!(
+        stderr(&output).contains("no such file or directory"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::ImageClassifier;
+use crate::{ImageClassifier, LinearInputs};
 
 /// LeNet-5 for 28×28 images, in the Caffe variant used by the pruning literature
 /// (Han et al. 2015): conv 5×5×20 → pool → conv 5×5×50 → pool → fc 500 → fc 10.
@@ -65,6 +65,17 @@ impl ImageClassifier for LeNet5 {
         let x = self.pool.forward(self.conv2.forward(x));
         let x: Tensor<2> = x.flatten(1, 3);
         self.fc2.forward(relu(self.fc1.forward(x)))
+    }
+}
+
+impl LinearInputs<Tensor<4>> for LeNet5 {
+    /// The inputs of `fc1` and `fc2` (the convolutions are not linear layers).
+    fn linear_inputs(&self, images: Tensor<4>) -> Vec<(String, Tensor<2>)> {
+        let x = self.pool.forward(self.conv1.forward(images));
+        let x = self.pool.forward(self.conv2.forward(x));
+        let x: Tensor<2> = x.flatten(1, 3);
+        let hidden = relu(self.fc1.forward(x.clone()));
+        vec![("fc1.weight".into(), x), ("fc2.weight".into(), hidden)]
     }
 }
 

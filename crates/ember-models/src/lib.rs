@@ -9,9 +9,11 @@
 pub mod bert;
 mod classifier;
 mod lenet5;
+mod linear_inputs;
 mod mlp;
 
 pub use bert::{Bert, BertConfig, BertError, BertForSequenceClassification};
 pub use classifier::ImageClassifier;
 pub use lenet5::{LeNet5, LeNet5Config};
+pub use linear_inputs::LinearInputs;
 pub use mlp::{Mlp, MlpConfig};

@@ -4,7 +4,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::ImageClassifier;
+use crate::{ImageClassifier, LinearInputs};
 
 /// A fully connected classifier with ReLU between layers. The default is LeNet-300-100
 /// (784 → 300 → 100 → 10), the network of Han et al. (2015).
@@ -58,6 +58,22 @@ impl ImageClassifier for Mlp {
     }
 }
 
+impl LinearInputs<Tensor<4>> for Mlp {
+    fn linear_inputs(&self, images: Tensor<4>) -> Vec<(String, Tensor<2>)> {
+        let mut x: Tensor<2> = images.flatten(1, 3);
+        let last = self.layers.len() - 1;
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        for (index, layer) in self.layers.iter().enumerate() {
+            inputs.push((format!("layers.{index}.weight"), x.clone()));
+            x = layer.forward(x);
+            if index < last {
+                x = relu(x);
+            }
+        }
+        inputs
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +88,29 @@ mod tests {
         );
         let logits = model.logits(Tensor::zeros([3, 1, 28, 28], &Device::flex()));
         assert_eq!(logits.dims(), [3, 10]);
+    }
+
+    #[test]
+    fn linear_inputs_are_what_each_layer_receives() {
+        let device = Device::flex();
+        let model = MlpConfig::new().init(&device);
+        let images = Tensor::<4>::random(
+            [5, 1, 28, 28],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let inputs = model.linear_inputs(images.clone());
+        let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["layers.0.weight", "layers.1.weight", "layers.2.weight"]
+        );
+        assert_eq!(inputs[0].1.dims(), [5, 784]);
+        assert_eq!(inputs[2].1.dims(), [5, 100]);
+        // Feeding the last input through the head gives the logits.
+        let logits = model.layers[2].forward(inputs[2].1.clone());
+        logits
+            .into_data()
+            .assert_approx_eq::<f32>(&model.logits(images).into_data(), Default::default());
     }
 }

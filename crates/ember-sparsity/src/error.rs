@@ -116,6 +116,18 @@ pub enum SparsityError {
         /// The step of the update.
         step: u64,
     },
+    /// A modifier that weighs by activations was updated without the input norms of a layer.
+    #[error(
+        "modifier `{modifier}` needs the input-feature norms of `{path}` from calibration \
+         data, and none were measured: prune one-shot with `ember prune ... --calibration N` \
+         on a model that exposes its linear inputs"
+    )]
+    MissingInputs {
+        /// The modifier.
+        modifier: String,
+        /// The parameter without norms.
+        path: String,
+    },
     /// A checkpoint does not fit the bound plan: its sparsity state names other parameters.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

@@ -1,5 +1,5 @@
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -89,6 +89,9 @@ pub struct Sparse<M> {
     /// without negating again; see `Sparse::with_fresh_masks`.
     #[module(skip)]
     pruned: Arc<Vec<Option<PrunedMask>>>,
+    /// Input-feature norms by parameter path, for scorers that weigh by activations (Wanda).
+    #[module(skip)]
+    inputs: Arc<BTreeMap<String, Vec<f32>>>,
 }
 
 /// A keep-mask negated, with the id of the keep-mask parameter it was computed from.
@@ -137,6 +140,7 @@ impl<M: Module> Sparse<M> {
             lookup: Arc::new(lookup),
             failure: Arc::new(Mutex::new(None)),
             pruned: Arc::default(),
+            inputs: Arc::default(),
         };
         Ok(sparse.freeze_whole_tensors().with_fresh_masks())
     }
@@ -295,6 +299,14 @@ impl<M: Module> Sparse<M> {
         steps.sort_unstable();
         steps.dedup();
         steps
+    }
+
+    /// The same module with the L2 norm of every input feature of some parameters' layers
+    /// (`path` → one norm per input feature), measured on calibration data; scorers that ask
+    /// for them ([`Scorer::needs_inputs`](crate::Scorer::needs_inputs)) get them at updates.
+    pub fn with_input_norms(mut self, norms: BTreeMap<String, Vec<f32>>) -> Self {
+        self.inputs = Arc::new(norms);
+        self
     }
 
     /// Unwraps the model (its pruned weights stay zero).

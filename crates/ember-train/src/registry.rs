@@ -5,19 +5,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use ember_data::{
-    DatasetSource, ImageBatcher, TextBatcher, TextDataset, TextSplits, TextTokenizer,
+    DatasetSource, ImageBatch, ImageBatcher, TextBatcher, TextDataset, TextSplits, TextTokenizer,
     read_glue_tsv, read_rotten_tomatoes,
 };
-use ember_models::{BertConfig, BertForSequenceClassification};
+use ember_models::{BertConfig, BertForSequenceClassification, LinearInputs};
 use ember_sparsity::Sparse;
 
 use crate::recipe::{ModelSpec, Recipe, SourceKind, Steps, TextDataPlan};
 use crate::task::{ImageClassification, Task, TaskModel, TextClassification};
 use crate::{
     RunOptions, RunReport, SparseBert, SparseMlp, TaskData, TrainError, accuracy,
-    checkpoint_tensors, init_on_host, run_task,
+    checkpoint_tensors, init_on_host, prune_task, run_task,
 };
 
 /// One model kind: how a recipe naming it is trained and how its run is evaluated.
@@ -55,6 +55,27 @@ pub trait ModelEntry: Send + Sync {
                  engine only",
                 recipe.model.name()
             ),
+        })
+    }
+
+    /// Prunes the model of `source` (a run directory or a weights file) one-shot with the
+    /// recipe's pruners, no training, using `calibration` training batches for scorers that
+    /// need gradients or activations ([`prune_task`]); writes a run directory to
+    /// `options.out_dir`. Kinds that cannot refuse, naming why.
+    fn prune(
+        &self,
+        recipe: &Recipe,
+        options: &RunOptions,
+        source: &Path,
+        calibration: usize,
+    ) -> Result<RunReport, TrainError> {
+        let _ = (options, source, calibration);
+        Err(TrainError::Invalid {
+            field: "model.kind".into(),
+            value: recipe.model.name().into(),
+            message: "one-shot pruning (`ember prune`) runs the image models (`mlp`, \
+                      `lenet5`); this kind prunes while training only"
+                .into(),
         })
     }
 
@@ -122,6 +143,7 @@ impl Default for ModelRegistry {
                     ModelSpec::Mlp { hidden } => Some(ModelSpec::mlp_config(hidden).init(device)),
                     _ => None,
                 },
+                inputs: |model, images| model.linear_inputs(images),
                 sparse_mlp: true,
             },
         );
@@ -134,6 +156,7 @@ impl Default for ModelRegistry {
                     }
                     _ => None,
                 },
+                inputs: |model, images| model.linear_inputs(images),
                 sparse_mlp: false,
             },
         );
@@ -168,6 +191,8 @@ impl ModelRegistry {
 /// or `None` for a spec of another kind.
 struct ImageEntry<M> {
     build: fn(&ModelSpec, &Device) -> Option<M>,
+    /// The inputs of the model's linear layers ([`LinearInputs`]), for Wanda.
+    inputs: fn(&M, Tensor<4>) -> Vec<(String, Tensor<2>)>,
     /// Whether the model is a stack of `layers.<i>` linear layers that [`SparseMlp`] runs.
     sparse_mlp: bool,
 }
@@ -190,25 +215,30 @@ fn image_source(recipe: &Recipe) -> Result<DatasetSource, TrainError> {
     })
 }
 
+/// The data of an image recipe: MNIST-family splits, the training split limited as the
+/// recipe says, validation on the test split.
+fn image_data(recipe: &Recipe, options: &RunOptions) -> Result<TaskData<ImageBatch>, TrainError> {
+    let splits = image_source(recipe)?.load()?;
+    let train = match recipe.data.train_limit {
+        Some(limit) => splits.train.evenly_spaced(limit),
+        None => splits.train,
+    };
+    Ok(TaskData::new(
+        ImageBatcher,
+        recipe.data.batch_size,
+        recipe.seed,
+        options.main_device()?,
+        [train, splits.test.clone(), splits.test],
+    ))
+}
+
 /// Runs an image model: MNIST-family data, validation on the test split as before (a
 /// validation split for images comes with resumable runs).
 fn run_image<M>(recipe: &Recipe, options: &RunOptions, model: M) -> Result<RunReport, TrainError>
 where
     ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
 {
-    let splits = image_source(recipe)?.load()?;
-    let train = match recipe.data.train_limit {
-        Some(limit) => splits.train.evenly_spaced(limit),
-        None => splits.train,
-    };
-    let device = options.main_device()?;
-    let data = TaskData::new(
-        ImageBatcher,
-        recipe.data.batch_size,
-        recipe.seed,
-        device,
-        [train, splits.test.clone(), splits.test],
-    );
+    let data = image_data(recipe, options)?;
     run_task::<ImageClassification<M>>(recipe, options, model, data)
 }
 
@@ -271,6 +301,29 @@ where
     ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
     M: Module,
 {
+    fn prune(
+        &self,
+        recipe: &Recipe,
+        options: &RunOptions,
+        source: &Path,
+        calibration: usize,
+    ) -> Result<RunReport, TrainError> {
+        let model = (self.build)(&recipe.model, options.main_device()?)
+            .ok_or_else(|| image_spec_error(recipe))?;
+        let data = image_data(recipe, options)?;
+        let inputs = self.inputs;
+        let inputs = move |model: &M, batch: &ImageBatch| inputs(model, batch.images.clone());
+        prune_task::<ImageClassification<M>>(
+            recipe,
+            options,
+            model,
+            data,
+            source,
+            calibration,
+            Some(&inputs),
+        )
+    }
+
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
         let device = options.main_device()?;
         // The initial weights are drawn on the host from the recipe seed, then moved: every

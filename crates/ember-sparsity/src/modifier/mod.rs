@@ -53,6 +53,8 @@ pub struct TargetView<'a> {
     pub gradient: Option<&'a [f32]>,
     /// The modifier's accumulator, if it keeps one.
     pub accumulated: Option<&'a [f32]>,
+    /// The input-feature norms of the parameter's layer, if the modifier needs them.
+    pub inputs: Option<&'a [f32]>,
     /// Elements pruned now (by this or another modifier).
     pub pruned: Vec<bool>,
     /// Elements frozen now.
@@ -79,6 +81,12 @@ pub trait Modifier: Send + Sync + std::fmt::Debug {
 
     /// Whether updates need the step's gradients.
     fn needs_gradient(&self) -> bool {
+        false
+    }
+
+    /// Whether updates need the input-feature norms of each target's layer over calibration
+    /// data ([`Sparse::with_input_norms`](crate::Sparse::with_input_norms)).
+    fn needs_inputs(&self) -> bool {
         false
     }
 

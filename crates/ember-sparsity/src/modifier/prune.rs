@@ -221,6 +221,10 @@ impl Modifier for Pruner {
         self.scorer.needs_gradient()
     }
 
+    fn needs_inputs(&self) -> bool {
+        self.scorer.needs_inputs()
+    }
+
     fn accumulates(&self) -> bool {
         self.scorer.accumulates()
     }
@@ -249,6 +253,7 @@ impl Modifier for Pruner {
                 weights: target.weights,
                 gradient: target.gradient,
                 accumulated: target.accumulated,
+                inputs: target.inputs,
                 step,
                 seed: self.seed,
             });

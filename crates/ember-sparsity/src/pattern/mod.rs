@@ -16,6 +16,7 @@
 mod block;
 mod heads;
 mod n_m;
+mod per_output;
 mod registry;
 mod structured;
 mod unstructured;
@@ -23,6 +24,7 @@ mod unstructured;
 pub use block::Block;
 pub use heads::Heads;
 pub use n_m::NM;
+pub use per_output::PerOutput;
 pub use registry::PatternRegistry;
 pub use structured::{Structured, UnitDim};
 pub use unstructured::Unstructured;
@@ -102,9 +104,9 @@ pub trait Pattern: Send + Sync + std::fmt::Debug {
     /// The groups of the parameter's elements.
     fn groups(&self, param: &PatternInput<'_>) -> Groups;
 
-    /// `Some(m)` for N:M patterns: every group (of `m` elements) loses `round(s·m)` of its
-    /// lowest-scored elements at sparsity `s`, instead of groups being ranked against each
-    /// other. `None` (the default) ranks whole groups.
+    /// `Some(_)` for quota patterns (N:M, per output): every group loses `round(s·n)` of its
+    /// `n` lowest-scored elements at sparsity `s`, instead of groups being ranked against each
+    /// other (N:M returns its `m`). `None` (the default) ranks whole groups.
     fn group_quota(&self) -> Option<usize> {
         None
     }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Block, Heads, NM, Pattern, Structured, UnitDim, Unstructured};
+use super::{Block, Heads, NM, Pattern, PerOutput, Structured, UnitDim, Unstructured};
 use crate::SparsityError;
 
 type Factory = Arc<dyn Fn(&str) -> Result<Arc<dyn Pattern>, String> + Send + Sync>;
@@ -18,6 +18,7 @@ type Factory = Arc<dyn Fn(&str) -> Result<Arc<dyn Pattern>, String> + Send + Syn
 /// | `block:4x1` | [`Block`] of 4 output units by 1 input (PyTorch layout) |
 /// | `output_units`, `input_units` | [`Structured`] neurons/filters or inputs/channels |
 /// | `heads:12` | [`Heads`] of attention modules with 12 heads |
+/// | `per_output` | [`PerOutput`]: every output unit loses the same fraction (Wanda) |
 #[derive(Clone)]
 pub struct PatternRegistry {
     factories: BTreeMap<String, Factory>,
@@ -51,6 +52,7 @@ impl Default for PatternRegistry {
             factories: BTreeMap::new(),
         };
         registry.register("unstructured", no_arguments(Arc::new(Unstructured)));
+        registry.register("per_output", no_arguments(Arc::new(PerOutput)));
         registry.register(
             "output_units",
             no_arguments(Arc::new(Structured {
@@ -149,6 +151,7 @@ mod tests {
             ("output_units", "output_units"),
             ("input_units", "input_units"),
             ("heads:12", "heads:12"),
+            ("per_output", "per_output"),
         ] {
             assert_eq!(registry.get(spec).unwrap().name(), name);
         }

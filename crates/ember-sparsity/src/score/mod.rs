@@ -12,6 +12,7 @@ mod random;
 mod registry;
 mod snip;
 mod snip_momentum;
+mod wanda;
 
 pub use lamp::Lamp;
 pub use magnitude::Magnitude;
@@ -21,6 +22,7 @@ pub(crate) use random::stable_hash;
 pub use registry::ScorerRegistry;
 pub use snip::Snip;
 pub use snip_momentum::SnipMomentum;
+pub use wanda::Wanda;
 
 /// What a scorer sees of one parameter at a pruning step. All values are on the host, in the
 /// tensor's row-major (flat) order.
@@ -37,6 +39,9 @@ pub struct ScoreContext<'a> {
     pub gradient: Option<&'a [f32]>,
     /// The scorer's accumulator (see [`Scorer::accumulate`]), summed since the last update.
     pub accumulated: Option<&'a [f32]>,
+    /// The L2 norm of each input feature of the parameter's layer over calibration data,
+    /// when the scorer asked for it with [`Scorer::needs_inputs`] (Wanda).
+    pub inputs: Option<&'a [f32]>,
     /// The optimizer step being taken.
     pub step: u64,
     /// The modifier's seed, for scorers that draw random numbers.
@@ -56,6 +61,13 @@ pub trait Scorer: Send + Sync + std::fmt::Debug {
 
     /// Whether [`ScoreContext::gradient`] must be filled (it costs a host copy).
     fn needs_gradient(&self) -> bool {
+        false
+    }
+
+    /// Whether [`ScoreContext::inputs`] must be filled: the input-feature norms of the layer
+    /// over calibration data, which one-shot pruning (`ember prune --calibration N`) measures
+    /// through the model's [`LinearInputs`](https://docs.rs/ember-models) implementation.
+    fn needs_inputs(&self) -> bool {
         false
     }
 

@@ -40,6 +40,7 @@ mod tests {
             weights,
             gradient: None,
             accumulated: None,
+            inputs: None,
             step: 3,
             seed,
         }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Lamp, Magnitude, Movement, Random, Scorer, Snip, SnipMomentum};
+use super::{Lamp, Magnitude, Movement, Random, Scorer, Snip, SnipMomentum, Wanda};
 use crate::SparsityError;
 
 type Factory = Arc<dyn Fn() -> Arc<dyn Scorer> + Send + Sync>;
@@ -9,7 +9,7 @@ type Factory = Arc<dyn Fn() -> Arc<dyn Scorer> + Send + Sync>;
 /// Maps the scorer names used in recipes to scorers.
 ///
 /// [`ScorerRegistry::default`] knows `magnitude`, `random`, `snip`, `snip_momentum`,
-/// `movement` and `lamp`; register your own with
+/// `movement`, `lamp` and `wanda`; register your own with
 /// [`ScorerRegistry::register`].
 #[derive(Clone)]
 pub struct ScorerRegistry {
@@ -33,6 +33,7 @@ impl Default for ScorerRegistry {
         registry.register("snip_momentum", || Arc::new(SnipMomentum::default()));
         registry.register("movement", || Arc::new(Movement));
         registry.register("lamp", || Arc::new(Lamp));
+        registry.register("wanda", || Arc::new(Wanda));
         registry
     }
 }
@@ -75,7 +76,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("magnitud") && err.contains("lamp, magnitude, movement, random, snip"),
+            err.contains("magnitud")
+                && err.contains("lamp, magnitude, movement, random, snip, snip_momentum, wanda"),
             "{err}"
         );
     }

@@ -41,6 +41,7 @@ mod tests {
             weights: &[1.0, -2.0, 0.5],
             gradient: Some(&[0.5, 0.25, -4.0]),
             accumulated: None,
+            inputs: None,
             step: 0,
             seed: 0,
         };

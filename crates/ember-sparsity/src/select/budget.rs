@@ -132,11 +132,11 @@ fn choose_elements(candidates: Vec<Candidate<'_>>, budget: Budget) -> Vec<Vec<bo
         .collect()
 }
 
-/// N:M: every group of `m` loses its `round(target·m)` lowest elements (ties by position);
-/// frozen elements are never among them.
+/// Quotas (N:M, per output): every group of `n` elements loses its `round(target·n)` lowest
+/// elements (ties by position); frozen elements are never among them. For N:M every group has
+/// `m` elements.
 fn choose_quota(c: Candidate<'_>, m: usize, target: f64) -> Vec<bool> {
-    let groups = c.groups.of_element.expect("N:M patterns have groups");
-    let per_group = prune_count(target, m);
+    let groups = c.groups.of_element.expect("quota patterns have groups");
     let mut members: Vec<Vec<usize>> = vec![Vec::with_capacity(m); c.groups.count];
     for (element, &group) in groups.iter().enumerate() {
         members[group as usize].push(element);
@@ -148,7 +148,7 @@ fn choose_quota(c: Candidate<'_>, m: usize, target: f64) -> Vec<bool> {
             .map(|&e| engine_score(c.scores[e], c.pruned[e], c.frozen[e]))
             .collect();
         let frozen = group.iter().filter(|&&e| c.frozen[e]).count();
-        let k = per_group.min(group.len() - frozen);
+        let k = prune_count(target, group.len()).min(group.len() - frozen);
         for (&element, chosen) in group.iter().zip(select_lowest(&[&scores], k).remove(0)) {
             flags[element] = flags[element] || chosen;
         }

@@ -358,3 +358,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn wanda_per_output_prunes_each_neuron_by_weight_times_input_norm() {
+    let device = Device::flex();
+    let registry = crate::PatternRegistry::default();
+    let plan = SparsityPlan::new(vec![
+        Pruner::magnitude(
+            "wanda",
+            Selector::new(["first.weight"]),
+            SparsitySchedule::one_shot(0.5, 0),
+        )
+        .with_scope(Scope::LayerWise)
+        .with_scorer(Arc::new(crate::score::Wanda))
+        .with_pattern(registry.get("per_output").unwrap()),
+    ]);
+    // Without calibration norms the update fails, naming the parameter.
+    let mut sparse = Sparse::new(Tiny::new(&device), plan.clone()).unwrap();
+    set_weights(&mut sparse, 3, &device);
+    let err = sparse.update_masks(0, None).unwrap_err().to_string();
+    assert!(
+        err.contains("first.weight") && err.contains("calibration"),
+        "{err}"
+    );
+
+    // burn's Linear weight is [in = 16, out = 24]; input j has norm j + 1.
+    let norms: Vec<f32> = (0..16).map(|j| j as f32 + 1.0).collect();
+    let mut sparse = Sparse::new(Tiny::new(&device), plan)
+        .unwrap()
+        .with_input_norms([("first.weight".to_string(), norms.clone())].into());
+    set_weights(&mut sparse, 3, &device);
+    let sparse = sparse.update_masks(0, None).unwrap();
+    let keep = sparse.keep_mask("first.weight").unwrap();
+    let weights = dyadic(384, 3);
+    for output in 0..24 {
+        // By hand, per output: the 8 lowest |w_ij|·‖x_j‖ of its 16 inputs go.
+        let scores: Vec<f32> = (0..16)
+            .map(|j| weights[j * 24 + output].abs() * norms[j])
+            .collect();
+        let want = pruned_flags(&scores, 8);
+        for j in 0..16 {
+            assert_eq!(
+                !keep[j * 24 + output],
+                want[j],
+                "output {output}, input {j}"
+            );
+        }
+    }
+}

@@ -172,6 +172,12 @@ impl<M: Module> Sparse<M> {
             let mut views = Vec::with_capacity(entries.len());
             for &entry in entries {
                 let info = &plan.entries[entry].info;
+                if modifier.needs_inputs() && !self.inputs.contains_key(&info.path) {
+                    return Err(SparsityError::MissingInputs {
+                        modifier: modifier.name().to_string(),
+                        path: info.path.clone(),
+                    });
+                }
                 if modifier.needs_gradient() && !copies.gradients.contains_key(&entry) {
                     return Err(SparsityError::MissingGradient {
                         modifier: modifier.name().to_string(),
@@ -197,6 +203,10 @@ impl<M: Module> Sparse<M> {
                     weights: copies.weights.get(&entry).map_or(&[][..], Vec::as_slice),
                     gradient: copies.gradients.get(&entry).map(Vec::as_slice),
                     accumulated: accumulated.get(&entry).map(Vec::as_slice),
+                    inputs: self
+                        .inputs
+                        .get(&plan.entries[entry].info.path)
+                        .map(Vec::as_slice),
                     pruned,
                     frozen,
                 })

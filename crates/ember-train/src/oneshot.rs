@@ -1,0 +1,262 @@
+//! One-shot pruning of a trained model (`ember prune`): no training, the recipe's pruners
+//! applied once at their final sparsity, with calibration batches for the scorers that need
+//! gradients (SNIP, movement) or activations (Wanda).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::train::TrainStep;
+use ember_sparsity::Sparse;
+
+use crate::files::{load_weights, save_sparse};
+use crate::recipe::{ModifierSpec, ScheduleSpec, Steps};
+use crate::task::{Task, TaskModel};
+use crate::{
+    PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy, write_atomically,
+};
+
+/// The inputs of a model's linear layers for one batch (see `ember_models::LinearInputs`).
+pub type InputsOf<M, B> = dyn Fn(&M, &B) -> Vec<(String, Tensor<2>)>;
+
+fn invalid(field: &str, value: String, message: String) -> TrainError {
+    TrainError::Invalid {
+        field: field.into(),
+        value,
+        message,
+    }
+}
+
+/// `recipe` made one-shot: every pruner prunes once, at step 0, to its schedule's final
+/// sparsity; `[dense]` and `[distill]` are dropped. Modifiers that only make sense while
+/// training (RigL, SET, freezing) are refused, naming them.
+pub fn one_shot_recipe(recipe: &Recipe) -> Result<Recipe, TrainError> {
+    let mut recipe = recipe.clone();
+    recipe.dense = None;
+    recipe.distill = None;
+    if recipe.modifiers.is_empty() {
+        return Err(invalid(
+            "modifiers",
+            "[]".into(),
+            "one-shot pruning needs at least one `prune` or `mask` modifier".into(),
+        ));
+    }
+    for (index, modifier) in recipe.modifiers.iter_mut().enumerate() {
+        match modifier {
+            ModifierSpec::Prune(prune) => {
+                let sparsity = match &prune.schedule {
+                    ScheduleSpec::OneShot { sparsity, .. } => *sparsity,
+                    ScheduleSpec::Linear(r) | ScheduleSpec::Cubic(r) => r.final_sparsity,
+                    ScheduleSpec::Polynomial(p) => p.final_sparsity,
+                };
+                prune.schedule = ScheduleSpec::OneShot {
+                    sparsity,
+                    at_epoch: 0.0,
+                };
+            }
+            ModifierSpec::Mask(_) => {}
+            other => {
+                let kind = match other {
+                    ModifierSpec::Freeze(_) => "freeze",
+                    ModifierSpec::Rigl(_) => "rigl",
+                    _ => "set",
+                };
+                return Err(invalid(
+                    &format!("modifiers[{index}].kind"),
+                    kind.into(),
+                    "trains while it changes the model; one-shot pruning takes `prune` and \
+                     `mask` modifiers"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(recipe)
+}
+
+/// The weights file of `source`: a run directory's `model.bpk` (else its `dense.bpk`), or a
+/// weights file itself.
+pub fn weights_of(source: &Path) -> Result<PathBuf, TrainError> {
+    if source.is_dir() {
+        for name in ["model.bpk", "dense.bpk"] {
+            if source.join(name).is_file() {
+                return Ok(source.join(name));
+            }
+        }
+        return Err(TrainError::ReadCheckpoint {
+            path: source.to_path_buf(),
+            message: "the directory holds neither model.bpk nor dense.bpk".into(),
+        });
+    }
+    if source.is_file() {
+        Ok(source.to_path_buf())
+    } else {
+        Err(TrainError::ReadCheckpoint {
+            path: source.to_path_buf(),
+            message: "no such file or directory".into(),
+        })
+    }
+}
+
+/// What the recipe's scorers need from calibration data: (gradients, activations), with the
+/// name of the first modifier that needs each.
+fn needs(
+    recipe: &Recipe,
+    options: &RunOptions,
+) -> Result<(Option<String>, Option<String>), TrainError> {
+    let (mut gradients, mut inputs) = (None, None);
+    for (index, modifier) in recipe.modifiers.iter().enumerate() {
+        if let ModifierSpec::Prune(prune) = modifier {
+            let scorer = options.scorers.get(&prune.scorer)?;
+            let name = format!("modifiers[{index}] (scorer `{}`)", prune.scorer);
+            if scorer.needs_gradient() || scorer.accumulates() {
+                gradients.get_or_insert(name.clone());
+            }
+            if scorer.needs_inputs() {
+                inputs.get_or_insert(name);
+            }
+        }
+    }
+    Ok((gradients, inputs))
+}
+
+/// Prunes the model of `source` (run directory or weights file) one-shot with `recipe`'s
+/// pruners, measuring gradients and linear-layer inputs on `calibration` training batches
+/// when a scorer needs them, and writes a run directory (`recipe.toml`, `model.bpk`,
+/// `report.json`, `metrics.csv` without epochs) to `options.out_dir`.
+///
+/// Gradient scorers (SNIP) see the gradient of the last calibration batch; accumulating
+/// scorers (movement, SNIP momentum) fold in every batch; Wanda's norms cover every batch.
+pub fn prune_task<T: Task>(
+    recipe: &Recipe,
+    options: &RunOptions,
+    model: T::Model,
+    data: TaskData<T::Batch>,
+    source: &Path,
+    calibration: usize,
+    inputs: Option<&InputsOf<T::Model, T::Batch>>,
+) -> Result<RunReport, TrainError> {
+    let started = Instant::now();
+    let recipe = one_shot_recipe(recipe)?;
+    let weights = weights_of(source)?;
+    let (needs_gradients, needs_inputs) = needs(&recipe, options)?;
+    if calibration == 0 {
+        if let Some(who) = needs_gradients.as_ref().or(needs_inputs.as_ref()) {
+            return Err(invalid(
+                "--calibration",
+                "0".into(),
+                format!(
+                    "{who} scores with gradients or activations: give calibration batches \
+                     (e.g. --calibration 8)"
+                ),
+            ));
+        }
+    }
+    if let (Some(who), None) = (&needs_inputs, inputs) {
+        return Err(invalid(
+            "model.kind",
+            recipe.model.name().into(),
+            format!("{who} needs the inputs of linear layers, which this model does not expose"),
+        ));
+    }
+    let batches: Vec<T::Batch> = data.train.iter().flatten().take(calibration).collect();
+    if batches.len() < calibration {
+        return Err(invalid(
+            "--calibration",
+            calibration.to_string(),
+            format!(
+                "the training split gives {} batches of {}; the calibration set cannot be \
+                 smaller than asked",
+                batches.len(),
+                recipe.data.batch_size
+            ),
+        ));
+    }
+    let model = load_weights(model, &weights).map_err(|message| TrainError::LoadWeights {
+        path: weights.clone(),
+        model: recipe.model.name().into(),
+        message,
+    })?;
+    write_atomically(
+        &options.out_dir.join("recipe.toml"),
+        recipe.to_toml().as_bytes(),
+    )?;
+    let dense_accuracy = accuracy(&TaskModel::<T>::new(model.clone()), &data.test);
+    eprintln!(
+        "[dense] test accuracy {dense_accuracy:.2}% ({})",
+        weights.display()
+    );
+
+    let plan = recipe.plan(
+        &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),
+        &options.scorers,
+        &options.patterns,
+    )?;
+    let mut sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
+    let mut last_grads = None;
+    if needs_gradients.is_some() {
+        let trainable = sparse.model.clone().train();
+        for batch in &batches {
+            let grads = TrainStep::step(&trainable, batch.clone()).grads;
+            sparse = sparse.observe(&grads);
+            last_grads = Some(grads);
+        }
+    }
+    if let Some(inputs) = inputs.filter(|_| needs_inputs.is_some()) {
+        let mut squares: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+        for batch in &batches {
+            for (path, x) in inputs(&sparse.model.model, batch) {
+                let sums: Vec<f32> = (x.clone() * x)
+                    .sum_dim(0)
+                    .into_data()
+                    .iter::<f32>()
+                    .collect();
+                let total = squares.entry(path).or_insert_with(|| vec![0.0; sums.len()]);
+                for (t, s) in total.iter_mut().zip(sums) {
+                    *t += s;
+                }
+            }
+        }
+        let norms = squares
+            .into_iter()
+            .map(|(path, s)| (path, s.into_iter().map(f32::sqrt).collect()))
+            .collect();
+        sparse = sparse.with_input_norms(norms);
+    }
+    let sparse = sparse.update_masks(0, last_grads.as_ref())?.apply_masks();
+    let final_accuracy = accuracy(&sparse, &data.test);
+    let measured = sparse.report();
+    save_sparse(&sparse, &options.out_dir.join("model.bpk"))?;
+    write_atomically(
+        &options.out_dir.join("metrics.csv"),
+        b"phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity\n",
+    )?;
+    let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
+    let seconds = started.elapsed().as_secs_f64();
+    let report = RunReport {
+        recipe: recipe.name.clone(),
+        model: recipe.model.name().to_string(),
+        device: options.device_name.clone(),
+        dense: Some(PhaseReport {
+            accuracy: dense_accuracy,
+            epochs: 0,
+            wall_seconds: 0.0,
+            loaded_from: Some(weights.display().to_string()),
+        }),
+        final_: PhaseReport {
+            accuracy: final_accuracy,
+            epochs: 0,
+            wall_seconds: seconds,
+            loaded_from: None,
+        },
+        sparsity,
+        parameters,
+        layers: measured.layers,
+        wall_seconds: seconds,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
+    write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
+    Ok(report)
+}
