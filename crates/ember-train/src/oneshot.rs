@@ -142,17 +142,18 @@ pub fn prune_task<T: Task>(
     let recipe = one_shot_recipe(recipe)?;
     let weights = weights_of(source)?;
     let (needs_gradients, needs_inputs) = needs(&recipe, options)?;
-    if calibration == 0 {
-        if let Some(who) = needs_gradients.as_ref().or(needs_inputs.as_ref()) {
-            return Err(invalid(
-                "--calibration",
-                "0".into(),
-                format!(
-                    "{who} scores with gradients or activations: give calibration batches \
-                     (e.g. --calibration 8)"
-                ),
-            ));
-        }
+    if let (0, Some(who)) = (
+        calibration,
+        needs_gradients.as_ref().or(needs_inputs.as_ref()),
+    ) {
+        return Err(invalid(
+            "--calibration",
+            "0".into(),
+            format!(
+                "{who} scores with gradients or activations: give calibration batches \
+                 (e.g. --calibration 8)"
+            ),
+        ));
     }
     if let (Some(who), None) = (&needs_inputs, inputs) {
         return Err(invalid(
