@@ -9,6 +9,11 @@
 //! [`SparseMlp`] / [`SparseBert`] run finished runs on the sparse CPU kernels of
 //! `ember-kernels` (`ember eval --engine sparse`).
 //!
+//! Three drivers compose ordinary runs: [`Sweep`] (methods × a grid of recipe keys × seeds,
+//! summarised as mean ± std), [`Lottery`] (iterative magnitude pruning with rewinding and a
+//! re-initialised control) and [`prune_task`] (one-shot pruning of a trained model with
+//! calibration data, `ember prune`).
+//!
 //! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
 //! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
 //! weights, wall time), the final weights `model.bpk`, and burn-train's own logs per phase.
