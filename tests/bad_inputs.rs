@@ -92,7 +92,7 @@ fn malformed_overrides_and_unknown_scorers_are_reported() {
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("magnitud") && msg.contains("magnitude, random, snip"),
+        msg.contains("magnitud") && msg.contains("magnitude, movement, random, snip"),
         "{msg}"
     );
 }

@@ -237,6 +237,20 @@ fn main() -> Result<()> {
             println!("run directory: {}", out_dir.display());
             print_plots(&ember::plot::plot_run(&out_dir)?);
         }
+        Command::Report { run_dir, json } if run_dir.join("lottery.json").is_file() => {
+            // A lottery experiment: its table, and the plot redrawn.
+            if json {
+                println!("{}", std::fs::read_to_string(run_dir.join("lottery.json"))?);
+            } else {
+                let md = run_dir.join("lottery.md");
+                print!(
+                    "{}",
+                    std::fs::read_to_string(&md)
+                        .with_context(|| format!("cannot read {}", md.display()))?
+                );
+                print_plots(&ember::plot::plot_lottery(&run_dir)?);
+            }
+        }
         Command::Report { run_dir, json } if run_dir.join("summary.json").is_file() => {
             // A sweep directory: its table, and the plot redrawn.
             let summary = std::fs::read_to_string(run_dir.join("summary.json"))?;
@@ -302,7 +316,9 @@ fn main() -> Result<()> {
                         }
                     })?;
                     let options = RunOptions::new(&run.dir, device.clone(), spec.to_string());
-                    ember::train::run(&recipe, &options)
+                    let report = ember::train::run(&recipe, &options)?;
+                    plot_into(&run.dir)?;
+                    Ok(report)
                 },
                 |index, total, run, done| {
                     let state = if done { "done, skipped" } else { "running" };
@@ -318,6 +334,7 @@ fn main() -> Result<()> {
                 "sweep directory: {} (summary.csv, summary.md, summary.json)",
                 out.display()
             );
+            print_plots(&ember::plot::plot_sweep(&out)?);
         }
         Command::Prune {
             source,
@@ -398,7 +415,9 @@ fn main() -> Result<()> {
                         }
                     })?;
                     let options = RunOptions::new(dir, device.clone(), spec.to_string());
-                    ember::train::run(&recipe, &options)
+                    let report = ember::train::run(&recipe, &options)?;
+                    plot_into(dir)?;
+                    Ok(report)
                 },
                 |dir, done| {
                     let state = if done { "done, skipped" } else { "running" };
@@ -517,6 +536,16 @@ fn main() -> Result<()> {
 }
 
 /// The devices named by `--devices` or `--device`, else the first compiled backend.
+/// Draws a finished run's plots, for the runs of sweeps and lottery experiments.
+fn plot_into(dir: &std::path::Path) -> Result<(), ember::train::TrainError> {
+    ember::plot::plot_run(dir)
+        .map(|_| ())
+        .map_err(|e| ember::train::TrainError::Write {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
 /// Names the plot files a command wrote.
 fn print_plots(paths: &[PathBuf]) {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

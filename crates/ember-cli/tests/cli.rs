@@ -246,6 +246,14 @@ fn a_sweep_runs_every_cell_and_seed_summarises_them_and_resumes() {
         out.join("quickstart/final_sparsity=0.95/scorer=lamp/seed-2/report.json")
             .is_file()
     );
+    for plot in [
+        "accuracy-vs-sparsity.png",
+        "accuracy-vs-sparsity.svg",
+        "quickstart/final_sparsity=0.95/scorer=lamp/seed-2/sparsity.png",
+        "quickstart/final_sparsity=0.95/scorer=lamp/seed-2/curves.svg",
+    ] {
+        assert!(out.join(plot).is_file(), "{plot}");
+    }
 
     // Again: every run is found finished, nothing retrains, and the summary is the same.
     let again = ember(&args);

@@ -38,7 +38,7 @@ pub fn plot_lottery(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             .rounds
             .iter()
             .filter(|r| r.arm == name)
-            .map(|r| (100.0 * r.remaining, r.accuracy))
+            .map(|r| (position(100.0 * r.remaining), r.accuracy))
             .collect()
     };
     draw_both(
@@ -52,6 +52,17 @@ pub fn plot_lottery(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     )
 }
 
+/// The x coordinate of a percentage remaining: `−log10`, so that 100% is on the left and the
+/// axis runs towards sparser networks with every halving the same width, as in the paper.
+fn position(percent: f64) -> f64 {
+    -percent.max(1e-6).log10()
+}
+
+/// The percentage at an x coordinate.
+fn percent(position: f64) -> f64 {
+    10f64.powf(-position)
+}
+
 struct LotteryFigure {
     ticket: Vec<(f64, f64)>,
     control: Vec<(f64, f64)>,
@@ -61,7 +72,8 @@ struct LotteryFigure {
 impl Figure for LotteryFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let all = self.ticket.iter().chain(&self.control);
-        let low_x = all.clone().map(|p| p.0).fold(100.0f64, f64::min);
+        let right = all.clone().map(|p| p.0).fold(position(100.0), f64::max) + 0.08;
+        let left = position(100.0) - 0.08;
         let low_y = all.map(|p| p.1).fold(self.dense, f64::min);
         let high_y = self
             .ticket
@@ -79,12 +91,21 @@ impl Figure for LotteryFigure {
             .x_label_area_size(50)
             .y_label_area_size(64)
             .build_cartesian_2d(
-                ((low_x * 0.8).max(0.01)..110.0).log_scale(),
+                left..right,
                 (low_y - pad).max(0.0)..(high_y + pad).min(100.0),
             )
             .map_err(text)?;
         chart
             .configure_mesh()
+            .x_labels(10)
+            .x_label_formatter(&|x| {
+                let p = percent(*x);
+                if p >= 10.0 {
+                    format!("{p:.0}")
+                } else {
+                    format!("{p:.1}")
+                }
+            })
             .x_desc("weights remaining (%), log scale")
             .y_desc("test accuracy (%)")
             .label_style((FONT, 14))
@@ -93,7 +114,7 @@ impl Figure for LotteryFigure {
         let grey = RGBColor(128, 128, 128);
         chart
             .draw_series(DashedLineSeries::new(
-                [((low_x * 0.8).max(0.01), self.dense), (110.0, self.dense)],
+                [(left, self.dense), (right, self.dense)],
                 8,
                 5,
                 grey.stroke_width(2),

@@ -507,12 +507,63 @@ impl SweepSummary {
         text
     }
 
-    /// The cells as a Markdown table, accuracy as `mean ± std`.
+    /// The cells as a Markdown table, accuracy as `mean ± std`; with one grid axis, followed
+    /// by the same accuracies pivoted: a row per method, a column per value of the axis.
     pub fn to_markdown(&self) -> String {
+        let mut text = self.long_table();
+        if self.keys.len() == 1 {
+            text += "\n";
+            text += &self.pivot_table();
+        }
+        text
+    }
+
+    /// Methods by the one axis's values.
+    fn pivot_table(&self) -> String {
+        let value_of = |cell: &CellSummary| {
+            cell.settings
+                .first()
+                .map_or(String::new(), |(_, v)| v.clone())
+        };
+        let mut values: Vec<String> = Vec::new();
+        let mut methods: Vec<String> = Vec::new();
+        for cell in &self.cells {
+            if !values.contains(&value_of(cell)) {
+                values.push(value_of(cell));
+            }
+            if !methods.contains(&cell.method) {
+                methods.push(cell.method.clone());
+            }
+        }
+        let mut text = format!("| method \\ `{}` |", markdown_cell(&self.keys[0]));
+        for value in &values {
+            text += &format!(" {value} |");
+        }
+        text += "\n| --- |";
+        text += &" ---: |".repeat(values.len());
+        text += "\n";
+        for method in &methods {
+            text += &format!("| {method} |");
+            for value in &values {
+                let cell = self
+                    .cells
+                    .iter()
+                    .find(|c| &c.method == method && &value_of(c) == value);
+                text += &match cell {
+                    Some(c) => format!(" {:.2} ± {:.2} |", c.accuracy_mean, c.accuracy_std),
+                    None => " |".to_string(),
+                };
+            }
+            text += "\n";
+        }
+        text
+    }
+
+    fn long_table(&self) -> String {
         let mut header = String::from("| method |");
         let mut rule = String::from("| --- |");
         for key in &self.keys {
-            header += &format!(" `{key}` |");
+            header += &format!(" `{}` |", markdown_cell(key));
             rule += " ---: |";
         }
         header += " runs | test accuracy (%) | measured sparsity | dense accuracy (%) |\n";
@@ -542,6 +593,11 @@ impl SweepSummary {
         write_atomically(&dir.join("summary.csv"), self.to_csv().as_bytes())?;
         write_atomically(&dir.join("summary.md"), self.to_markdown().as_bytes())
     }
+}
+
+/// `text` safe inside a Markdown table cell: its pipes (alternative keys `a|b`) escaped.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|")
 }
 
 fn csv_field(text: &str) -> String {
@@ -621,10 +677,10 @@ mod tests {
             csv.contains("a,1,2,91.0000,1.4142,0.500000,98.0000,0.0000"),
             "{csv}"
         );
-        assert!(
-            summary
-                .to_markdown()
-                .contains("| a | 1 | 2 | 91.00 ± 1.41 |")
-        );
+        let md = summary.to_markdown();
+        assert!(md.contains("| a | 1 | 2 | 91.00 ± 1.41 |"), "{md}");
+        // With one axis, the pivot: a row per method, a column per value.
+        assert!(md.contains("| method \\ `k` | 1 |"), "{md}");
+        assert!(md.contains("| b | 80.00 ± 0.00 |"), "{md}");
     }
 }
