@@ -171,7 +171,8 @@ enum Command {
         /// `layer_wise` or `global`.
         #[arg(long, default_value = "layer_wise")]
         scope: String,
-        /// `init` (winning tickets) or `lr` (learning-rate rewinding).
+        /// `init` (winning tickets), `epoch:K` (late rewinding to the weights after K dense
+        /// epochs) or `lr` (learning-rate rewinding).
         #[arg(long, default_value = "init")]
         rewind: String,
         /// Also train every round's masks from re-initialised weights.
@@ -378,7 +379,10 @@ fn main() -> Result<()> {
             let rewind = match rewind.as_str() {
                 "init" => ember::train::Rewind::Init,
                 "lr" => ember::train::Rewind::LearningRate,
-                other => anyhow::bail!("unknown --rewind `{other}`; known: init, lr"),
+                other => match other.strip_prefix("epoch:").map(str::parse::<usize>) {
+                    Some(Ok(k)) => ember::train::Rewind::Epoch(k),
+                    _ => anyhow::bail!("unknown --rewind `{other}`; known: init, lr, epoch:K"),
+                },
             };
             let mut rates = std::collections::BTreeMap::new();
             for item in &rate_for {

@@ -599,3 +599,39 @@ fn one_shot_pruning_with_wanda_and_its_errors() {
     );
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn late_rewinding_starts_every_round_from_the_weights_after_k_epochs() {
+    let out = scratch("late-rewind");
+    std::fs::create_dir_all(&out).unwrap();
+    let recipe = frozen_quickstart(&out);
+    let dir = out.join("lottery");
+    let dir_arg = dir.display().to_string();
+    let lottery = |rewind: &str| {
+        ember(&[
+            "lottery", &recipe, "--rounds", "1", "--rewind", rewind, "--set", "epochs=2", "--out",
+            &dir_arg,
+        ])
+    };
+    for bad in ["epoch:0", "epoch:2", "epoch:x"] {
+        let output = lottery(bad);
+        assert!(!output.status.success(), "{bad}");
+        assert!(stderr(&output).contains(bad), "{bad}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"));
+    }
+    let output = lottery("epoch:1");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let point = dir.join("ticket/rewind-epoch-01/model.bpk");
+    let round = std::fs::read_to_string(dir.join("ticket/round-01/recipe.toml")).unwrap();
+    // The pruned round trains the one epoch left, from the rewind point.
+    assert!(round.contains("epochs = 1"), "{round}");
+    assert!(round.contains(&point.display().to_string()), "{round}");
+    let start = ember::train::checkpoint_tensors(&point).unwrap();
+    let after = ember::train::checkpoint_tensors(&dir.join("ticket/round-01/model.bpk")).unwrap();
+    for (a, b) in start.iter().zip(&after) {
+        for (x, y) in a.values.iter().zip(&b.values) {
+            assert!(*y == 0.0 || x.to_bits() == y.to_bits(), "{}", a.name);
+        }
+    }
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -79,6 +79,9 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// A lottery-ticket experiment's settings do not make one.
+    #[error("lottery: {0}")]
+    Lottery(String),
     /// burn-train stopped with an error.
     #[error("training phase `{phase}` failed: {message}")]
     Training {

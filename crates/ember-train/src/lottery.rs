@@ -6,6 +6,8 @@
 //!
 //! - [`Rewind::Init`]: the initial weights, bit for bit (the same `init_seed`), the winning
 //!   ticket of Frankle & Carbin;
+//! - [`Rewind::Epoch`]: the weights after `k` epochs of dense training (late rewinding,
+//!   Frankle et al. 2020), each round then training the remaining `epochs − k`;
 //! - [`Rewind::LearningRate`]: the previous round's trained weights, with the learning-rate
 //!   schedule started again (Renda et al. 2020).
 //!
@@ -33,6 +35,11 @@ pub enum Rewind {
     Init,
     /// The previous round's trained weights, with the learning rate rewound.
     LearningRate,
+    /// The dense network's weights after this many epochs (late rewinding). They come from a
+    /// run of that many epochs with the round's recipe and seed: with a constant learning rate
+    /// that is exactly the start of round 0. Later rounds train the remaining epochs, their
+    /// data order starting again from the first epoch's.
+    Epoch(usize),
 }
 
 /// The seed offset of the control arm's initial weights.
@@ -89,10 +96,7 @@ pub struct LotterySummary {
 }
 
 fn invalid(message: String) -> TrainError {
-    TrainError::Grid {
-        axis: "lottery".into(),
-        message,
-    }
+    TrainError::Lottery(message)
 }
 
 impl Lottery {
@@ -207,6 +211,26 @@ impl Lottery {
                 dir: dir.strip_prefix(&out).unwrap_or(dir).display().to_string(),
             });
         };
+        // Late rewinding: the rewind point is a dense run of `k` epochs, and every pruned round
+        // trains the epochs left from there.
+        let (rewind_point, pruned_base) = match self.rewind {
+            Rewind::Epoch(k) => {
+                if k == 0 || k >= base.epochs {
+                    return Err(invalid(format!(
+                        "--rewind epoch:{k} must lie in [1, epochs) = [1, {})",
+                        base.epochs
+                    )));
+                }
+                let mut point = base.clone();
+                point.epochs = k;
+                let dir = out.join("ticket").join(format!("rewind-epoch-{k:02}"));
+                once(&self.round_recipe(&point, None, None, false), &dir)?;
+                let mut rest = base.clone();
+                rest.epochs = base.epochs - k;
+                (Some(dir.join("model.bpk")), rest)
+            }
+            _ => (None, base.clone()),
+        };
         let dense_dir = round_dir("ticket", 0);
         let dense = once(&self.round_recipe(&base, None, None, false), &dense_dir)?;
         record("ticket", 0, &dense_dir, &dense);
@@ -217,14 +241,13 @@ impl Lottery {
             let next = self.prune(&previous.join("model.bpk"), masks.as_ref())?;
             let dir = round_dir("ticket", round);
             let mask_file = dir.join("masks.json");
-            let recipe = self.round_recipe(
-                &base,
-                Some(&mask_file),
-                (self.rewind == Rewind::LearningRate)
-                    .then(|| previous.join("model.bpk"))
-                    .as_deref(),
-                false,
-            );
+            let start_from = match self.rewind {
+                Rewind::Init => None,
+                Rewind::LearningRate => Some(previous.join("model.bpk")),
+                Rewind::Epoch(_) => rewind_point.clone(),
+            };
+            let recipe =
+                self.round_recipe(&pruned_base, Some(&mask_file), start_from.as_deref(), false);
             // A finished round keeps its masks; a new one gets them written first.
             if finished_run(&dir, &recipe)?.is_none() {
                 let json = serde_json::to_string(&next).expect("masks always serialise");
