@@ -478,6 +478,24 @@ fn lottery_rounds_rewind_survivors_to_their_initial_values_bit_for_bit() {
     let md = std::fs::read_to_string(dir.join("lottery.md")).unwrap();
     assert!(md.contains("| 2 | 64.0% |"), "{md}");
     assert!(dir.join("lottery.png").is_file() && dir.join("lottery.svg").is_file());
+    // A per-tensor rate for a tensor that is not pruned is an error, not a silent no-op.
+    let typo = out.join("typo").display().to_string();
+    let output = ember(&[
+        "lottery",
+        &recipe,
+        "--rounds",
+        "1",
+        "--rate-for",
+        "layers.9.weight=0.1",
+        "--out",
+        &typo,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("layers.9.weight"),
+        "{}",
+        stderr(&output)
+    );
     // Bad input: a rate outside (0, 1) fails before anything is written.
     let bad = out.join("bad").display().to_string();
     let output = ember(&["lottery", &recipe, "--rate", "1.5", "--out", &bad]);

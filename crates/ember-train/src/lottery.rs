@@ -294,6 +294,15 @@ impl Lottery {
             })
             .collect();
         let selected = Selector::new(self.params.clone()).resolve(&infos, "lottery")?;
+        if let Some(path) = self
+            .rates
+            .keys()
+            .find(|path| !selected.iter().any(|info| &info.path == *path))
+        {
+            return Err(invalid(format!(
+                "--rate-for names `{path}`, which is not among the pruned parameters"
+            )));
+        }
         let mut scores = Vec::with_capacity(selected.len());
         let mut counts = Vec::with_capacity(selected.len());
         for info in &selected {
