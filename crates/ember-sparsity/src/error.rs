@@ -51,6 +51,14 @@ pub enum SparsityError {
         /// The names the registry knows.
         known: String,
     },
+    /// A scorer's arguments (`name:arguments`) do not parse.
+    #[error("scorer `{spec}`: {message}")]
+    BadScorerSpec {
+        /// The scorer as written.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A scorer returned the wrong number of scores.
     #[error("scorer `{scorer}` returned {got} scores for `{path}`, which has {expected} elements")]
     ScoreLength {
