@@ -308,19 +308,7 @@ fn main() -> Result<()> {
             let device = spec.device()?;
             let summary = sweep.run(
                 &out,
-                |run| {
-                    let mut recipe = run.recipe.clone();
-                    ember::fetch::fill_in_recipe(&mut recipe).map_err(|e| {
-                        ember::train::TrainError::Grid {
-                            axis: String::new(),
-                            message: format!("{}: {e:#}", run.dir.display()),
-                        }
-                    })?;
-                    let options = RunOptions::new(&run.dir, device.clone(), spec.to_string());
-                    let report = ember::train::run(&recipe, &options)?;
-                    plot_into(&run.dir)?;
-                    Ok(report)
-                },
+                |run| run_plotted(&run.recipe, &run.dir, &device, &spec),
                 |index, total, run, done| {
                     let state = if done { "done, skipped" } else { "running" };
                     eprintln!(
@@ -410,19 +398,7 @@ fn main() -> Result<()> {
             let device = spec.device()?;
             let summary = lottery.run(
                 &out,
-                |recipe, dir| {
-                    let mut recipe = recipe.clone();
-                    ember::fetch::fill_in_recipe(&mut recipe).map_err(|e| {
-                        ember::train::TrainError::Grid {
-                            axis: String::new(),
-                            message: format!("{}: {e:#}", dir.display()),
-                        }
-                    })?;
-                    let options = RunOptions::new(dir, device.clone(), spec.to_string());
-                    let report = ember::train::run(&recipe, &options)?;
-                    plot_into(dir)?;
-                    Ok(report)
-                },
+                |recipe, dir| run_plotted(recipe, dir, &device, &spec),
                 |dir, done| {
                     let state = if done { "done, skipped" } else { "running" };
                     eprintln!("ember lottery: {} ({state})", dir.display());
@@ -540,14 +516,27 @@ fn main() -> Result<()> {
 }
 
 /// The devices named by `--devices` or `--device`, else the first compiled backend.
-/// Draws a finished run's plots, for the runs of sweeps and lottery experiments.
-fn plot_into(dir: &std::path::Path) -> Result<(), ember::train::TrainError> {
-    ember::plot::plot_run(dir)
-        .map(|_| ())
-        .map_err(|e| ember::train::TrainError::Write {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        })
+/// One run of a sweep or lottery experiment, as `ember run` does it: the recipe's model and
+/// data filled in from the cache, trained into `dir` on `device`, then plotted.
+fn run_plotted(
+    recipe: &Recipe,
+    dir: &std::path::Path,
+    device: &burn::tensor::Device,
+    spec: &DeviceSpec,
+) -> Result<RunReport, ember::train::TrainError> {
+    use ember::train::TrainError;
+    let mut recipe = recipe.clone();
+    ember::fetch::fill_in_recipe(&mut recipe).map_err(|e| TrainError::Grid {
+        axis: String::new(),
+        message: format!("{}: {e:#}", dir.display()),
+    })?;
+    let options = RunOptions::new(dir, device.clone(), spec.to_string());
+    let report = ember::train::run(&recipe, &options)?;
+    ember::plot::plot_run(dir).map_err(|e| TrainError::Write {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(report)
 }
 
 /// Names the plot files a command wrote.

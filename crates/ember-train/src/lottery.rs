@@ -140,9 +140,8 @@ impl Lottery {
         start_from: Option<&Path>,
         control: bool,
     ) -> Recipe {
+        // `base` comes without dense phase, distillation or modifiers (see `run`).
         let mut recipe = base.clone();
-        recipe.dense = None;
-        recipe.distill = None;
         recipe.modifiers = masks
             .map(|file| {
                 ModifierSpec::Mask(MaskSpec {

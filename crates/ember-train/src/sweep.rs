@@ -346,7 +346,7 @@ impl Sweep {
         let runs = self.runs(out)?;
         let mut rows = Vec::with_capacity(runs.len());
         for (index, sweep_run) in runs.iter().enumerate() {
-            let report = match finished(sweep_run)? {
+            let report = match finished_run(&sweep_run.dir, &sweep_run.recipe)? {
                 Some(report) => {
                     progress(index, runs.len(), sweep_run, true);
                     report
@@ -404,12 +404,6 @@ fn describe(settings: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The report of a finished run in `run.dir`, `None` when it has not finished, and an error
-/// when the directory holds a different recipe's run.
-fn finished(run: &SweepRun) -> Result<Option<RunReport>, TrainError> {
-    finished_run(&run.dir, &run.recipe)
 }
 
 /// The report of a finished run of `recipe` in `dir`, `None` when none has finished there, and

@@ -1,12 +1,10 @@
 //! Dynamic sparse training: SET and RigL rewire a fixed number of connections.
 
 use ember_schedule::SparsitySchedule;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{Effect, Modifier, Scope, TargetView};
-use crate::score::stable_hash;
+use crate::score::{Random, ScoreContext, Scorer};
 use crate::select::budget::erk_sparsities;
 use crate::{ParamInfo, Selector, SparsityError, prune_count, pruned_flags};
 
@@ -140,13 +138,17 @@ impl DynamicSparse {
     fn growth_scores(&self, step: u64, target: &TargetView<'_>) -> Vec<f32> {
         match (self.regrowth, target.gradient) {
             (Regrowth::Gradient, Some(gradient)) => gradient.iter().map(|g| g.abs()).collect(),
-            _ => {
-                let seed = self.seed ^ stable_hash(&target.info.path) ^ step.rotate_left(32);
-                let mut rng = StdRng::seed_from_u64(seed);
-                (0..target.weights.len())
-                    .map(|_| rng.random::<f32>())
-                    .collect()
-            }
+            // SET draws what the `random` scorer draws: seeded by seed, path and step.
+            _ => Random.score(&ScoreContext {
+                path: &target.info.path,
+                shape: &target.info.shape,
+                weights: target.weights,
+                gradient: None,
+                accumulated: None,
+                inputs: None,
+                step,
+                seed: self.seed,
+            }),
         }
     }
 

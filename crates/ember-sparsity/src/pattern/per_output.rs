@@ -1,4 +1,4 @@
-use super::{Groups, Pattern, PatternInput};
+use super::{Groups, Pattern, PatternInput, Structured, UnitDim};
 
 /// Every output unit (a `Linear` neuron's row of weights in PyTorch's layout, a convolution's
 /// filter) loses the same fraction of its own weights: the comparison group of Wanda (Sun et
@@ -26,16 +26,12 @@ impl Pattern for PerOutput {
     }
 
     fn groups(&self, param: &PatternInput<'_>) -> Groups {
-        let shape = param.shape.to_vec();
-        if param.layer_type == "Linear" {
-            // burn's [in, out]: flat index i·out + o belongs to output o.
-            let outputs = shape[1];
-            Groups::from_fn(param.path, param.numel(), outputs, move |i| i % outputs)
-        } else {
-            // [out, rest...]: a filter is contiguous.
-            let per_unit = shape[1..].iter().product::<usize>();
-            Groups::from_fn(param.path, param.numel(), shape[0], move |i| i / per_unit)
+        // The groups are the output units whole-unit pruning removes; only the budget differs
+        // (a quota per unit instead of a ranking of units).
+        Structured {
+            dim: UnitDim::Output,
         }
+        .groups(param)
     }
 
     fn group_quota(&self) -> Option<usize> {

@@ -18,7 +18,6 @@ pub use lamp::Lamp;
 pub use magnitude::Magnitude;
 pub use movement::Movement;
 pub use random::Random;
-pub(crate) use random::stable_hash;
 pub use registry::ScorerRegistry;
 pub use snip::Snip;
 pub use snip_momentum::SnipMomentum;

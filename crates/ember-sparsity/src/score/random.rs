@@ -9,7 +9,7 @@ use super::{ScoreContext, Scorer};
 pub struct Random;
 
 /// FNV-1a: a hash that, unlike `std`'s, is stable across Rust versions and platforms.
-pub(crate) fn stable_hash(text: &str) -> u64 {
+fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
