@@ -7,7 +7,7 @@
 # After `tch`, build and run with the variables printed by `scripts/setup-backends.sh env`:
 #   LIBTORCH=<dir> and LD_LIBRARY_PATH=<dir>/lib.
 # The libtorch directory lives in $BACKENDS_CACHE (default ~/.cache/ember) so it is reused.
-# (Not an EMBER_* name: those override recipe keys.)
+# (Not an EMBER_RECIPE__* name: those override recipe keys.)
 set -euo pipefail
 
 cache="${BACKENDS_CACHE:-$HOME/.cache/ember}"

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ember::backend::{Backend, DeviceSpec};
-use ember::train::{Evaluation, Recipe, RunOptions, RunReport};
+use ember::train::{Evaluation, Recipe, RunOptions, RunReport, Start};
 
 /// Prune and freeze burn neural networks.
 ///
@@ -27,12 +27,23 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a recipe: dense training (or loading), then pruning, then a report.
+    ///
+    /// The run checkpoints at every epoch end (and every `checkpoint.every_steps` steps); a
+    /// killed run continues with `ember run --resume DIR`, bit for bit as if it had not stopped.
     Run {
         /// The recipe file (TOML), e.g. recipes/quickstart.toml.
-        recipe: PathBuf,
-        /// The run directory [default: runs/<recipe file stem>].
-        #[arg(long)]
+        #[arg(required_unless_present = "resume")]
+        recipe: Option<PathBuf>,
+        /// The run directory [default: runs/<recipe file stem>]. It must not hold another
+        /// run's files (see --force and --resume).
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
+        /// Delete the files of an earlier run in the run directory first.
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
+        /// Continue the killed run in DIR from its newest checkpoint, with its own recipe.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["recipe", "overrides"])]
+        resume: Option<PathBuf>,
         /// Override a recipe value, e.g. --set epochs=4 --set data.dir=/data/mnist
         /// (repeatable; values are read as TOML, else as strings).
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -206,10 +217,32 @@ fn main() -> Result<()> {
         Command::Run {
             recipe,
             out,
+            force,
+            resume,
             overrides,
             device,
             devices,
         } => {
+            let (recipe, out, start) = match resume {
+                Some(dir) => {
+                    if dir.join("report.json").is_file() {
+                        let report = RunReport::read(&dir.join("report.json"))?;
+                        println!("{}", report.summary());
+                        println!(
+                            "the run in {} has finished: nothing to resume",
+                            dir.display()
+                        );
+                        return Ok(());
+                    }
+                    let recipe = ember::train::run_dir::recipe_path(&dir)?;
+                    (recipe, Some(dir), Start::Resume)
+                }
+                None => {
+                    let recipe = recipe.expect("clap requires a recipe without --resume");
+                    let start = if force { Start::Force } else { Start::Fresh };
+                    (recipe, out, start)
+                }
+            };
             let mut parsed = Recipe::load(&recipe, &overrides)?;
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let specs = device_specs(device, devices)?;
@@ -231,8 +264,9 @@ fn main() -> Result<()> {
                 recipe.display(),
                 out_dir.display()
             );
-            let options =
-                RunOptions::new(&out_dir, devices[0].clone(), device_name).with_devices(devices);
+            let options = RunOptions::new(&out_dir, devices[0].clone(), device_name)
+                .with_devices(devices)
+                .with_start(start);
             let report = ember::train::run(&parsed, &options)?;
             println!("{}", report.summary());
             println!("run directory: {}", out_dir.display());
@@ -269,12 +303,20 @@ fn main() -> Result<()> {
         }
         Command::Report { run_dir, json } => {
             let path = run_dir.join("report.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let report: RunReport = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not an Ember report", path.display()))?;
+            if !path.is_file() && run_dir.join("recipe.toml").is_file() {
+                anyhow::bail!(
+                    "the run in {} is unfinished ({}); continue it with `ember run --resume {}`",
+                    run_dir.display(),
+                    ember::train::run_dir::progress_of(&run_dir),
+                    run_dir.display()
+                );
+            }
+            let report = RunReport::read(&path)?;
+            // The report describes a model that must still be there, whole.
+            ember::train::checkpoint_tensors(&run_dir.join("model.bpk"))
+                .context("the report's model file is missing or damaged")?;
             if json {
-                println!("{text}");
+                println!("{}", std::fs::read_to_string(&path)?);
             } else {
                 println!("{}", report.summary());
                 print_plots(&ember::plot::plot_run(&run_dir)?);
@@ -530,7 +572,13 @@ fn run_plotted(
         axis: String::new(),
         message: format!("{}: {e:#}", dir.display()),
     })?;
-    let options = RunOptions::new(dir, device.clone(), spec.to_string());
+    // A directory holding this recipe's unfinished run (a killed sweep) continues it.
+    let start = if dir.join("recipe.toml").is_file() {
+        Start::Resume
+    } else {
+        Start::Fresh
+    };
+    let options = RunOptions::new(dir, device.clone(), spec.to_string()).with_start(start);
     let report = ember::train::run(&recipe, &options)?;
     ember::plot::plot_run(dir).map_err(|e| TrainError::Write {
         path: dir.to_path_buf(),

@@ -19,6 +19,7 @@
 //! saved by burn's ordinary checkpoints; ordinary steps never copy anything to the host.
 
 mod error;
+mod finite;
 pub mod modifier;
 mod path;
 pub mod pattern;
@@ -31,6 +32,7 @@ pub mod state;
 mod train_step;
 
 pub use error::SparsityError;
+pub use finite::{NonFinite, first_non_finite};
 pub use modifier::{
     DynamicSparse, Effect, FreezeRule, Freezer, MaskPruner, Modifier, Pruner, Regrowth, Scope,
     TargetView,

@@ -79,9 +79,33 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// A run directory cannot be used for this run.
+    #[error("run directory {dir}: {message}")]
+    RunDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why not.
+        message: String,
+    },
     /// A lottery-ticket experiment's settings do not make one.
     #[error("lottery: {0}")]
     Lottery(String),
+    /// Training produced a NaN or infinite loss or weight. The last checkpoint written holds
+    /// finite weights.
+    #[error(
+        "training diverged in phase `{phase}` at epoch {epoch}, step {step}: {message}; lower \
+         the learning rate, or resume from the last checkpoint with other settings"
+    )]
+    Diverged {
+        /// The phase (`dense` or `sparse`).
+        phase: String,
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The optimizer step of the phase (from 1).
+        step: u64,
+        /// What was not finite, and the first parameter concerned.
+        message: String,
+    },
     /// burn-train stopped with an error.
     #[error("training phase `{phase}` failed: {message}")]
     Training {

@@ -4,29 +4,49 @@ use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::train::{ClassificationOutput, InferenceStep};
 
+use crate::trainer::checkpoint::EpochSums;
+
 /// Top-1 accuracy, in percent, of `model` over every batch of `loader`.
 pub fn accuracy<M, B>(model: &M, loader: &Arc<dyn DataLoader<B>>) -> f64
 where
     M: Module + InferenceStep<Input = B, Output = ClassificationOutput>,
 {
-    let model = model.valid();
-    let (mut correct, mut total) = (0usize, 0usize);
+    evaluate(&model.valid(), loader).accuracy().unwrap_or(0.0)
+}
+
+/// Loss and accuracy sums of `model` (already in evaluation mode) over every batch of
+/// `loader`.
+pub(crate) fn evaluate<M, B>(model: &M, loader: &Arc<dyn DataLoader<B>>) -> EpochSums
+where
+    M: InferenceStep<Input = B, Output = ClassificationOutput>,
+{
+    let mut sums = EpochSums::default();
     for batch in loader.iter().flatten() {
-        let output = InferenceStep::step(&model, batch);
-        let predicted = output.output.argmax(1).flatten::<1>(0, 1);
-        total += predicted.dims()[0];
-        correct += predicted
-            .equal(output.targets)
-            .int()
-            .sum()
-            .into_data()
-            .iter::<i64>()
-            .next()
-            .unwrap_or(0) as usize;
+        let (loss, correct, examples) = batch_sums(&InferenceStep::step(model, batch));
+        sums.add(loss, correct, examples);
     }
-    if total == 0 {
-        0.0
-    } else {
-        100.0 * correct as f64 / total as f64
-    }
+    sums
+}
+
+/// A batch's mean loss, correct predictions and examples (two values read from the device).
+pub(crate) fn batch_sums(item: &ClassificationOutput) -> (f64, u64, u64) {
+    let loss = item
+        .loss
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .iter::<f32>()
+        .next()
+        .map_or(f64::NAN, f64::from);
+    let predicted = item.output.clone().argmax(1).flatten::<1>(0, 1);
+    let examples = predicted.dims()[0] as u64;
+    let correct = predicted
+        .equal(item.targets.clone())
+        .int()
+        .sum()
+        .into_data()
+        .iter::<i64>()
+        .next()
+        .unwrap_or(0) as u64;
+    (loss, correct, examples)
 }

@@ -6,18 +6,16 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
-use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{
-    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
-    MultiDeviceOptim, SupervisedTraining, TrainStep,
-};
-use ember_schedule::{LrSchedule, ScheduledLr};
-use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
+use burn::train::{ClassificationOutput, InferenceStep, LearnerModel, TrainStep};
+use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse, first_non_finite};
 
 use crate::files::{load_weights, save_module, save_sparse, write_atomically};
 use crate::recipe::{DenseSpec, Recipe, Steps};
+use crate::run_dir::{self, Start};
 use crate::task::{Task, TaskModel};
-use crate::{EpochReporter, EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
+use crate::trainer::checkpoint::{self, Checkpoint};
+use crate::trainer::{self, Loop, Phase, Resumable};
+use crate::{EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
 
 /// Where and how to run a recipe.
 #[derive(Debug, Clone)]
@@ -37,6 +35,8 @@ pub struct RunOptions {
     pub patterns: PatternRegistry,
     /// The models recipes may name.
     pub models: ModelRegistry,
+    /// What to do with a run directory that holds an earlier run's files.
+    pub start: Start,
 }
 
 impl RunOptions {
@@ -53,7 +53,14 @@ impl RunOptions {
             scorers: ScorerRegistry::default(),
             patterns: PatternRegistry::default(),
             models: ModelRegistry::default(),
+            start: Start::Fresh,
         }
+    }
+
+    /// The same options, treating an earlier run's files in the run directory as `start` says.
+    pub fn with_start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
     }
 
     /// The same options, training data-parallel on `devices` (the first is the main device).
@@ -122,24 +129,82 @@ struct Context<'a, B> {
     steps: Steps,
     data: TaskData<B>,
     rows: Arc<Mutex<Vec<EpochRow>>>,
+    /// The newest checkpoint when resuming.
+    resume: Option<Checkpoint>,
 }
 
-/// Runs `recipe`: writes `recipe.toml`, then hands the run to the model's entry in
-/// `options.models`, which loads the data, builds the model and calls [`run_task`].
+impl<B> Context<'_, B> {
+    /// The training loop's settings for this run.
+    fn training_loop(&self) -> Result<Loop<'_, B>, TrainError> {
+        Ok(Loop {
+            run_dir: &self.options.out_dir,
+            device: self.options.main_device()?,
+            train: &self.data.train,
+            valid: &self.data.valid,
+            optimizer: &self.recipe.optimizer,
+            checkpoints: self.recipe.checkpoint,
+            seed: self.recipe.seed,
+            rows: &self.rows,
+        })
+    }
+
+    /// The checkpoint to resume `phase` from, if the newest checkpoint is of that phase.
+    fn resume_for(&self, phase: &str) -> Option<&Checkpoint> {
+        self.resume.as_ref().filter(|c| c.phase == phase)
+    }
+
+    /// Whether the run resumes in the pruning phase (the dense phase is over).
+    fn dense_done(&self) -> bool {
+        self.resume_for("sparse").is_some()
+    }
+}
+
+/// Runs `recipe`: takes the run directory (a lock, and `options.start` applied to an earlier
+/// run's files), writes `recipe.toml`, then hands the run to the model's entry in
+/// `options.models`, which loads the data, builds the model and calls [`run_task`]. A
+/// finished run removes its checkpoints.
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
-    write_atomically(
-        &options.out_dir.join("recipe.toml"),
-        recipe.to_toml().as_bytes(),
-    )?;
-    options
+    let _lock = run_dir::claim(&options.out_dir, options.start)?;
+    let recipe_path = options.out_dir.join("recipe.toml");
+    if options.start == Start::Resume {
+        if options.out_dir.join("report.json").is_file() {
+            return Err(TrainError::RunDir {
+                dir: options.out_dir.clone(),
+                message: "the run there has finished (report.json is written); there is \
+                          nothing to resume"
+                    .into(),
+            });
+        }
+        if let Ok(existing) = std::fs::read_to_string(&recipe_path)
+            && existing != recipe.to_toml()
+        {
+            return Err(TrainError::RunDir {
+                dir: options.out_dir.clone(),
+                message: "its recipe.toml differs from the recipe to resume with; resume \
+                          with the run's own recipe (ember run --resume DIR alone)"
+                    .into(),
+            });
+        }
+        if options.devices.len() > 1 && checkpoint::latest(&options.out_dir).is_some() {
+            return Err(TrainError::RunDir {
+                dir: options.out_dir.clone(),
+                message: "data-parallel runs write no checkpoints; resume on one device".into(),
+            });
+        }
+    }
+    write_atomically(&recipe_path, recipe.to_toml().as_bytes())?;
+    let report = options
         .models
         .get(recipe.model.name())?
-        .run(recipe, options)
+        .run(recipe, options)?;
+    checkpoint::remove_all(&options.out_dir)?;
+    Ok(report)
 }
 
 /// Runs `recipe` as task `T` on `model` and `data`: the dense phase (trained or loaded), then
 /// the pruning phase (distilling from the dense model when the recipe says so), writing
-/// `metrics.csv`, `report.json`, `model.bpk` (and `dense.bpk`) to the run directory.
+/// `metrics.csv`, `report.json`, `model.bpk` (and `dense.bpk`) to the run directory. With
+/// `options.start` = [`Start::Resume`], it continues from the newest checkpoint there.
 ///
 /// This is the whole runner: a model of your own runs through it by implementing
 /// [`Task`] (see `docs/extending.md`).
@@ -151,17 +216,31 @@ pub fn run_task<T: Task>(
 ) -> Result<RunReport, TrainError> {
     let started = Instant::now();
     options.main_device()?.seed(recipe.seed);
+    if data.train_len == 0 && (recipe.epochs > 0 || recipe.dense.as_ref().is_some_and(|d| d.epochs > 0 && d.load.is_none())) {
+        return Err(TrainError::Invalid {
+            field: "data".into(),
+            value: format!("{:?}", recipe.data.source),
+            message: "the training split is empty (check data.train_limit and the data files); \
+                      a run cannot train on no examples"
+                .into(),
+        });
+    }
     let steps = Steps::data_parallel(
         data.train_len,
         recipe.data.batch_size,
         options.devices.len(),
     );
+    let resume = match options.start {
+        Start::Resume => checkpoint::latest(&options.out_dir),
+        _ => None,
+    };
     let context = Context {
         recipe,
         options,
         steps,
         data,
         rows: Arc::default(),
+        resume,
     };
     let mut report = run_model::<T>(&context, TaskModel::new(model))?;
 
@@ -224,8 +303,16 @@ fn run_model<T: Task>(
         let targets: Vec<f64> = (1..=recipe.epochs as u64)
             .map(|epoch| sparse.scheduled_sparsity(epoch * per_epoch - 1))
             .collect();
-        let target = move |epoch: usize| targets.get(epoch.wrapping_sub(1)).copied().unwrap_or(0.0);
-        train_phase(context, "sparse", sparse, recipe.epochs, lr, target)?
+        let phase = Phase {
+            name: "sparse",
+            epochs: recipe.epochs,
+            lr,
+            target: Box::new(move |epoch: usize| {
+                targets.get(epoch.wrapping_sub(1)).copied().unwrap_or(0.0)
+            }),
+            update_steps: rewinds,
+        };
+        train_phase(context, phase, sparse)?
     } else {
         sparse
     };
@@ -263,18 +350,44 @@ fn dense_phase<T: Task>(
     spec: &DenseSpec,
 ) -> Result<(TaskModel<T>, Option<PhaseReport>), TrainError> {
     let started = Instant::now();
+    let dense_file = context.options.out_dir.join("dense.bpk");
     let (model, loaded_from, epochs) = if let Some(path) = &spec.load {
         let model = load_weights(model, path).map_err(|message| TrainError::LoadWeights {
             path: path.clone(),
             model: context.recipe.model.name().to_string(),
             message,
         })?;
+        if let Some(bad) = first_non_finite(&model) {
+            return Err(TrainError::LoadWeights {
+                path: path.clone(),
+                model: context.recipe.model.name().to_string(),
+                message: format!("the weights are not finite: {bad}"),
+            });
+        }
         (model, Some(path.display().to_string()), 0)
+    } else if spec.epochs > 0 && context.dense_done() {
+        // Resuming in the pruning phase: the dense model is the one this run saved.
+        let model = load_weights(model, &dense_file).map_err(|message| {
+            TrainError::ReadCheckpoint {
+                path: dense_file.clone(),
+                message: format!("the dense model of the run to resume: {message}"),
+            }
+        })?;
+        // The pruning phase's loader is the second fork of the shuffling generator, as in
+        // the run that was interrupted.
+        drop(context.data.train.to_device(context.options.main_device()?));
+        (model, None, spec.epochs)
     } else if spec.epochs > 0 {
         let total = context.steps.at(spec.epochs as f64);
-        let lr = spec.lr.to_schedule(&context.steps, total, &[]);
-        let model = train_phase(context, "dense", model, spec.epochs, lr, |_| 0.0)?;
-        save_module(model.clone(), &context.options.out_dir.join("dense.bpk"))?;
+        let phase = Phase {
+            name: "dense",
+            epochs: spec.epochs,
+            lr: spec.lr.to_schedule(&context.steps, total, &[]),
+            target: Box::new(|_| 0.0),
+            update_steps: Vec::new(),
+        };
+        let model = train_phase(context, phase, model)?;
+        save_module(model.clone(), &dense_file)?;
         (model, None, spec.epochs)
     } else {
         return Ok((model, None));
@@ -292,51 +405,20 @@ fn dense_phase<T: Task>(
     ))
 }
 
-fn train_phase<M, B>(
-    context: &Context<'_, B>,
-    phase: &str,
-    model: M,
-    epochs: usize,
-    lr: LrSchedule,
-    target_sparsity: impl Fn(usize) -> f64 + Send + Sync + 'static,
-) -> Result<M, TrainError>
+/// Trains one phase: Ember's loop on one device (checkpointed, resumable), burn-train's
+/// data-parallel strategy on several.
+fn train_phase<M, B>(context: &Context<'_, B>, phase: Phase, model: M) -> Result<M, TrainError>
 where
     M: LearnerModel
+        + Resumable
         + TrainStep<Input = B, Output = ClassificationOutput>
         + InferenceStep<Input = B, Output = ClassificationOutput>,
     B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
-    // `train()` puts the parameters on the autodiff device with their gradient requirement
-    // restored, whatever state the model arrives in (fresh, loaded, or validated).
-    let learner = Learner::new(
-        model.train(),
-        context.recipe.optimizer.init(),
-        ScheduledLr::new(lr),
-    );
-    let reporter = EpochReporter::new(phase, target_sparsity, context.rows.clone());
-    let mut training = SupervisedTraining::new(
-        context.options.out_dir.join(phase),
-        context.data.train.clone(),
-        context.data.valid.clone(),
-    )
-    .metrics((AccuracyMetric::new(), LossMetric::new()))
-    .renderer(Box::new(reporter))
-    .num_epochs(epochs);
+    let training_loop = context.training_loop()?;
     if context.options.devices.len() > 1 {
-        training = training.with_training_strategy(
-            ExecutionStrategy::multi(
-                context.options.devices.clone(),
-                MultiDeviceOptim::OptimMainDevice,
-            )
-            .into(),
-        );
+        return trainer::parallel::train(&training_loop, &context.options.devices, phase, model);
     }
-    let result = training.launch(learner);
-    if let Some(error) = result.error {
-        return Err(TrainError::Training {
-            phase: phase.to_string(),
-            message: error.to_string(),
-        });
-    }
-    Ok(result.model)
+    let resume = context.resume_for(phase.name);
+    trainer::train(&training_loop, &phase, model, resume)
 }

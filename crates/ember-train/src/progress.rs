@@ -31,6 +31,22 @@ pub struct EpochRow {
 }
 
 impl EpochRow {
+    /// Prints the one-line summary of the epoch on stderr (`total_epochs` in the phase).
+    pub fn print(&self, total_epochs: usize) {
+        let cell =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        eprintln!(
+            "[{}] epoch {}/{}  train loss {}  valid loss {}  valid acc {}%  target sparsity {:.4}",
+            self.phase,
+            self.epoch,
+            total_epochs,
+            cell(self.train_loss, 4),
+            cell(self.valid_loss, 4),
+            cell(self.valid_accuracy, 2),
+            self.target_sparsity
+        );
+    }
+
     /// The CSV header matching [`EpochRow::to_csv`].
     pub const CSV_HEADER: &'static str =
         "phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity";
@@ -94,8 +110,7 @@ pub struct EpochReporter {
     split_total: usize,
     epoch: usize,
     total_epochs: usize,
-    last_print: Instant,
-    split_started: Instant,
+    line: ProgressLine,
 }
 
 impl EpochReporter {
@@ -116,8 +131,7 @@ impl EpochReporter {
             split_total: 0,
             epoch: 1,
             total_epochs: 0,
-            last_print: Instant::now(),
-            split_started: Instant::now(),
+            line: ProgressLine::new(phase, 1, 0, "train"),
         }
     }
 
@@ -148,18 +162,7 @@ impl EpochReporter {
             valid_accuracy: self.take("valid", "Accuracy"),
             target_sparsity: (self.target_sparsity)(self.epoch),
         };
-        let cell =
-            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-        eprintln!(
-            "[{}] epoch {}/{}  train loss {}  valid loss {}  valid acc {}%  target sparsity {:.4}",
-            row.phase,
-            row.epoch,
-            self.total_epochs,
-            cell(row.train_loss, 4),
-            cell(row.valid_loss, 4),
-            cell(row.valid_accuracy, 2),
-            row.target_sparsity
-        );
+        row.print(self.total_epochs);
         self.means.clear();
         self.rows.lock().expect("rows lock").push(row);
     }
@@ -199,28 +202,11 @@ impl TrainingProgressLogger for EpochReporter {
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.split = if split == "valid" { "valid" } else { "train" };
         self.split_total = total_items;
-        self.split_started = Instant::now();
+        self.line = ProgressLine::new(&self.phase, self.epoch, self.total_epochs, self.split);
     }
 
     fn update_split(&mut self, items_processed: usize) {
-        if self.last_print.elapsed() >= Duration::from_secs(10) && self.split_total > 0 {
-            self.last_print = Instant::now();
-            let (rate, eta) = throughput(
-                items_processed,
-                self.split_total,
-                self.split_started.elapsed(),
-            );
-            eprintln!(
-                "[{}] epoch {}/{}  {} {:>3}% ({items_processed}/{})  {rate:.1} examples/s  ETA {eta}",
-                self.phase,
-                self.epoch,
-                self.total_epochs,
-                self.split,
-                100 * items_processed / self.split_total,
-                self.split_total,
-            );
-            std::io::stderr().flush().ok();
-        }
+        self.line.update(items_processed, self.split_total);
     }
 
     fn end_split(&mut self) {
@@ -249,6 +235,43 @@ impl MetricsRenderer for EpochReporter {
     fn register_metric(&mut self, definition: MetricDefinition) {
         self.names
             .insert(definition.metric_id.clone(), definition.name.to_string());
+    }
+}
+
+/// A progress line on stderr at most every ten seconds: phase, epoch, split, share done,
+/// throughput and time left.
+pub(crate) struct ProgressLine {
+    label: String,
+    split: &'static str,
+    started: Instant,
+    last_print: Instant,
+}
+
+impl ProgressLine {
+    /// A line for `split` of `epoch` of `total_epochs` in `phase`, starting now.
+    pub(crate) fn new(phase: &str, epoch: usize, total_epochs: usize, split: &'static str) -> Self {
+        Self {
+            label: format!("[{phase}] epoch {epoch}/{total_epochs}"),
+            split,
+            started: Instant::now(),
+            last_print: Instant::now(),
+        }
+    }
+
+    /// Prints the line if ten seconds have passed since the last one.
+    pub(crate) fn update(&mut self, done: usize, total: usize) {
+        if self.last_print.elapsed() < Duration::from_secs(10) || total == 0 {
+            return;
+        }
+        self.last_print = Instant::now();
+        let (rate, eta) = throughput(done, total, self.started.elapsed());
+        eprintln!(
+            "{}  {} {:>3}% ({done}/{total})  {rate:.1} examples/s  ETA {eta}",
+            self.label,
+            self.split,
+            100 * done / total,
+        );
+        std::io::stderr().flush().ok();
     }
 }
 

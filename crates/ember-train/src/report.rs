@@ -67,6 +67,16 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Reads a run's `report.json`.
+    pub fn read(path: &std::path::Path) -> Result<Self, crate::TrainError> {
+        let error = |message: String| crate::TrainError::ReadCheckpoint {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| error(format!("not an Ember report: {e}")))
+    }
+
     /// Fills the sparsity parts from a measurement.
     pub(crate) fn sparsity_parts(measured: &SparsityReport) -> (SparsitySummary, ParameterCounts) {
         let nonzero = measured.selected_numel - measured.selected_zeros;

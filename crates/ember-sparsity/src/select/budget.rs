@@ -38,15 +38,16 @@ pub(crate) struct Budget {
 }
 
 /// Folds the pruned and frozen flags into the scores: pruned → `-inf` (chosen first), frozen →
-/// NaN (above everything: never chosen while anything else is left), a scorer's NaN → `+inf`
-/// and its `-inf` → the lowest finite value, so the three stay apart.
+/// NaN (above everything: never chosen while anything else is left), and a scorer's NaN and
+/// `-inf` → the lowest finite value, so the three stay apart. A NaN score is never taken as
+/// important: a weight whose score is undefined (a diverged weight) goes before any other.
 fn engine_score(score: f32, pruned: bool, frozen: bool) -> f32 {
     if frozen {
         f32::NAN
     } else if pruned {
         f32::NEG_INFINITY
     } else if score.is_nan() {
-        f32::INFINITY
+        f32::MIN
     } else {
         score.max(f32::MIN)
     }

@@ -31,10 +31,11 @@
 //! schedule = { kind = "cubic", init_sparsity = 0.7, final_sparsity = 0.9, start_epoch = 0, end_epoch = 4, every_epochs = 1 }
 //! ```
 //!
-//! [`Recipe::load`] layers the file, then `EMBER_*` environment variables, then `--set`
+//! [`Recipe::load`] layers the file, then `EMBER_RECIPE__*` environment variables, then `--set`
 //! overrides (config-rs), and rejects unknown keys, wrong types and out-of-range values with
 //! the field's path (and the line, for errors in the file).
 
+mod checkpoint;
 mod data;
 mod lr;
 mod model;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use ember_sparsity::{PatternRegistry, Regrowth, ScorerRegistry, SparsityPlan};
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::CheckpointSpec;
 pub use data::{DataSpec, SourceKind, TextDataPlan};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
@@ -96,7 +98,13 @@ pub struct Recipe {
     /// Knowledge distillation from the dense model during the pruning phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<Distillation>,
+    /// How often to checkpoint for `ember run --resume`.
+    #[serde(default, skip_serializing_if = "CheckpointSpec::is_default")]
+    pub checkpoint: CheckpointSpec,
 }
+
+/// Environment variables `EMBER_RECIPE__<KEY>[__<SUBKEY>]` override recipe keys.
+pub const ENV_PREFIX: &str = "EMBER_RECIPE";
 
 fn default_seed() -> u64 {
     42
@@ -122,7 +130,7 @@ fn default_dense_lr() -> LrSpec {
 }
 
 impl Recipe {
-    /// Reads `path`, applies `EMBER_*` environment variables and the `key=value` overrides,
+    /// Reads `path`, applies `EMBER_RECIPE__*` environment variables and the `key=value` overrides,
     /// and validates the result.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
         let recipe = Self::load_unvalidated(path, overrides)?;
@@ -159,8 +167,10 @@ impl Recipe {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .add_source(
-                config::Environment::with_prefix("EMBER")
-                    .prefix_separator("_")
+                // A prefix no other tool uses: Ember.js sets `EMBER_ENV`, and Ember's own
+                // settings (`EMBER_PAUSE_AT`) are not recipe keys.
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true),
             );
@@ -213,6 +223,9 @@ impl Recipe {
             ));
         }
         self.check_model_and_data()?;
+        if let Err((field, value, message)) = self.checkpoint.validate() {
+            return Err(invalid(field.into(), value, message));
+        }
         if let Err((field, value, message)) = self.optimizer.validate() {
             return Err(invalid(field.into(), value, message));
         }
@@ -489,19 +502,20 @@ fn check_lr(field: &str, lr: &LrSpec) -> Result<(), TrainError> {
 
 /// Reads an override value as TOML (number, bool, array, string) and falls back to a string.
 /// The file parsed alone, so an error after layering came from the environment or `--set`:
-/// name the `EMBER_*` variables that were read, since any of them can be the culprit.
+/// name the `EMBER_RECIPE__*` variables that were read, since any of them can be the culprit.
 fn with_layers(message: String) -> String {
+    let prefix = format!("{ENV_PREFIX}__");
     let mut variables: Vec<String> = std::env::vars_os()
         .filter_map(|(key, _)| key.into_string().ok())
-        .filter(|key| key.starts_with("EMBER_"))
+        .filter(|key| key.starts_with(&prefix))
         .collect();
     if variables.is_empty() {
         return message;
     }
     variables.sort();
     format!(
-        "{message} (after applying the environment variables {}: every `EMBER_<KEY>` variable \
-         sets recipe key `<key>`)",
+        "{message} (after applying the environment variables {}: every \
+         `EMBER_RECIPE__<KEY>` variable sets recipe key `<key>`)",
         variables.join(", ")
     )
 }
