@@ -66,7 +66,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check a recipe and print it with every default filled in, without running it.
+    /// Check a recipe and print it with every default filled in, without running it: the
+    /// values, then every modifier bound to the model built on the host (no training, no
+    /// data), with all problems reported at once.
     Check {
         /// The recipe file.
         recipe: PathBuf,
@@ -323,8 +325,28 @@ fn main() -> Result<()> {
             }
         }
         Command::Check { recipe, overrides } => {
-            let parsed = Recipe::load(&recipe, &overrides)?;
+            let options = RunOptions::new("", burn::tensor::Device::flex(), "flex");
+            let checked = ember::train::check(&recipe, &overrides, &options);
+            if !checked.errors.is_empty() {
+                for error in &checked.errors {
+                    eprintln!("error: {error}");
+                }
+                anyhow::bail!(
+                    "{} has {} problem(s); `ember run` would refuse it",
+                    recipe.display(),
+                    checked.errors.len()
+                );
+            }
+            let parsed = checked.recipe.expect("a recipe without errors parsed");
             println!("{}", parsed.to_toml());
+            if checked.bound {
+                eprintln!("ember: the recipe binds to its model: every modifier selects tensors");
+            } else {
+                eprintln!(
+                    "ember: the model was not built (its directory is filled in by `ember run`), \
+                     so the modifiers' patterns were not bound"
+                );
+            }
         }
         Command::Sweep {
             recipes,

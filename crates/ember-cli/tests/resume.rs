@@ -151,16 +151,19 @@ fn killed_runs_resume_to_the_uninterrupted_result_bit_for_bit() {
         .subsec_nanos() as u64;
     let random_delays = [150 + nanos % 700, 150 + (nanos / 1000) % 700];
     let chosen = [
-        "step:dense:3",         // the dense phase, before the first checkpoint
-        "step:dense:23",        // the dense phase, epoch 2, after a mid-epoch checkpoint
-        "checkpoint-write:10",  // in the middle of writing a checkpoint
-        "update:16",            // right after the second mask update
-        "step:sparse:41",       // the last pruning epoch
+        "step:dense:3",        // the dense phase, before the first checkpoint
+        "step:dense:23",       // the dense phase, epoch 2, after a mid-epoch checkpoint
+        "checkpoint-write:10", // in the middle of writing a checkpoint
+        "update:16",           // right after the second mask update
+        "step:sparse:41",      // the last pruning epoch
     ];
     for point in chosen {
         let out = dir.path().join(point.replace(':', "-"));
         kill_at(&recipe, &out, point);
-        assert!(!out.join("report.json").exists(), "{point}: killed before the end");
+        assert!(
+            !out.join("report.json").exists(),
+            "{point}: killed before the end"
+        );
         let resumed = output(&mut ember(&["run", "--resume", out.to_str().unwrap()]));
         assert!(
             resumed.status.success(),
@@ -185,7 +188,11 @@ fn killed_runs_resume_to_the_uninterrupted_result_bit_for_bit() {
     }
 
     // A finished run says so and changes nothing.
-    let again = output(&mut ember(&["run", "--resume", reference.to_str().unwrap()]));
+    let again = output(&mut ember(&[
+        "run",
+        "--resume",
+        reference.to_str().unwrap(),
+    ]));
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("has finished: nothing to resume"));
 }
@@ -199,7 +206,7 @@ fn two_runs_into_one_directory_do_not_mix() {
 
     // The first run holds the directory (paused mid-training); the second is refused.
     let mut first = run_into(&recipe, &out)
-        .env("EMBER_PAUSE_AT", "step:dense:2")
+        .env("EMBER_PAUSE_AT", "step:dense:7")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -222,7 +229,7 @@ fn two_runs_into_one_directory_do_not_mix() {
     assert!(!fresh.status.success());
     let message = String::from_utf8_lossy(&fresh.stderr);
     assert!(
-        message.contains("holds another run's files (recipe.toml")
+        message.contains("holds another run's files (recipe.toml, checkpoints)")
             && message.contains("--force")
             && message.contains("--resume"),
         "{message}"
@@ -270,6 +277,9 @@ fn divergence_is_an_error_naming_where_and_what() {
             && message.contains("lower the learning rate"),
         "{message}"
     );
-    assert!(!out.join("report.json").exists(), "no report claims success");
+    assert!(
+        !out.join("report.json").exists(),
+        "no report claims success"
+    );
     assert!(!out.join("model.bpk").exists());
 }

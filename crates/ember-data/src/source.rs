@@ -110,19 +110,38 @@ fn load_idx_pair(
 /// Returns `dir/stem` if it exists, else `dir/stem.gz` if that exists.
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     let candidates = [stem.to_owned(), format!("{stem}.gz")];
-    candidates
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.is_file())
-        .ok_or_else(|| DataError::MissingFile {
-            dir: dir.to_path_buf(),
-            candidates: candidates.to_vec(),
-        })
+    let paths: Vec<PathBuf> = candidates.iter().map(|name| dir.join(name)).collect();
+    if let Some(path) = paths.iter().find(|path| path.is_file()) {
+        return Ok(path.clone());
+    }
+    // Present but not a file (a directory, say): say so rather than "missing".
+    if let Some(path) = paths.iter().find(|path| path.exists()) {
+        return Err(DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("it is not a regular file (a directory?)"),
+        });
+    }
+    Err(DataError::MissingFile {
+        dir: dir.to_path_buf(),
+        candidates: candidates.to_vec(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_in_place_of_a_data_file_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("train-images-idx3-ubyte")).unwrap();
+        let err = find_file(dir.path(), "train-images-idx3-ubyte").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("train-images-idx3-ubyte") && message.contains("not a regular file"),
+            "{message}"
+        );
+    }
     use burn::data::dataset::Dataset;
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;

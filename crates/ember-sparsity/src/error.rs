@@ -15,6 +15,20 @@ pub enum SparsityError {
         /// Some of the parameter paths the model does have.
         available: String,
     },
+    /// A selector's `layer_types` names no module type that owns a parameter the patterns
+    /// match.
+    #[error(
+        "layer_types {wanted:?} of modifier `{modifier}` match no module owning the selected \
+         parameters; their module types are: {available}"
+    )]
+    UnknownLayerType {
+        /// The modifier whose selector is at fault.
+        modifier: String,
+        /// The layer types asked for.
+        wanted: Vec<String>,
+        /// The module types that own the parameters the patterns match.
+        available: String,
+    },
     /// A `re:` pattern is not a valid regular expression.
     #[error("pattern `{pattern}` of modifier `{modifier}` is not a valid regex: {message}")]
     BadPattern {

@@ -100,9 +100,10 @@ mod tests {
         };
         assert_eq!(first_non_finite(&two), None);
         let weight = two.second.weight.val();
-        let broken = weight
-            .clone()
-            .slice_assign([0..1, 0..2], Tensor::from_floats([[f32::NAN, f32::INFINITY]], &device));
+        let broken = weight.clone().slice_assign(
+            [0..1, 0..2],
+            Tensor::from_floats([[f32::NAN, f32::INFINITY]], &device),
+        );
         two.second.weight = two.second.weight.clone().map(|_| broken);
         let found = first_non_finite(&two).unwrap();
         assert_eq!(

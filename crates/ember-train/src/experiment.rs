@@ -216,7 +216,13 @@ pub fn run_task<T: Task>(
 ) -> Result<RunReport, TrainError> {
     let started = Instant::now();
     options.main_device()?.seed(recipe.seed);
-    if data.train_len == 0 && (recipe.epochs > 0 || recipe.dense.as_ref().is_some_and(|d| d.epochs > 0 && d.load.is_none())) {
+    if data.train_len == 0
+        && (recipe.epochs > 0
+            || recipe
+                .dense
+                .as_ref()
+                .is_some_and(|d| d.epochs > 0 && d.load.is_none()))
+    {
         return Err(TrainError::Invalid {
             field: "data".into(),
             value: format!("{:?}", recipe.data.source),
@@ -367,12 +373,11 @@ fn dense_phase<T: Task>(
         (model, Some(path.display().to_string()), 0)
     } else if spec.epochs > 0 && context.dense_done() {
         // Resuming in the pruning phase: the dense model is the one this run saved.
-        let model = load_weights(model, &dense_file).map_err(|message| {
-            TrainError::ReadCheckpoint {
+        let model =
+            load_weights(model, &dense_file).map_err(|message| TrainError::ReadCheckpoint {
                 path: dense_file.clone(),
                 message: format!("the dense model of the run to resume: {message}"),
-            }
-        })?;
+            })?;
         // The pruning phase's loader is the second fork of the shuffling generator, as in
         // the run that was interrupted.
         drop(context.data.train.to_device(context.options.main_device()?));

@@ -20,6 +20,7 @@
 //!
 //! This crate never names a backend: the caller passes a `burn::tensor::Device`.
 
+mod check;
 mod error;
 mod evaluate;
 mod experiment;
@@ -39,6 +40,7 @@ pub mod sweep;
 pub mod task;
 mod trainer;
 
+pub use check::{CheckReport, check};
 pub use error::TrainError;
 pub use evaluate::accuracy;
 pub use experiment::{RunOptions, TaskData, run, run_task};

@@ -11,7 +11,7 @@ use ember_data::{
     read_glue_tsv, read_rotten_tomatoes,
 };
 use ember_models::{BertConfig, BertForSequenceClassification, LinearInputs};
-use ember_sparsity::Sparse;
+use ember_sparsity::{Sparse, SparsityPlan};
 
 use crate::recipe::{ModelSpec, Recipe, SourceKind, Steps, TextDataPlan};
 use crate::task::{ImageClassification, Task, TaskModel, TextClassification};
@@ -25,6 +25,20 @@ pub trait ModelEntry: Send + Sync {
     /// Loads the recipe's data, builds the model (identical initial weights on every backend)
     /// and runs it with [`run_task`].
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError>;
+
+    /// Builds the recipe's model on `device` (no training, no data, no pretrained weights:
+    /// their shapes come from the model's configuration) and binds `plan` to it, so that
+    /// `ember check` reports every error of the plan that `run` would meet after its dense
+    /// phase. Returns `false` for kinds that cannot be built without running.
+    fn bind(
+        &self,
+        recipe: &Recipe,
+        plan: SparsityPlan,
+        device: &Device,
+    ) -> Result<bool, TrainError> {
+        let _ = (recipe, plan, device);
+        Ok(false)
+    }
 
     /// Evaluates the final model of the run in `run_dir` (`recipe.toml`, `model.bpk`) on
     /// `device`: the test-split accuracy, or, for text models, predictions for `texts` when
@@ -301,6 +315,17 @@ where
     ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,
     M: Module,
 {
+    fn bind(
+        &self,
+        recipe: &Recipe,
+        plan: SparsityPlan,
+        device: &Device,
+    ) -> Result<bool, TrainError> {
+        let model = (self.build)(&recipe.model, device).ok_or_else(|| image_spec_error(recipe))?;
+        Sparse::new(model, plan)?;
+        Ok(true)
+    }
+
     fn prune(
         &self,
         recipe: &Recipe,
@@ -478,6 +503,21 @@ impl BertParts {
 }
 
 impl ModelEntry for BertEntry {
+    fn bind(
+        &self,
+        recipe: &Recipe,
+        plan: SparsityPlan,
+        device: &Device,
+    ) -> Result<bool, TrainError> {
+        if matches!(recipe.model, ModelSpec::Bert { dir: None, .. }) {
+            // `ember run` fills the directory in from the cache; nothing to build yet.
+            return Ok(false);
+        }
+        let parts = BertParts::of(recipe)?;
+        Sparse::new(parts.architecture(device), plan)?;
+        Ok(true)
+    }
+
     fn evaluate_sparse(
         &self,
         run_dir: &Path,

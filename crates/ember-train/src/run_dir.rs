@@ -96,8 +96,10 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
     let _ = file.sync_all();
 
     let present = present_run_files(dir);
+    // A lone recipe.toml is a run that stopped before writing anything: nothing to mix with.
+    let outputs = present.iter().any(|name| name != "recipe.toml");
     match start {
-        Start::Fresh if !present.is_empty() => {
+        Start::Fresh if outputs => {
             return Err(in_use(format!(
                 "it holds another run's files ({}); pass --force to delete them first, or \
                  --resume to continue that run",
@@ -149,7 +151,10 @@ pub fn progress_of(dir: &Path) -> String {
         Some((Ok(state), _)) => format!(
             "last checkpoint: {} phase, epoch {}, step {}",
             state.phase,
-            state.epoch.saturating_sub(usize::from(state.batches_done == 0)).max(1),
+            state
+                .epoch
+                .saturating_sub(usize::from(state.batches_done == 0))
+                .max(1),
             state.step
         ),
         Some((Err(e), _)) => format!("its newest checkpoint is unreadable: {e}"),
@@ -167,7 +172,10 @@ mod tests {
         let first = claim(dir.path(), Start::Fresh).unwrap();
         let err = claim(dir.path(), Start::Fresh).unwrap_err().to_string();
         assert!(err.contains("another run is using it"), "{err}");
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         claim(dir.path(), Start::Fresh).unwrap();
     }
@@ -175,16 +183,24 @@ mod tests {
     #[test]
     fn a_fresh_run_refuses_old_files_and_force_deletes_only_run_files() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("recipe.toml"), "").unwrap();
+        claim(dir.path(), Start::Fresh).expect("a recipe alone is no output to mix with");
         std::fs::write(dir.path().join("report.json"), "{}").unwrap();
         std::fs::create_dir(dir.path().join("checkpoints")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
         let err = claim(dir.path(), Start::Fresh).unwrap_err().to_string();
-        assert!(err.contains("report.json, checkpoints"), "{err}");
+        assert!(
+            err.contains("recipe.toml, report.json, checkpoints"),
+            "{err}"
+        );
         assert!(err.contains("--force") && err.contains("--resume"), "{err}");
         claim(dir.path(), Start::Resume).unwrap();
         claim(dir.path(), Start::Force).unwrap();
         assert!(present_run_files(dir.path()).is_empty());
-        assert!(dir.path().join("notes.txt").exists(), "other files are left alone");
+        assert!(
+            dir.path().join("notes.txt").exists(),
+            "other files are left alone"
+        );
     }
 
     #[test]

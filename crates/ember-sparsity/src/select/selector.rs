@@ -104,6 +104,19 @@ impl Selector {
             .filter(|p| self.layer_types.is_empty() || self.layer_types.contains(&p.layer_type))
             .collect();
         for (matcher, pattern) in include.iter().zip(&self.include) {
+            let untyped: Vec<&ParamInfo> =
+                params.iter().filter(|p| matcher.matches(&p.path)).collect();
+            if !untyped.is_empty() && !typed.iter().any(|p| matcher.matches(&p.path)) {
+                // The pattern is fine; the layer-type filter removed everything it matched.
+                let mut types: Vec<&str> = untyped.iter().map(|p| p.layer_type.as_str()).collect();
+                types.sort_unstable();
+                types.dedup();
+                return Err(SparsityError::UnknownLayerType {
+                    modifier: modifier.to_string(),
+                    wanted: self.layer_types.clone(),
+                    available: types.join(", "),
+                });
+            }
             if !typed.iter().any(|p| matcher.matches(&p.path)) {
                 return Err(SparsityError::EmptySelection {
                     modifier: modifier.to_string(),
@@ -163,6 +176,25 @@ mod tests {
 
     fn paths(selected: &[ParamInfo]) -> Vec<&str> {
         selected.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    #[test]
+    fn a_layer_type_that_removes_every_match_is_named_not_the_pattern() {
+        let params = vec![ParamInfo {
+            path: "fc.weight".into(),
+            id: burn::module::ParamId::new(),
+            shape: vec![2, 2],
+            layer_type: "Linear".into(),
+        }];
+        let err = Selector::new(["fc.weight"])
+            .with_layer_types(["Linaer"])
+            .resolve(&params, "m")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("layer_types [\"Linaer\"]") && err.contains("Linear"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -141,12 +141,64 @@ impl Recipe {
     /// [`Recipe::load`] without the range checks of [`Recipe::validate`]: the file and the
     /// overrides parse into a recipe (types, names, required keys), whose values may still be
     /// out of range.
+    ///
+    /// Relative paths in the file (`data.dir`, `model.dir`, `dense.load`, mask files) are
+    /// relative to the file's directory, so a recipe works from any working directory;
+    /// relative paths from overrides are relative to the working directory. Both are made
+    /// absolute, so the `recipe.toml` a run writes is valid wherever it is read.
     pub fn load_unvalidated(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|source| TrainError::ReadRecipe {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string(), overrides)
+        let origin = path.display().to_string();
+        let mut recipe = Self::parse(&text, &origin, overrides)?;
+        let mut in_file: Recipe = toml::from_str(&text).map_err(|e| TrainError::Parse {
+            origin,
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let from_file: std::collections::BTreeMap<String, PathBuf> = in_file
+            .paths_mut_labelled()
+            .into_iter()
+            .map(|(label, p)| (label, p.clone()))
+            .collect();
+        for (label, value) in recipe.paths_mut_labelled() {
+            let relative_to = if from_file.get(&label) == Some(value) {
+                base
+            } else {
+                Path::new("")
+            };
+            if value.is_relative() {
+                *value = std::path::absolute(relative_to.join(&*value)).unwrap_or(value.clone());
+            }
+        }
+        Ok(recipe)
+    }
+
+    /// Every path the recipe holds, labelled by its key.
+    fn paths_mut_labelled(&mut self) -> Vec<(String, &mut PathBuf)> {
+        let mut paths = Vec::new();
+        if let Some(dir) = self.data.dir.as_mut() {
+            paths.push(("data.dir".to_string(), dir));
+        }
+        if let ModelSpec::Bert { dir: Some(dir), .. } = &mut self.model {
+            paths.push(("model.dir".to_string(), dir));
+        }
+        if let Some(load) = self.dense.as_mut().and_then(|d| d.load.as_mut()) {
+            paths.push(("dense.load".to_string(), load));
+        }
+        for (i, modifier) in self.modifiers.iter_mut().enumerate() {
+            let file = match modifier {
+                ModifierSpec::Mask(mask) => Some(&mut mask.mask_file),
+                ModifierSpec::Freeze(freeze) => freeze.mask_file.as_mut(),
+                _ => None,
+            };
+            if let Some(file) = file {
+                paths.push((format!("modifiers[{i}].mask_file"), file));
+            }
+        }
+        paths
     }
 
     /// Parses recipe text; `origin` names it in errors.
@@ -163,6 +215,7 @@ impl Recipe {
         };
         // The file alone first, so that errors in it carry a line and column.
         toml::from_str::<Recipe>(text).map_err(|e| parse_error(e.to_string()))?;
+        let file: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
 
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
@@ -178,7 +231,7 @@ impl Recipe {
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| TrainError::Override(item.clone()))?;
-            check_indices(key.trim())
+            check_indices(key.trim(), &file)
                 .map_err(|message| parse_error(format!("override `{item}`: {message}")))?;
             builder = builder
                 .set_override(key.trim(), parse_override(value.trim()))
@@ -215,12 +268,17 @@ impl Recipe {
                 "must be at least 1 when modifiers are given",
             ));
         }
-        if self.data.batch_size == 0 {
-            return Err(invalid(
-                "data.batch_size".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
+        for (field, value, limit) in self.sizes() {
+            if value == 0 {
+                return Err(invalid(field, "0".into(), "must be at least 1"));
+            }
+            if value > limit {
+                return Err(invalid(
+                    field,
+                    value.to_string(),
+                    &format!("must be at most {limit}"),
+                ));
+            }
         }
         self.check_model_and_data()?;
         if let Err((field, value, message)) = self.checkpoint.validate() {
@@ -260,6 +318,47 @@ impl Recipe {
             }
         }
         Ok(())
+    }
+
+    /// Every size the recipe names, with its bound: checked before anything is allocated, so
+    /// that a typo is an error naming the field rather than an abort on a huge allocation.
+    fn sizes(&self) -> Vec<(String, u64, u64)> {
+        let mut sizes = vec![(
+            "data.batch_size".to_string(),
+            self.data.batch_size as u64,
+            1 << 16,
+        )];
+        if self.epochs > 0 {
+            sizes.push(("epochs".into(), self.epochs as u64, 100_000));
+        }
+        if let Some(dense) = &self.dense
+            && dense.epochs > 0
+        {
+            sizes.push(("dense.epochs".into(), dense.epochs as u64, 100_000));
+        }
+        match &self.model {
+            ModelSpec::Mlp {
+                hidden: Some(hidden),
+            } => {
+                if hidden.len() > 64 {
+                    sizes.push(("model.hidden (layers)".into(), hidden.len() as u64, 64));
+                }
+                for (i, width) in hidden.iter().enumerate() {
+                    sizes.push((format!("model.hidden[{i}]"), *width as u64, 1 << 16));
+                }
+            }
+            ModelSpec::Lenet5 {
+                hidden: Some(hidden),
+            } => sizes.push(("model.hidden".into(), *hidden as u64, 1 << 16)),
+            ModelSpec::Bert { num_labels, .. } => {
+                sizes.push(("model.num_labels".into(), *num_labels as u64, 1 << 16));
+            }
+            _ => {}
+        }
+        if let Some(max_len) = self.data.max_len {
+            sizes.push(("data.max_len".into(), max_len as u64, 1 << 16));
+        }
+        sizes
     }
 
     fn check_model_and_data(&self) -> Result<(), TrainError> {
@@ -355,6 +454,18 @@ impl Recipe {
             value,
             message: message.to_string(),
         };
+        if let Some((init, last)) = schedule.ramp_sparsities()
+            && last < init
+        {
+            return Err(invalid(
+                format!("{prefix}.schedule.final_sparsity"),
+                last.to_string(),
+                &format!(
+                    "must be at least init_sparsity ({init}): masks only grow, so a decreasing \
+                     schedule could never be followed"
+                ),
+            ));
+        }
         for (name, epoch) in schedule.epochs() {
             let valid = if name == "every_epochs" {
                 epoch.is_finite() && epoch > 0.0
@@ -405,27 +516,50 @@ impl Recipe {
         scorers: &ScorerRegistry,
         patterns: &PatternRegistry,
     ) -> Result<SparsityPlan, TrainError> {
-        let mut plan = SparsityPlan::default();
-        for (index, modifier) in self.modifiers.iter().enumerate() {
-            plan =
-                match modifier {
-                    ModifierSpec::Prune(prune) => plan
-                        .with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?),
-                    ModifierSpec::Freeze(freeze) => {
-                        plan.with_freezer(freeze.to_freezer(index, steps)?)
-                    }
-                    ModifierSpec::Rigl(dynamic) => plan.with_modifier(Arc::new(
-                        dynamic.to_modifier(index, steps, Regrowth::Gradient, self.seed),
-                    )),
-                    ModifierSpec::Set(dynamic) => plan.with_modifier(Arc::new(
-                        dynamic.to_modifier(index, steps, Regrowth::Random, self.seed),
-                    )),
-                    ModifierSpec::Mask(mask) => {
-                        plan.with_modifier(Arc::new(mask.to_pruner(index)?))
-                    }
-                };
-        }
-        Ok(plan)
+        (0..self.modifiers.len()).try_fold(SparsityPlan::default(), |plan, index| {
+            self.add_modifier(plan, index, steps, scorers, patterns)
+        })
+    }
+
+    /// The plan of modifier `index` alone (named by its index in the recipe), for checking
+    /// each modifier on its own.
+    pub fn plan_of(
+        &self,
+        index: usize,
+        steps: &Steps,
+        scorers: &ScorerRegistry,
+        patterns: &PatternRegistry,
+    ) -> Result<SparsityPlan, TrainError> {
+        self.add_modifier(SparsityPlan::default(), index, steps, scorers, patterns)
+    }
+
+    fn add_modifier(
+        &self,
+        plan: SparsityPlan,
+        index: usize,
+        steps: &Steps,
+        scorers: &ScorerRegistry,
+        patterns: &PatternRegistry,
+    ) -> Result<SparsityPlan, TrainError> {
+        Ok(match &self.modifiers[index] {
+            ModifierSpec::Prune(prune) => {
+                plan.with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?)
+            }
+            ModifierSpec::Freeze(freeze) => plan.with_freezer(freeze.to_freezer(index, steps)?),
+            ModifierSpec::Rigl(dynamic) => plan.with_modifier(Arc::new(dynamic.to_modifier(
+                index,
+                steps,
+                Regrowth::Gradient,
+                self.seed,
+            ))),
+            ModifierSpec::Set(dynamic) => plan.with_modifier(Arc::new(dynamic.to_modifier(
+                index,
+                steps,
+                Regrowth::Random,
+                self.seed,
+            ))),
+            ModifierSpec::Mask(mask) => plan.with_modifier(Arc::new(mask.to_pruner(index)?)),
+        })
     }
 }
 
@@ -435,16 +569,64 @@ impl Recipe {
 const MAX_OVERRIDE_INDEX: usize = 1024;
 
 /// Refuses list indices in an override key beyond [`MAX_OVERRIDE_INDEX`].
-fn check_indices(key: &str) -> Result<(), String> {
-    for part in key.split('[').skip(1) {
-        let digits = part.split(']').next().unwrap_or_default();
-        match digits.parse::<usize>() {
-            Ok(index) if index <= MAX_OVERRIDE_INDEX => {}
-            _ => {
+fn check_indices(key: &str, file: &toml::Table) -> Result<(), String> {
+    // Walk the key through the file's values, so that an index past the end of an array is
+    // named here (config-rs would pad the array and blame the padding's index instead).
+    let mut at: Option<toml::Value> = Some(toml::Value::Table(file.clone()));
+    let mut walked = String::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (digits, tail) = after
+                .split_once(']')
+                .ok_or_else(|| format!("`[` without `]` in key `{key}`"))?;
+            let index = match digits.parse::<usize>() {
+                Ok(index) if index <= MAX_OVERRIDE_INDEX => index,
+                _ => {
+                    return Err(format!(
+                        "index `[{digits}]` must be a number of at most {MAX_OVERRIDE_INDEX}"
+                    ));
+                }
+            };
+            if let Some(toml::Value::Array(items)) = &at
+                && index > items.len()
+            {
                 return Err(format!(
-                    "index `[{digits}]` must be a number of at most {MAX_OVERRIDE_INDEX}"
+                    "`{walked}` has {} entries in the recipe, so `{walked}[{index}]` does not \
+                     exist (an override may add one entry, `{walked}[{}]`)",
+                    items.len(),
+                    items.len()
                 ));
             }
+            at = match at {
+                Some(toml::Value::Array(items)) => items.get(index).cloned(),
+                _ => None,
+            };
+            walked = format!("{walked}[{index}]");
+            rest = tail;
+            if !(rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')) {
+                return Err(format!(
+                    "expected `.` or `[` after `{walked}` in key `{key}` (did you mean \
+                     `{walked}.{rest}`?)"
+                ));
+            }
+        } else {
+            let rest_trimmed = rest.strip_prefix('.').unwrap_or(rest);
+            let end = rest_trimmed.find(['.', '[']).unwrap_or(rest_trimmed.len());
+            let name = &rest_trimmed[..end];
+            if name.is_empty() {
+                return Err(format!("empty key segment in `{key}`"));
+            }
+            walked = if walked.is_empty() {
+                name.to_string()
+            } else {
+                format!("{walked}.{name}")
+            };
+            at = match at {
+                Some(toml::Value::Table(table)) => table.get(name).cloned(),
+                _ => None,
+            };
+            rest = &rest_trimmed[end..];
         }
     }
     Ok(())

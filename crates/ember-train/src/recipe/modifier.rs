@@ -388,6 +388,15 @@ impl ScheduleSpec {
         }
     }
 
+    /// The initial and final sparsity of a ramp (`None` for one-shot).
+    pub fn ramp_sparsities(&self) -> Option<(f64, f64)> {
+        match self {
+            Self::OneShot { .. } => None,
+            Self::Linear(r) | Self::Cubic(r) => Some((r.init_sparsity, r.final_sparsity)),
+            Self::Polynomial(p) => Some((p.init_sparsity, p.final_sparsity)),
+        }
+    }
+
     /// The epoch fields, by name, for range checks.
     pub fn epochs(&self) -> Vec<(&'static str, f64)> {
         match self {

@@ -293,7 +293,10 @@ mod tests {
         let c = write(dir.path(), &state("dense", 3), 2, |_| Ok(())).unwrap();
         std::fs::write(c.dir.join("state.json"), b"{\"format\": 99").unwrap();
         let err = c.state().unwrap_err().to_string();
-        assert!(err.contains("state.json") && err.contains("not a training state"), "{err}");
+        assert!(
+            err.contains("state.json") && err.contains("not a training state"),
+            "{err}"
+        );
         let mut future = state("dense", 3);
         future.format = 99;
         std::fs::write(

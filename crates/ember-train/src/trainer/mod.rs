@@ -109,17 +109,16 @@ where
     if let Some(from) = resume {
         state = from.state()?;
         model = model.load_from(&from.model())?;
-        let unreadable = |path: std::path::PathBuf, e: burn::store::RecordError| {
-            TrainError::ReadCheckpoint {
+        let unreadable =
+            |path: std::path::PathBuf, e: burn::store::RecordError| TrainError::ReadCheckpoint {
                 path,
                 message: e.to_string(),
-            }
-        };
+            };
         optimizer = optimizer
             .load(from.optimizer())
             .map_err(|e| unreadable(from.optimizer(), e))?;
-        let record =
-            LrSchedulerRecord::load(from.scheduler()).map_err(|e| unreadable(from.scheduler(), e))?;
+        let record = LrSchedulerRecord::load(from.scheduler())
+            .map_err(|e| unreadable(from.scheduler(), e))?;
         scheduler = scheduler.load_record(record);
         *lp.rows.lock().expect("rows lock") = state.rows.clone();
         eprintln!(
@@ -162,7 +161,12 @@ where
             let output = TrainStep::step(&model, batch);
             let (loss, correct, examples) = batch_sums(&output.item);
             if !loss.is_finite() {
-                return Err(diverged(phase.name, &state, &model, format!("the loss is {loss}")));
+                return Err(diverged(
+                    phase.name,
+                    &state,
+                    &model,
+                    format!("the loss is {loss}"),
+                ));
             }
             let lr = scheduler.step();
             model = model.optimize(&mut optimizer, lr, output.grads);
@@ -174,7 +178,10 @@ where
             if updated {
                 crate::pause::point(&format!("update:{}", state.step - 1));
             }
-            progress.update(iterator.progress().items_processed, iterator.progress().items_total);
+            progress.update(
+                iterator.progress().items_processed,
+                iterator.progress().items_total,
+            );
             if every > 0 && state.step.is_multiple_of(every) {
                 save(lp, &state, &model, &optimizer, &scheduler)?;
             }
@@ -258,10 +265,17 @@ fn diverged<M: Module>(phase: &str, state: &TrainingState, model: &M, what: Stri
     }
 }
 
-fn diverged_weights(phase: &str, state: &TrainingState, bad: ember_sparsity::NonFinite) -> TrainError {
+fn diverged_weights(
+    phase: &str,
+    state: &TrainingState,
+    bad: ember_sparsity::NonFinite,
+) -> TrainError {
     TrainError::Diverged {
         phase: phase.to_string(),
-        epoch: state.epoch.saturating_sub(usize::from(state.batches_done == 0)).max(1),
+        epoch: state
+            .epoch
+            .saturating_sub(usize::from(state.batches_done == 0))
+            .max(1),
         step: state.step,
         message: format!("the first non-finite parameter is {bad}"),
     }

@@ -3,12 +3,12 @@
 //! optimizer step, with its mask update, runs there once, so every replica gets the same
 //! masks. This path writes no checkpoints: a run on several devices cannot be resumed.
 
+use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
     ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
     MultiDeviceOptim, SupervisedTraining, TrainStep,
 };
-use burn::tensor::Device;
 use ember_schedule::ScheduledLr;
 use ember_sparsity::first_non_finite;
 
@@ -30,7 +30,11 @@ where
 {
     // `train()` puts the parameters on the autodiff device with their gradient requirement
     // restored, whatever state the model arrives in (fresh, loaded, or validated).
-    let learner = Learner::new(model.train(), lp.optimizer.init(), ScheduledLr::new(phase.lr));
+    let learner = Learner::new(
+        model.train(),
+        lp.optimizer.init(),
+        ScheduledLr::new(phase.lr),
+    );
     let target = phase.target;
     let reporter = EpochReporter::new(phase.name, move |e| target(e), lp.rows.clone());
     let training = SupervisedTraining::new(

@@ -511,3 +511,20 @@ fn conv_filters_and_channels_are_removed_whole() {
         assert_eq!(pruned_units.len(), units / 2, "{dim:?}");
     }
 }
+
+/// A NaN score (a diverged weight under magnitude) is never taken as important: such weights
+/// go before any finite one, and a finite one is never pruned while a NaN one is left.
+#[test]
+fn nan_scores_are_pruned_first() {
+    let scores = vec![5.0, f32::NAN, 0.5, f32::NAN, 2.0, 1.0];
+    let flags = choose(
+        vec![flat(0, scores, None)],
+        budget(&Unstructured, 2.0 / 6.0),
+    );
+    assert_eq!(flags[0], [false, true, false, true, false, false]);
+    let flags = choose(
+        vec![flat(0, vec![5.0, f32::NAN, 0.5, f32::NAN, 2.0, 1.0], None)],
+        budget(&Unstructured, 3.0 / 6.0),
+    );
+    assert_eq!(flags[0], [false, true, true, true, false, false]);
+}
