@@ -65,7 +65,7 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
     store
         .get_all_tensors()
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|(name, tensor)| {
             let data = burn::store::bridge::to_data(tensor).unwrap();
             (name.clone(), data.as_bytes().to_vec())
@@ -213,7 +213,7 @@ fn two_runs_into_one_directory_do_not_mix() {
         .unwrap();
     let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
     assert!(lines.any(|l| l.is_ok_and(|l| l.contains("paused at"))));
-    let second = output(&mut run_into(&recipe, &out).arg("--force"));
+    let second = output(run_into(&recipe, &out).arg("--force"));
     assert!(!second.status.success());
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -242,7 +242,7 @@ fn two_runs_into_one_directory_do_not_mix() {
         String::from_utf8_lossy(&unfinished.stderr)
     );
     // --force starts over cleanly.
-    let forced = output(&mut run_into(&recipe, &out).arg("--force"));
+    let forced = output(run_into(&recipe, &out).arg("--force"));
     assert!(
         forced.status.success(),
         "{}",

@@ -1,6 +1,9 @@
 //! An in-memory dataset of equally sized images.
 
 use burn::data::dataset::{Dataset, DatasetError};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 
 use crate::{DataError, ImageItem};
 
@@ -73,6 +76,46 @@ impl ImageDataset {
             self.items = (0..n).map(|i| self.items[i * len / n].clone()).collect();
         }
         self
+    }
+
+    /// Splits off a validation set: from each class, `round(fraction · count)` items drawn
+    /// with `seed`. Returns `(train, validation)`, each keeping the original order, so the
+    /// split is the same on every machine and every class keeps its share in both.
+    pub fn split_validation(self, fraction: f64, seed: u64) -> (Self, Self) {
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (index, item) in self.items.iter().enumerate() {
+            by_class[item.label as usize].push(index);
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut held_out = vec![false; self.items.len()];
+        for indices in &mut by_class {
+            let take = (fraction.clamp(0.0, 1.0) * indices.len() as f64).round() as usize;
+            indices.shuffle(&mut rng);
+            for &index in indices.iter().take(take) {
+                held_out[index] = true;
+            }
+        }
+        let (mut train, mut valid) = (Vec::new(), Vec::new());
+        for (item, out) in self.items.into_iter().zip(held_out) {
+            if out {
+                valid.push(item);
+            } else {
+                train.push(item);
+            }
+        }
+        let (rows, cols) = (self.rows, self.cols);
+        (
+            Self {
+                items: train,
+                rows,
+                cols,
+            },
+            Self {
+                items: valid,
+                rows,
+                cols,
+            },
+        )
     }
 
     /// Keeps only the first `n` items (all of them if there are fewer).
@@ -217,5 +260,53 @@ mod tests {
     fn get_out_of_bounds_panics_per_dataset_contract() {
         let ds = ImageDataset::new(vec![item(1, 0)], 1, 1).unwrap();
         let _ = ds.get(1);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn items(per_class: usize) -> ImageDataset {
+        let items = (0..10 * per_class)
+            .map(|i| ImageItem {
+                pixels: vec![(i % 251) as u8; 4],
+                label: (i % 10) as u8,
+            })
+            .collect();
+        ImageDataset::new(items, 2, 2).unwrap()
+    }
+
+    #[test]
+    fn the_validation_split_is_stratified_disjoint_seeded_and_complete() {
+        let all = items(30);
+        let (train, valid) = all.clone().split_validation(0.1, 7);
+        assert_eq!((train.len(), valid.len()), (270, 30));
+        for class in 0..10u8 {
+            let count = valid.items().iter().filter(|i| i.label == class).count();
+            assert_eq!(count, 3, "class {class}");
+        }
+        // Same seed, same split; another seed, another one.
+        let (_, again) = all.clone().split_validation(0.1, 7);
+        assert_eq!(again.items(), valid.items());
+        let (_, other) = all.clone().split_validation(0.1, 8);
+        assert_ne!(other.items(), valid.items());
+        // Nothing lost, nothing twice: pixels encode the original index here.
+        let mut seen: Vec<Vec<u8>> = train
+            .items()
+            .iter()
+            .chain(valid.items())
+            .map(|i| [i.pixels.clone(), vec![i.label]].concat())
+            .collect();
+        seen.sort();
+        let mut want: Vec<Vec<u8>> = all
+            .items()
+            .iter()
+            .map(|i| [i.pixels.clone(), vec![i.label]].concat())
+            .collect();
+        want.sort();
+        assert_eq!(seen, want);
+        let (train, valid) = all.split_validation(0.0, 7);
+        assert_eq!((train.len(), valid.len()), (300, 0));
     }
 }

@@ -287,6 +287,35 @@ impl<M: Module> Sparse<M> {
         if total == 0.0 { 0.0 } else { pruned / total }
     }
 
+    /// When the masks prune fewer weights than the pruners' schedules demand at `step` (with
+    /// one element of rounding per tensor), what is missing, in words; `None` when the
+    /// target is met. Frozen elements are never pruned, so freezing most of a tensor that is
+    /// also pruned is the usual cause.
+    pub fn shortfall(&self, step: u64) -> Option<String> {
+        let (mut wanted, mut pruned, mut total, mut tensors) = (0.0, 0usize, 0usize, 0usize);
+        for entry in &self.plan.entries {
+            let Some(p) = entry.pruner else { continue };
+            let numel = entry.info.numel();
+            wanted += self.plan.modifiers[p].schedule().sparsity(step) * numel as f64;
+            pruned += self
+                .keep_mask(&entry.info.path)
+                .map_or(0, |m| m.iter().filter(|k| !**k).count());
+            total += numel;
+            tensors += 1;
+        }
+        if total == 0 || pruned as f64 + tensors as f64 >= wanted {
+            return None;
+        }
+        Some(format!(
+            "the schedules demand {:.0} pruned weights ({:.4} of {total}), the masks prune \
+             {pruned} ({:.4}); frozen weights cannot be pruned, so a freeze covering the \
+             pruned tensors is the usual cause",
+            wanted,
+            wanted / total as f64,
+            pruned as f64 / total as f64
+        ))
+    }
+
     /// Every step at which some pruner selects masks, sorted and without repeats.
     pub fn update_steps(&self) -> Vec<u64> {
         let mut steps: Vec<u64> = self

@@ -106,6 +106,15 @@ pub enum TrainError {
         /// What was not finite, and the first parameter concerned.
         message: String,
     },
+    /// The run finished without reaching what its recipe asked for (recorded in
+    /// `report.json` as `shortfall`).
+    #[error("the run in {dir} missed its target: {message}")]
+    Shortfall {
+        /// The run directory.
+        dir: PathBuf,
+        /// What was missed.
+        message: String,
+    },
     /// burn-train stopped with an error.
     #[error("training phase `{phase}` failed: {message}")]
     Training {

@@ -267,7 +267,13 @@ pub fn run_task<T: Task>(
     report.wall_seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
     write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
-    Ok(report)
+    match &report.shortfall {
+        Some(message) => Err(TrainError::Shortfall {
+            dir: options.out_dir.clone(),
+            message: message.clone(),
+        }),
+        None => Ok(report),
+    }
 }
 
 fn run_model<T: Task>(
@@ -330,6 +336,10 @@ fn run_model<T: Task>(
     }
     let final_accuracy = accuracy(&sparse, &context.data.test);
     let measured = sparse.report();
+    let shortfall = match total {
+        0 => None,
+        last => sparse.shortfall(last - 1),
+    };
     save_sparse(&sparse, &out.join("model.bpk"))?;
     let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
     Ok(RunReport {
@@ -347,6 +357,7 @@ fn run_model<T: Task>(
         parameters,
         layers: measured.layers,
         wall_seconds: 0.0,
+        shortfall,
     })
 }
 

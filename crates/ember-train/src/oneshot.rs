@@ -180,6 +180,7 @@ pub fn prune_task<T: Task>(
         model: recipe.model.name().into(),
         message,
     })?;
+    let _lock = crate::run_dir::claim(&options.out_dir, options.start)?;
     write_atomically(
         &options.out_dir.join("recipe.toml"),
         recipe.to_toml().as_bytes(),
@@ -256,8 +257,15 @@ pub fn prune_task<T: Task>(
         parameters,
         layers: measured.layers,
         wall_seconds: seconds,
+        shortfall: sparse.shortfall(0),
     };
     let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
     write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
-    Ok(report)
+    match &report.shortfall {
+        Some(message) => Err(TrainError::Shortfall {
+            dir: options.out_dir.clone(),
+            message: message.clone(),
+        }),
+        None => Ok(report),
+    }
 }

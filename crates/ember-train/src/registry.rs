@@ -229,25 +229,29 @@ fn image_source(recipe: &Recipe) -> Result<DatasetSource, TrainError> {
     })
 }
 
-/// The data of an image recipe: MNIST-family splits, the training split limited as the
-/// recipe says, validation on the test split.
+/// The data of an image recipe: MNIST-family splits; `data.validation` of each class of the
+/// training split held out (seeded by `data.split_seed`) for the per-epoch validation
+/// metrics, the rest limited as `data.train_limit` says; the test split is touched only for
+/// the report's final numbers.
 fn image_data(recipe: &Recipe, options: &RunOptions) -> Result<TaskData<ImageBatch>, TrainError> {
     let splits = image_source(recipe)?.load()?;
+    let (train, valid) = splits
+        .train
+        .split_validation(recipe.data.image_validation(), recipe.data.split_seed());
     let train = match recipe.data.train_limit {
-        Some(limit) => splits.train.evenly_spaced(limit),
-        None => splits.train,
+        Some(limit) => train.evenly_spaced(limit),
+        None => train,
     };
     Ok(TaskData::new(
         ImageBatcher,
         recipe.data.batch_size,
         recipe.seed,
         options.main_device()?,
-        [train, splits.test.clone(), splits.test],
+        [train, valid, splits.test],
     ))
 }
 
-/// Runs an image model: MNIST-family data, validation on the test split as before (a
-/// validation split for images comes with resumable runs).
+/// Runs an image model on [`image_data`].
 fn run_image<M>(recipe: &Recipe, options: &RunOptions, model: M) -> Result<RunReport, TrainError>
 where
     ImageClassification<M>: Task<Model = M, Batch = ember_data::ImageBatch>,

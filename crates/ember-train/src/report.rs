@@ -64,6 +64,10 @@ pub struct RunReport {
     pub layers: Vec<LayerReport>,
     /// Wall-clock seconds of the whole run.
     pub wall_seconds: f64,
+    /// What the run failed to reach (a sparsity target), if anything: such a run exits with
+    /// an error after writing its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<String>,
 }
 
 impl RunReport {
@@ -108,6 +112,9 @@ impl RunReport {
             text += &format!("dense accuracy   {:.2}%\n", dense.accuracy);
         }
         text += &format!("final accuracy   {:.2}%\n", self.final_.accuracy);
+        if let Some(shortfall) = &self.shortfall {
+            text += &format!("TARGET MISSED    {shortfall}\n");
+        }
         text += &format!(
             "sparsity         {:.4} ({} of {} pruned weights are zero, {:.1}x compression)\n",
             self.sparsity.ratio,

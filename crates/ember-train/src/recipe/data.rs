@@ -49,15 +49,17 @@ pub struct DataSpec {
     /// batch is padded only to its longest sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
-    /// Text only: the share of each class held out for validation (default 0.1).
+    /// The share of each class of the training split held out for the per-epoch validation
+    /// metrics (default 0.1; images may use 0, leaving the validation columns empty). The
+    /// test split is used only for the final numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<f64>,
     /// Text only, Rotten Tomatoes: the share of each class held out for the test split
     /// (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<f64>,
-    /// Text only: the seed of the stratified split (default 42), independent of the run's
-    /// seed so that every run of a comparison sees the same split.
+    /// The seed of the stratified splits (default 42), independent of the run's seed so that
+    /// every run of a comparison sees the same split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_seed: Option<u64>,
 }
@@ -84,6 +86,16 @@ fn default_batch_size() -> usize {
 }
 
 impl DataSpec {
+    /// The validation share of an image training split (default 0.1).
+    pub fn image_validation(&self) -> f64 {
+        self.validation.unwrap_or(0.1)
+    }
+
+    /// The seed of the stratified splits (default 42).
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(42)
+    }
+
     /// The image data source this spec names. `mnist` needs `dir`; the error says so, as it
     /// does for a text source.
     pub fn source(&self) -> Result<DatasetSource, String> {
@@ -147,7 +159,7 @@ impl DataSpec {
             max_len,
             validation,
             test,
-            split_seed: self.split_seed.unwrap_or(42),
+            split_seed: self.split_seed(),
         })
     }
 }

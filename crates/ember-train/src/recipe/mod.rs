@@ -405,6 +405,21 @@ impl Recipe {
                 self.data
                     .source()
                     .map_err(|message| invalid("data.dir", "(missing)".into(), &message))?;
+                let share = self.data.image_validation();
+                if !(0.0..1.0).contains(&share) {
+                    return Err(invalid(
+                        "data.validation",
+                        share.to_string(),
+                        "must lie in [0, 1): the rest of the training split trains",
+                    ));
+                }
+                if self.data.test.is_some() {
+                    return Err(invalid(
+                        "data.test",
+                        "(given)".into(),
+                        "image data sets come with their own test split",
+                    ));
+                }
             }
         }
         if let Some(distill) = &self.distill {

@@ -36,7 +36,7 @@ where
         ScheduledLr::new(phase.lr),
     );
     let target = phase.target;
-    let reporter = EpochReporter::new(phase.name, move |e| target(e), lp.rows.clone());
+    let reporter = EpochReporter::new(phase.name, target, lp.rows.clone());
     let training = SupervisedTraining::new(
         lp.run_dir.join(phase.name),
         lp.train.clone(),
