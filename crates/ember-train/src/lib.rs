@@ -1,6 +1,10 @@
 #![warn(missing_docs)]
 //! Ember's trainer: TOML [`Recipe`]s become experiments that train a dense baseline and then
-//! prune it with burn-train's `SupervisedTraining`, leaving a run directory behind.
+//! prune it, leaving a run directory behind. One device trains in Ember's own loop over
+//! burn's train step, optimizer and scheduler, which checkpoints atomically, resumes bit for
+//! bit (`ember run --resume`), and stops at the first non-finite loss; several devices train
+//! through burn-train's data-parallel strategy. A run directory is locked while its run is
+//! live ([`run_dir`]).
 //!
 //! One runner ([`run_task`]) serves every [`task::Task`] (image classification, text
 //! classification with optional distillation); recipes pick their model through the
@@ -16,7 +20,7 @@
 //!
 //! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
 //! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
-//! weights, wall time), the final weights `model.bpk`, and burn-train's own logs per phase.
+//! weights, wall time), the final weights `model.bpk`, and `checkpoints/` while it runs.
 //!
 //! This crate never names a backend: the caller passes a `burn::tensor::Device`.
 

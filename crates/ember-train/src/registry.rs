@@ -87,8 +87,8 @@ pub trait ModelEntry: Send + Sync {
         Err(TrainError::Invalid {
             field: "model.kind".into(),
             value: recipe.model.name().into(),
-            message: "one-shot pruning (`ember prune`) runs the image models (`mlp`, \
-                      `lenet5`); this kind prunes while training only"
+            message: "this model kind prunes while training only: its entry does not \
+                      implement one-shot pruning (`ember prune`)"
                 .into(),
         })
     }
@@ -473,6 +473,27 @@ impl BertParts {
     }
 
     /// The seeded stratified splits, with the label count checked against the head.
+    /// The recipe's batches: the training split limited as `data.train_limit` says (each class
+    /// keeping its share), the validation and test splits.
+    pub(crate) fn data(
+        &self,
+        recipe: &Recipe,
+        device: &Device,
+    ) -> Result<TaskData<ember_data::TextBatch>, TrainError> {
+        let splits = self.splits()?;
+        let train = match recipe.data.train_limit {
+            Some(limit) => splits.train.stratified_subset(limit),
+            None => splits.train,
+        };
+        Ok(TaskData::new(
+            TextBatcher::new(self.tokenizer.clone()),
+            recipe.data.batch_size,
+            recipe.seed,
+            device,
+            [train, splits.validation, splits.test],
+        ))
+    }
+
     pub(crate) fn splits(&self) -> Result<TextSplits, TrainError> {
         let plan = &self.text;
         let (data, test) = match plan.source {
@@ -507,6 +528,35 @@ impl BertParts {
 }
 
 impl ModelEntry for BertEntry {
+    fn prune(
+        &self,
+        recipe: &Recipe,
+        options: &RunOptions,
+        source: &Path,
+        calibration: usize,
+    ) -> Result<RunReport, TrainError> {
+        let parts = BertParts::of(recipe)?;
+        let device = options.main_device()?;
+        let model = parts.architecture(device);
+        let data = parts.data(recipe, device)?;
+        let inputs = |model: &BertForSequenceClassification, batch: &ember_data::TextBatch| {
+            model.linear_inputs((
+                batch.input_ids.clone(),
+                batch.token_type_ids.clone(),
+                batch.attention_mask.clone(),
+            ))
+        };
+        prune_task::<TextClassification>(
+            recipe,
+            options,
+            model,
+            data,
+            source,
+            calibration,
+            Some(&inputs),
+        )
+    }
+
     fn bind(
         &self,
         recipe: &Recipe,
@@ -602,11 +652,6 @@ impl ModelEntry for BertEntry {
 
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
         let parts = BertParts::of(recipe)?;
-        let splits = parts.splits()?;
-        let train = match recipe.data.train_limit {
-            Some(limit) => splits.train.stratified_subset(limit),
-            None => splits.train,
-        };
         let device = options.main_device()?;
         // The pretrained encoder is read on the host and the head drawn there from the recipe
         // seed, so every backend starts from the same weights.
@@ -624,13 +669,7 @@ impl ModelEntry for BertEntry {
             }
         });
         loaded?;
-        let data = TaskData::new(
-            TextBatcher::new(parts.tokenizer.clone()),
-            recipe.data.batch_size,
-            recipe.seed,
-            device,
-            [train, splits.validation, splits.test],
-        );
+        let data = parts.data(recipe, device)?;
         run_task::<TextClassification>(recipe, options, model, data)
     }
 

@@ -84,6 +84,9 @@ fn default_position_embedding_type() -> String {
     "absolute".to_string()
 }
 
+/// The most parameters a config may describe (BERT-large has 3.4·10⁸).
+const MAX_PARAMETERS: u128 = 4_000_000_000;
+
 impl BertConfig {
     /// Reads and validates a Hugging Face `config.json`.
     ///
@@ -126,6 +129,21 @@ impl BertConfig {
         ];
         if let Some((field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
             return Err(format!("`{field}` must be positive, not 0"));
+        }
+        // Bounded before anything is allocated: a damaged or hostile config is an error, not
+        // an abort on a terabyte allocation.
+        let h = self.hidden_size as u128;
+        let parameters = (self.vocab_size as u128
+            + self.max_position_embeddings as u128
+            + self.type_vocab_size as u128)
+            * h
+            + self.num_hidden_layers as u128 * (4 * h * h + 2 * h * self.intermediate_size as u128);
+        if parameters > MAX_PARAMETERS {
+            return Err(format!(
+                "the sizes give a model of {parameters} parameters, more than the \
+                 {MAX_PARAMETERS} Ember loads (check `vocab_size`, `hidden_size`, \
+                 `num_hidden_layers` and `intermediate_size`)"
+            ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(

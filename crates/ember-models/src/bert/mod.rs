@@ -16,12 +16,14 @@
 
 mod config;
 mod error;
+mod linear_inputs;
 mod load;
 mod model;
 mod names;
 
 pub use config::BertConfig;
 pub use error::{BertError, ShapeMismatch};
+pub use linear_inputs::BertBatch;
 pub use load::{load_hf, load_hf_files};
 pub use model::{Bert, BertEmbeddings, BertForSequenceClassification, mean_pool};
 pub use names::{Direction, NameMap};
