@@ -203,8 +203,32 @@ fn runs_that_cannot_reach_their_target_fail() {
     );
     let report = std::fs::read_to_string(out.join("report.json")).unwrap();
     assert!(report.contains("\"shortfall\""), "{report}");
+    assert!(
+        !out.join("checkpoints").exists(),
+        "a run that reported keeps no checkpoints"
+    );
     let shown = ember(&["report", out.to_str().unwrap()], dir.path());
     assert!(String::from_utf8_lossy(&shown.stdout).contains("TARGET MISSED"));
+
+    // Not a shortfall: a per-output quota rounds each unit on its own (0.55 of 784 inputs is
+    // 431.2, so each of 300 units loses 431), which exact counting allows.
+    let out = dir.path().join("quota");
+    let quota = ember(
+        &[
+            "run",
+            &recipe,
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "modifiers[0].pattern=\"per_output\"",
+            "--set",
+            "modifiers[0].scope=\"layer_wise\"",
+            "--set",
+            "modifiers[0].schedule.sparsity=0.55",
+        ],
+        dir.path(),
+    );
+    assert!(quota.status.success(), "{}", stderr(&quota));
 }
 
 #[test]

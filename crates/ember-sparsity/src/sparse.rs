@@ -287,23 +287,25 @@ impl<M: Module> Sparse<M> {
         if total == 0.0 { 0.0 } else { pruned / total }
     }
 
-    /// When the masks prune fewer weights than the pruners' schedules demand at `step` (with
-    /// one element of rounding per tensor), what is missing, in words; `None` when the
-    /// target is met. Frozen elements are never pruned, so freezing most of a tensor that is
+    /// When the masks prune fewer weights than the pruners' schedules demand at `step`
+    /// (beyond what each pruner's exact counting may round away,
+    /// [`Modifier::rounding_slack`](crate::Modifier::rounding_slack)), what is missing, in
+    /// words; `None` when the target is met. Frozen elements are never pruned, so freezing most of a tensor that is
     /// also pruned is the usual cause.
     pub fn shortfall(&self, step: u64) -> Option<String> {
-        let (mut wanted, mut pruned, mut total, mut tensors) = (0.0, 0usize, 0usize, 0usize);
+        let (mut wanted, mut pruned, mut total, mut slack) = (0.0, 0usize, 0usize, 0usize);
         for entry in &self.plan.entries {
             let Some(p) = entry.pruner else { continue };
+            let modifier = &self.plan.modifiers[p];
             let numel = entry.info.numel();
-            wanted += self.plan.modifiers[p].schedule().sparsity(step) * numel as f64;
+            wanted += modifier.schedule().sparsity(step) * numel as f64;
             pruned += self
                 .keep_mask(&entry.info.path)
                 .map_or(0, |m| m.iter().filter(|k| !**k).count());
             total += numel;
-            tensors += 1;
+            slack += modifier.rounding_slack(&entry.info);
         }
-        if total == 0 || pruned as f64 + tensors as f64 >= wanted {
+        if total == 0 || (pruned + slack) as f64 >= wanted {
             return None;
         }
         Some(format!(

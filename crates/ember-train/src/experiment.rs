@@ -193,12 +193,15 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
         }
     }
     write_atomically(&recipe_path, recipe.to_toml().as_bytes())?;
-    let report = options
+    let result = options
         .models
         .get(recipe.model.name())?
-        .run(recipe, options)?;
-    checkpoint::remove_all(&options.out_dir)?;
-    Ok(report)
+        .run(recipe, options);
+    // A run that got to its report is over (a missed target included): nothing to resume.
+    if matches!(&result, Ok(_) | Err(TrainError::Shortfall { .. })) {
+        checkpoint::remove_all(&options.out_dir)?;
+    }
+    result
 }
 
 /// Runs `recipe` as task `T` on `model` and `data`: the dense phase (trained or loaded), then

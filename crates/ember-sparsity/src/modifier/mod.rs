@@ -79,6 +79,15 @@ pub trait Modifier: Send + Sync + std::fmt::Debug {
     /// Validates the selected parameters; called once when the plan is bound.
     fn bind(&self, targets: &[ParamInfo]) -> Result<(), SparsityError>;
 
+    /// How many elements of `info` exact counting may leave short of `round(s·n)` by its
+    /// own rounding: one for element-wise selection (the default), one per group for quota
+    /// patterns (each group rounds on its own), one group's size for patterns that remove
+    /// whole groups. [`Sparse::shortfall`](crate::Sparse::shortfall) allows this much.
+    fn rounding_slack(&self, info: &ParamInfo) -> usize {
+        let _ = info;
+        1
+    }
+
     /// Whether updates need the step's gradients.
     fn needs_gradient(&self) -> bool {
         false

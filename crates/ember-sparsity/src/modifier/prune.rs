@@ -176,6 +176,15 @@ impl Modifier for Pruner {
         &self.schedule
     }
 
+    fn rounding_slack(&self, info: &ParamInfo) -> usize {
+        let groups = self.pattern.groups(&input(info));
+        match (self.pattern.group_quota(), &groups.of_element) {
+            (Some(_), _) => groups.count.max(1),
+            (None, None) => 1,
+            (None, Some(_)) => info.numel().div_ceil(groups.count.max(1)),
+        }
+    }
+
     fn bind(&self, targets: &[ParamInfo]) -> Result<(), SparsityError> {
         for info in targets {
             self.pattern.check(&input(info)).map_err(|message| {
