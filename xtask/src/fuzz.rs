@@ -10,10 +10,24 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cache, run};
 
-/// The targets, as `fuzz/Cargo.toml` and `fuzz/harness.rs` name them.
-const TARGETS: &[&str] = &["recipe", "idx", "sparse_file", "checkpoint", "hf_model"];
-
 pub(crate) fn fuzz(args: &[String]) -> Result<()> {
+    ensure_cargo_fuzz()?;
+    // The targets as `fuzz/Cargo.toml` declares them: one list, read from there.
+    let listed = Command::new("cargo")
+        .args(["+nightly", "fuzz", "list", "--fuzz-dir", "fuzz"])
+        .output()
+        .context("cannot run `cargo fuzz list`")?;
+    if !listed.status.success() {
+        bail!(
+            "`cargo fuzz list` failed: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+    }
+    let known: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut seconds = 60u64;
     let mut targets = Vec::new();
     let mut rest = args.iter();
@@ -23,19 +37,18 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
             seconds = value
                 .parse()
                 .with_context(|| format!("--seconds {value}: not a number of seconds"))?;
-        } else if TARGETS.contains(&arg.as_str()) {
+        } else if known.contains(arg) {
             targets.push(arg.as_str());
         } else {
             bail!(
                 "unknown fuzz target `{arg}`; the targets: {}",
-                TARGETS.join(", ")
+                known.join(", ")
             );
         }
     }
     if targets.is_empty() {
-        targets = TARGETS.to_vec();
+        targets = known.iter().map(String::as_str).collect();
     }
-    ensure_cargo_fuzz()?;
     let work = cache()?.join("fuzz-corpus");
     for target in targets {
         // The fuzzer writes new inputs into its first corpus directory: a copy outside the

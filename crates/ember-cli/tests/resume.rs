@@ -73,9 +73,9 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// Starts a run that pauses at `point` and kills it with SIGKILL once it says so.
-fn kill_at(recipe: &Path, out: &Path, point: &str) {
-    let mut child: Child = run_into(recipe, out)
+/// Starts a run that pauses at `point`, and returns it once it says it has paused there.
+fn paused_at(recipe: &Path, out: &Path, point: &str) -> Child {
+    let mut child = run_into(recipe, out)
         .env("EMBER_PAUSE_AT", point)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -85,8 +85,22 @@ fn kill_at(recipe: &Path, out: &Path, point: &str) {
     let mut lines = BufReader::new(stderr).lines();
     let paused = lines.any(|l| l.is_ok_and(|l| l.contains(&format!("paused at {point}"))));
     assert!(paused, "the run never reached {point}");
+    child
+}
+
+/// Starts a run that pauses at `point` and kills it with SIGKILL once it says so.
+fn kill_at(recipe: &Path, out: &Path, point: &str) {
+    let mut child = paused_at(recipe, out, point);
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
+}
+
+/// A temporary directory holding the crash recipe, and the recipe's path.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("crash.toml");
+    std::fs::write(&recipe, RECIPE).unwrap();
+    (dir, recipe)
 }
 
 /// Starts a run and kills it after `delay`, wherever it is.
@@ -134,9 +148,7 @@ fn assert_same_run(reference: &Path, resumed: &Path, what: &str) {
 
 #[test]
 fn killed_runs_resume_to_the_uninterrupted_result_bit_for_bit() {
-    let dir = tempfile::tempdir().unwrap();
-    let recipe = dir.path().join("crash.toml");
-    std::fs::write(&recipe, RECIPE).unwrap();
+    let (dir, recipe) = setup();
     let reference = dir.path().join("reference");
     let done = output(&mut run_into(&recipe, &reference));
     assert!(
@@ -199,20 +211,11 @@ fn killed_runs_resume_to_the_uninterrupted_result_bit_for_bit() {
 
 #[test]
 fn two_runs_into_one_directory_do_not_mix() {
-    let dir = tempfile::tempdir().unwrap();
-    let recipe = dir.path().join("crash.toml");
-    std::fs::write(&recipe, RECIPE).unwrap();
+    let (dir, recipe) = setup();
     let out = dir.path().join("shared");
 
     // The first run holds the directory (paused mid-training); the second is refused.
-    let mut first = run_into(&recipe, &out)
-        .env("EMBER_PAUSE_AT", "step:dense:7")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("paused at"))));
+    let mut first = paused_at(&recipe, &out, "step:dense:7");
     let second = output(run_into(&recipe, &out).arg("--force"));
     assert!(!second.status.success());
     let message = String::from_utf8_lossy(&second.stderr);
@@ -270,9 +273,7 @@ fn two_runs_into_one_directory_do_not_mix() {
 
 #[test]
 fn divergence_is_an_error_naming_where_and_what() {
-    let dir = tempfile::tempdir().unwrap();
-    let recipe = dir.path().join("crash.toml");
-    std::fs::write(&recipe, RECIPE).unwrap();
+    let (dir, recipe) = setup();
     let out = dir.path().join("diverged");
     let diverged = output(
         run_into(&recipe, &out)

@@ -3,6 +3,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
+use crate::count_true;
 use crate::path::PathTracker;
 
 /// A float parameter holding NaN or infinite values.
@@ -46,16 +47,7 @@ impl ModuleVisitor for Finder {
         }
         let tensor = param.val();
         let numel = tensor.shape().num_elements();
-        // Counted on the device; only one integer comes back to the host.
-        let count = tensor
-            .is_finite()
-            .bool_not()
-            .int()
-            .sum()
-            .into_data()
-            .iter::<i64>()
-            .next()
-            .unwrap_or(0) as usize;
+        let count = count_true(tensor.is_finite().bool_not());
         if count > 0 {
             self.found = Some(NonFinite {
                 path: self.tracker.path(),

@@ -43,4 +43,4 @@ pub use plan::SparsityPlan;
 pub use report::{LayerReport, MaskCounts, SparsityReport};
 pub use score::{ScoreContext, Scorer, ScorerRegistry};
 pub use select::{Selector, prune_count, pruned_flags};
-pub use sparse::{Sparse, host_reads};
+pub use sparse::{Sparse, count_true, host_reads};

@@ -4,8 +4,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::Sparse;
 use crate::path::PathTracker;
+use crate::{Sparse, count_true};
 
 /// The measured sparsity of one parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,14 +131,7 @@ impl ModuleVisitor for ZeroCounter<'_> {
         let path = self.tracker.path();
         let weight = param.val().inner();
         let numel = weight.shape().num_elements();
-        let zeros = weight
-            .equal_elem(0.0)
-            .int()
-            .sum()
-            .into_data()
-            .iter::<i64>()
-            .next()
-            .unwrap_or(0) as usize;
+        let zeros = count_true(weight.equal_elem(0.0));
         let counts = self.counts.get(&path).copied().unwrap_or_default();
         self.layers.push(LayerReport {
             selected: self.selected.contains(&path),

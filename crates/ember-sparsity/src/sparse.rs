@@ -52,6 +52,18 @@ pub(crate) fn read_ints<const D: usize>(tensor: Tensor<D, Int>) -> Vec<i64> {
     tensor.inner().into_data().iter::<i64>().collect()
 }
 
+/// How many elements of `flags` are true: summed on the device, one integer read back. For
+/// reports and checks outside the training step, so it is not counted in [`host_reads`].
+pub fn count_true<const D: usize>(flags: Tensor<D, Bool>) -> usize {
+    flags
+        .int()
+        .sum()
+        .into_data()
+        .iter::<i64>()
+        .next()
+        .unwrap_or(0) as usize
+}
+
 /// A boolean parameter's values on the host.
 pub(crate) fn host_flags(flags: &Param<Tensor<1, Bool>>) -> Vec<bool> {
     count_host_read();

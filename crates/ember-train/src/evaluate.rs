@@ -40,13 +40,6 @@ pub(crate) fn batch_sums(item: &ClassificationOutput) -> (f64, u64, u64) {
         .map_or(f64::NAN, f64::from);
     let predicted = item.output.clone().argmax(1).flatten::<1>(0, 1);
     let examples = predicted.dims()[0] as u64;
-    let correct = predicted
-        .equal(item.targets.clone())
-        .int()
-        .sum()
-        .into_data()
-        .iter::<i64>()
-        .next()
-        .unwrap_or(0) as u64;
+    let correct = ember_sparsity::count_true(predicted.equal(item.targets.clone())) as u64;
     (loss, correct, examples)
 }

@@ -6,7 +6,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
-use burn::train::{ClassificationOutput, InferenceStep, LearnerModel, TrainStep};
+use burn::train::LearnerModel;
 use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse, first_non_finite};
 
 use crate::files::{load_weights, save_module, save_sparse, write_atomically};
@@ -14,7 +14,7 @@ use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::run_dir::{self, Start};
 use crate::task::{Task, TaskModel};
 use crate::trainer::checkpoint::{self, Checkpoint};
-use crate::trainer::{self, Loop, Phase, Resumable};
+use crate::trainer::{self, Classifier, Loop, Phase, Resumable};
 use crate::{EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
 
 /// Where and how to run a recipe.
@@ -166,6 +166,7 @@ impl<B> Context<'_, B> {
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
     let _lock = run_dir::claim(&options.out_dir, options.start)?;
     let recipe_path = options.out_dir.join("recipe.toml");
+    let recipe_toml = recipe.to_toml();
     if options.start == Start::Resume {
         if options.out_dir.join("report.json").is_file() {
             return Err(TrainError::RunDir {
@@ -176,7 +177,7 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
             });
         }
         if let Ok(existing) = std::fs::read_to_string(&recipe_path)
-            && existing != recipe.to_toml()
+            && existing != recipe_toml
         {
             return Err(TrainError::RunDir {
                 dir: options.out_dir.clone(),
@@ -192,7 +193,7 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
             });
         }
     }
-    write_atomically(&recipe_path, recipe.to_toml().as_bytes())?;
+    write_atomically(&recipe_path, recipe_toml.as_bytes())?;
     let result = options
         .models
         .get(recipe.model.name())?
@@ -268,15 +269,7 @@ pub fn run_task<T: Task>(
     )?;
 
     report.wall_seconds = started.elapsed().as_secs_f64();
-    let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
-    write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
-    match &report.shortfall {
-        Some(message) => Err(TrainError::Shortfall {
-            dir: options.out_dir.clone(),
-            message: message.clone(),
-        }),
-        None => Ok(report),
-    }
+    report.write_into(&options.out_dir)
 }
 
 fn run_model<T: Task>(
@@ -428,10 +421,7 @@ fn dense_phase<T: Task>(
 /// data-parallel strategy on several.
 fn train_phase<M, B>(context: &Context<'_, B>, phase: Phase, model: M) -> Result<M, TrainError>
 where
-    M: LearnerModel
-        + Resumable
-        + TrainStep<Input = B, Output = ClassificationOutput>
-        + InferenceStep<Input = B, Output = ClassificationOutput>,
+    M: LearnerModel + Resumable + Classifier<B>,
     B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
     let training_loop = context.training_loop()?;

@@ -259,13 +259,5 @@ pub fn prune_task<T: Task>(
         wall_seconds: seconds,
         shortfall: sparse.shortfall(0),
     };
-    let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
-    write_atomically(&options.out_dir.join("report.json"), json.as_bytes())?;
-    match &report.shortfall {
-        Some(message) => Err(TrainError::Shortfall {
-            dir: options.out_dir.clone(),
-            message: message.clone(),
-        }),
-        None => Ok(report),
-    }
+    report.write_into(&options.out_dir)
 }

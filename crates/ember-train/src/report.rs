@@ -81,6 +81,21 @@ impl RunReport {
         serde_json::from_str(&text).map_err(|e| error(format!("not an Ember report: {e}")))
     }
 
+    /// Writes the report to `dir/report.json` (atomically) and returns it; a run that
+    /// missed a target gets [`TrainError::Shortfall`](crate::TrainError::Shortfall)
+    /// instead, its report written all the same.
+    pub(crate) fn write_into(self, dir: &std::path::Path) -> Result<Self, crate::TrainError> {
+        let json = serde_json::to_string_pretty(&self).expect("a report always serialises");
+        crate::write_atomically(&dir.join("report.json"), json.as_bytes())?;
+        match self.shortfall {
+            Some(message) => Err(crate::TrainError::Shortfall {
+                dir: dir.to_path_buf(),
+                message,
+            }),
+            None => Ok(self),
+        }
+    }
+
     /// Fills the sparsity parts from a measurement.
     pub(crate) fn sparsity_parts(measured: &SparsityReport) -> (SparsitySummary, ParameterCounts) {
         let nonzero = measured.selected_numel - measured.selected_zeros;

@@ -151,10 +151,7 @@ pub fn progress_of(dir: &Path) -> String {
         Some((Ok(state), _)) => format!(
             "last checkpoint: {} phase, epoch {}, step {}",
             state.phase,
-            state
-                .epoch
-                .saturating_sub(usize::from(state.batches_done == 0))
-                .max(1),
+            state.last_epoch(),
             state.step
         ),
         Some((Err(e), _)) => format!("its newest checkpoint is unreadable: {e}"),

@@ -38,6 +38,16 @@ pub(crate) struct TrainingState {
     pub rows: Vec<EpochRow>,
 }
 
+impl TrainingState {
+    /// The last epoch trained on, even partly (from 1): the epoch in progress, or the one
+    /// just finished when no batch of the next has run.
+    pub fn last_epoch(&self) -> usize {
+        self.epoch
+            .saturating_sub(usize::from(self.batches_done == 0))
+            .max(1)
+    }
+}
+
 /// Running sums of one split of an epoch, from which its mean loss and accuracy follow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct EpochSums {
@@ -188,7 +198,7 @@ pub(crate) fn write(
     };
     std::fs::create_dir(&partial.dir).map_err(|e| io(&partial.dir, e))?;
     write_files(&partial)?;
-    crate::pause::point(&format!("checkpoint-write:{}", state.step));
+    crate::pause::point(|| format!("checkpoint-write:{}", state.step));
     let json = serde_json::to_string_pretty(state).expect("a training state always serialises");
     crate::files::write_atomically(&partial.dir.join("state.json"), json.as_bytes())?;
     let done = Checkpoint {

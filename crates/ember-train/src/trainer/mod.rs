@@ -37,6 +37,20 @@ use crate::progress::ProgressLine;
 use crate::recipe::{CheckpointSpec, OptimizerSpec};
 use crate::{EpochRow, TrainError};
 
+/// A classifier as burn trains it: a training step and an inference step on batches `B`,
+/// both giving class logits, loss and targets.
+pub(crate) trait Classifier<B>:
+    TrainStep<Input = B, Output = ClassificationOutput>
+    + InferenceStep<Input = B, Output = ClassificationOutput>
+{
+}
+
+impl<B, M> Classifier<B> for M where
+    M: TrainStep<Input = B, Output = ClassificationOutput>
+        + InferenceStep<Input = B, Output = ClassificationOutput>
+{
+}
+
 /// A model the loop can checkpoint: its weights (and, for a pruned model, its sparsity state)
 /// saved to and restored from one file.
 pub(crate) trait Resumable: Module + Sized {
@@ -89,9 +103,7 @@ pub(crate) fn train<M, B>(
     resume: Option<&Checkpoint>,
 ) -> Result<M, TrainError>
 where
-    M: Resumable
-        + TrainStep<Input = B, Output = ClassificationOutput>
-        + InferenceStep<Input = B, Output = ClassificationOutput>,
+    M: Resumable + Classifier<B>,
     B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
     let mut optimizer = lp.optimizer.init();
@@ -174,9 +186,9 @@ where
             state.step += 1;
             state.batches_done = index;
             state.sums.add(loss, correct, examples);
-            crate::pause::point(&format!("step:{}:{}", phase.name, state.step));
+            crate::pause::point(|| format!("step:{}:{}", phase.name, state.step));
             if updated {
-                crate::pause::point(&format!("update:{}", state.step - 1));
+                crate::pause::point(|| format!("update:{}", state.step - 1));
             }
             progress.update(
                 iterator.progress().items_processed,
@@ -202,10 +214,9 @@ where
         state.epoch += 1;
         state.batches_done = 0;
         state.sums = EpochSums::default();
+        // Every epoch ends here, with the weights checked before they are saved: a phase
+        // that returns holds finite weights, whether it trained or resumed from its end.
         save(lp, &state, &model, &optimizer, &scheduler)?;
-    }
-    if let Some(bad) = first_non_finite(&model) {
-        return Err(diverged_weights(phase.name, &state, bad));
     }
     Ok(model.valid())
 }
@@ -220,7 +231,7 @@ fn save<M: Resumable>(
     scheduler: &ModuleLrScheduler,
 ) -> Result<(), TrainError> {
     if let Some(bad) = first_non_finite(model) {
-        return Err(diverged_weights(&state.phase, state, bad));
+        return Err(diverged_weights(state, bad));
     }
     checkpoint::write(lp.run_dir, state, lp.checkpoints.keep, |c| {
         model.save_to(&c.model())?;
@@ -265,17 +276,10 @@ fn diverged<M: Module>(phase: &str, state: &TrainingState, model: &M, what: Stri
     }
 }
 
-fn diverged_weights(
-    phase: &str,
-    state: &TrainingState,
-    bad: ember_sparsity::NonFinite,
-) -> TrainError {
+fn diverged_weights(state: &TrainingState, bad: ember_sparsity::NonFinite) -> TrainError {
     TrainError::Diverged {
-        phase: phase.to_string(),
-        epoch: state
-            .epoch
-            .saturating_sub(usize::from(state.batches_done == 0))
-            .max(1),
+        phase: state.phase.clone(),
+        epoch: state.last_epoch(),
         step: state.step,
         message: format!("the first non-finite parameter is {bad}"),
     }

@@ -5,14 +5,11 @@
 
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{
-    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
-    MultiDeviceOptim, SupervisedTraining, TrainStep,
-};
+use burn::train::{ExecutionStrategy, Learner, LearnerModel, MultiDeviceOptim, SupervisedTraining};
 use ember_schedule::ScheduledLr;
 use ember_sparsity::first_non_finite;
 
-use super::{Loop, Phase};
+use super::{Classifier, Loop, Phase};
 use crate::{EpochReporter, TrainError};
 
 /// Trains `model` through `phase` on `devices` (the first is the main device).
@@ -23,9 +20,7 @@ pub(crate) fn train<M, B>(
     model: M,
 ) -> Result<M, TrainError>
 where
-    M: LearnerModel
-        + TrainStep<Input = B, Output = ClassificationOutput>
-        + InferenceStep<Input = B, Output = ClassificationOutput>,
+    M: LearnerModel + Classifier<B>,
     B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
     // `train()` puts the parameters on the autodiff device with their gradient requirement
