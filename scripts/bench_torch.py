@@ -2,15 +2,22 @@
 interleaved samples), on the same points, in the same run.
 
 usage: bench_torch.py POINTS.json OUT.json
+       BENCH_MINILM_DIR=path/to/all-MiniLM-L6-v2 bench_torch.py POINTS.json OUT.json
 
 POINTS.json lists the inference points Ember measured ({"out", "in", "batch", "sparsity",
 "format"}); for each, PyTorch's dense `F.linear` and its CSR product (`torch.sparse.mm`) are
 timed on a weight pruned by magnitude to the same sparsity (2:4 points keep the 2 largest of
 every 4 inputs). Then a LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch
 64 and 128, dense and at 90% sparsity through `torch.nn.utils.prune` (global L1 over the three
-weights), as a user of PyTorch would prune. Writes one JSON record per point to OUT.json.
+weights), as a user of PyTorch would prune. With BENCH_MINILM_DIR set (a sentence-transformers
+folder: config.json, model.safetensors, tokenizer), a MiniLM training step too (batch 16 of 64
+tokens, AdamW at 1e-4): dense with cross-entropy, and GMP* as `recipes/gmp-star-minilm-rt.toml`
+runs it between pruning updates: the encoder's linear weights at 80% (global L1 through
+`torch.nn.utils.prune`), distilled from the dense model (hardness 1, temperature 2). Writes one
+JSON record per point to OUT.json.
 """
 
+import copy
 import json
 import os
 import sys
@@ -23,25 +30,25 @@ from torch.nn.utils import prune
 SAMPLES = 31
 
 
-def interleaved(runs):
-    """Median seconds per call of each callable, sampled alternately; a sample repeats a call
-    until it lasts 0.2 ms."""
+def interleaved(runs, samples=SAMPLES, warmup=5):
+    """Median seconds per call of each callable over `samples` samples taken alternately, after
+    `warmup` calls of each; a sample repeats a call until it lasts 0.2 ms."""
     reps = []
     for run in runs:
-        for _ in range(5):
+        for _ in range(warmup):
             run()
         start = time.perf_counter()
         run()
         once = max(time.perf_counter() - start, 1e-8)
         reps.append(min(max(1, int(2e-4 / once + 0.999)), 10_000))
-    samples = [[] for _ in runs]
-    for _ in range(SAMPLES):
+    times = [[] for _ in runs]
+    for _ in range(samples):
         for i, run in enumerate(runs):
             start = time.perf_counter()
             for _ in range(reps[i]):
                 run()
-            samples[i].append((time.perf_counter() - start) / reps[i])
-    return [sorted(s)[len(s) // 2] for s in samples]
+            times[i].append((time.perf_counter() - start) / reps[i])
+    return [sorted(t)[len(t) // 2] for t in times]
 
 
 def pruned_weight(out, inp, sparsity, fmt, generator):
@@ -115,12 +122,111 @@ def training():
     return records
 
 
+# The linear layers GMP* prunes in every encoder layer, as the recipe's `params` pattern does.
+MINILM_PRUNED = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+def training_minilm(model_dir):
+    # Imported here: only this benchmark needs transformers, and only when asked for.
+    from transformers import BertForSequenceClassification
+
+    batch, seq, sparsity, temperature = 16, 64, 0.8, 2.0
+    torch.manual_seed(0)
+    dense = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    teacher = copy.deepcopy(dense).eval()
+    student = copy.deepcopy(dense).train()
+    dense.train()
+    pruned = [
+        layer.get_submodule(name) for layer in student.bert.encoder.layer for name in MINILM_PRUNED
+    ]
+    prune.global_unstructured(
+        [(m, "weight") for m in pruned], pruning_method=prune.L1Unstructured, amount=sparsity
+    )
+    optimizers = {
+        kind: torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.0)
+        for kind, m in (("dense", dense), ("gmp", student))
+    }
+
+    generator = torch.Generator().manual_seed(0)
+    vocab = dense.config.vocab_size
+    batches = [
+        (
+            torch.randint(1000, vocab, (batch, seq), generator=generator),
+            torch.randint(0, 2, (batch,), generator=generator),
+        )
+        for _ in range(8)
+    ]
+    token_type_ids = torch.zeros(batch, seq, dtype=torch.long)
+    attention_mask = torch.ones(batch, seq, dtype=torch.long)
+    position = {"dense": 0, "gmp": 0}
+
+    def next_batch(kind):
+        input_ids, labels = batches[position[kind] % len(batches)]
+        position[kind] += 1
+        inputs = {
+            "input_ids": input_ids,
+            "token_type_ids": token_type_ids,
+            "attention_mask": attention_mask,
+        }
+        return inputs, labels
+
+    def dense_step():
+        inputs, labels = next_batch("dense")
+        optimizers["dense"].zero_grad()
+        loss = F.cross_entropy(dense(**inputs).logits, labels)
+        loss.backward()
+        optimizers["dense"].step()
+
+    def gmp_step():
+        inputs, _ = next_batch("gmp")
+        with torch.no_grad():
+            target = teacher(**inputs).logits
+        optimizers["gmp"].zero_grad()
+        logits = student(**inputs).logits
+        loss = F.kl_div(
+            F.log_softmax(logits / temperature, dim=1),
+            F.log_softmax(target / temperature, dim=1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        (loss * temperature * temperature).backward()
+        optimizers["gmp"].step()
+
+    # The weights a GMP* step ran with are still pruned to the target sparsity.
+    gmp_step()
+    zeros = sum((m.weight == 0).sum().item() for m in pruned)
+    total = sum(m.weight.numel() for m in pruned)
+    assert abs(zeros / total - sparsity) < 1e-3, f"{zeros / total:.4f} zeros after a GMP* step"
+
+    dense_s, gmp_s = interleaved([dense_step, gmp_step], samples=7, warmup=2)
+    return [
+        {
+            "kind": "train_minilm",
+            "batch": batch,
+            "seq": seq,
+            "sparsity": sparsity,
+            "torch_dense_s": dense_s,
+            "torch_gmp_s": gmp_s,
+        }
+    ]
+
+
 def main():
     points_path, out_path = sys.argv[1:3]
     torch.set_num_threads(os.cpu_count() or 1)
     with open(points_path) as f:
         points = json.load(f)
     records = inference(points) + training()
+    model_dir = os.environ.get("BENCH_MINILM_DIR")
+    if model_dir:
+        records += training_minilm(model_dir)
     with open(out_path, "w") as f:
         json.dump(
             {"torch": torch.__version__, "threads": torch.get_num_threads(), "records": records},

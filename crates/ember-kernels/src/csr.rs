@@ -1,7 +1,7 @@
 //! Compressed sparse rows: the format for any mask.
 
 use crate::error::{KernelError, check_len};
-use crate::product::{RowKernel, matmul};
+use crate::product::{RowKernel, matmul, matmul_into};
 
 /// A `[rows, cols]` matrix (PyTorch's `[out, in]` layout of a linear weight) in compressed
 /// sparse rows: row `r` stores its non-zeros at `row_starts[r]..row_starts[r + 1]` of
@@ -134,6 +134,12 @@ impl CsrMatrix {
     /// `y = x · Wᵀ`: `x` is `[batch, cols]` row-major, the result `[batch, rows]`.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, KernelError> {
         matmul(self, x, batch)
+    }
+
+    /// [`Self::matmul`] into `y` (`[batch, rows]`, overwritten), so that a caller running
+    /// many products can reuse one output buffer.
+    pub fn matmul_into(&self, x: &[f32], batch: usize, y: &mut [f32]) -> Result<(), KernelError> {
+        matmul_into(self, x, batch, y)
     }
 
     #[inline(always)]

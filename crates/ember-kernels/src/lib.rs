@@ -10,8 +10,9 @@
 //! The loops are plain safe Rust, vectorized by the compiler for the best instruction set the
 //! CPU offers (picked at run time through `pulp`) and spread over rows with `rayon` when a
 //! product is large enough to pay for it. At batch 1 a product is a gather-dot per row; at
-//! larger batches the activations are transposed once so that every stored weight updates a
-//! contiguous run of `batch` accumulators.
+//! larger batches the activations are transposed in blocks of 32 examples, so that every
+//! stored weight updates a contiguous run of 32 sums held in registers, and the sums of 16
+//! rows are written out together, a cache line per example.
 //!
 //! It also defines the compressed sparse tensor file that `ember export --format sparse`
 //! writes ([`write_sparse_file`], [`read_sparse_file`]; the layout is documented there).

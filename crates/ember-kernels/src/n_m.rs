@@ -1,7 +1,7 @@
 //! N:M sparse rows: at most N non-zeros in every M consecutive inputs of a row.
 
 use crate::error::{KernelError, check_len};
-use crate::product::{RowKernel, matmul};
+use crate::product::{RowKernel, matmul, matmul_into};
 
 /// A `[rows, cols]` matrix (PyTorch's `[out, in]` layout) whose every group of `m`
 /// consecutive columns of a row holds at most `n` non-zeros. Each group stores exactly `n`
@@ -141,6 +141,12 @@ impl NmMatrix {
         matmul(self, x, batch)
     }
 
+    /// [`Self::matmul`] into `y` (`[batch, rows]`, overwritten), so that a caller running
+    /// many products can reuse one output buffer.
+    pub fn matmul_into(&self, x: &[f32], batch: usize, y: &mut [f32]) -> Result<(), KernelError> {
+        matmul_into(self, x, batch, y)
+    }
+
     /// The stored values and offsets of `row`, and the column of its first group.
     #[inline(always)]
     fn row(&self, row: usize) -> (&[f32], &[u8]) {
@@ -167,15 +173,26 @@ impl RowKernel for NmMatrix {
     fn dot(&self, row: usize, x: &[f32]) -> f32 {
         let (values, offsets) = self.row(row);
         let (n, m) = (self.n, self.m);
+        let groups = || {
+            values
+                .chunks_exact(n)
+                .zip(offsets.chunks_exact(n))
+                .zip(x.chunks_exact(m))
+        };
+        if n == 2 {
+            // 2:4 and 2:8, the patterns sparse tensor cores run: the pair of every group goes
+            // to its own sums, with no loop over the group.
+            let mut sums = [0.0f32; 2];
+            for ((v, o), group) in groups() {
+                sums[0] += v[0] * group[o[0] as usize];
+                sums[1] += v[1] * group[o[1] as usize];
+            }
+            return sums[0] + sums[1];
+        }
         let mut sums = [0.0f32; 4];
-        for (g, (v, o)) in values
-            .chunks_exact(n)
-            .zip(offsets.chunks_exact(n))
-            .enumerate()
-        {
-            let group = &x[g * m..g * m + m];
-            for s in 0..n {
-                sums[s % 4] += v[s] * group[o[s] as usize];
+        for ((v, o), group) in groups() {
+            for (s, (v, o)) in v.iter().zip(o).enumerate() {
+                sums[s % 4] += v * group[*o as usize];
             }
         }
         sums.iter().sum()
@@ -185,10 +202,13 @@ impl RowKernel for NmMatrix {
     fn entries(&self, row: usize) -> impl Iterator<Item = (usize, f32)> {
         let (values, offsets) = self.row(row);
         let (n, m) = (self.n, self.m);
+        // Group by group, so that a column is the group's first plus an offset (no division).
         values
-            .iter()
-            .zip(offsets)
+            .chunks_exact(n)
+            .zip(offsets.chunks_exact(n))
             .enumerate()
-            .map(move |(j, (v, o))| (j / n * m + *o as usize, *v))
+            .flat_map(move |(g, (v, o))| {
+                v.iter().zip(o).map(move |(v, o)| (g * m + *o as usize, *v))
+            })
     }
 }

@@ -6,8 +6,17 @@ use rayon::prelude::*;
 
 use crate::error::{KernelError, check_len};
 
-/// Vector accumulators kept in registers per pass over a row at batch > 1.
+/// Vector accumulators per set at batch > 1; two sets take alternate stored weights, so eight
+/// fused multiply-adds are in flight instead of four (each has a latency of four cycles on
+/// the CPUs measured, and two can start per cycle).
 const ACCUMULATORS: usize = 4;
+
+/// Examples per block at batch > 1: a block's input is transposed once to `[cols, BLOCK]`,
+/// and every stored weight updates the block's run of examples (four AVX2 registers).
+const BLOCK: usize = 32;
+
+/// Rows whose sums are written to the output together (one 64-byte line per example).
+const TILE: usize = 16;
 
 /// Below this many multiply-adds a product runs on the calling thread. Waking rayon's
 /// workers costs tens of microseconds on a busy machine; measured (`cargo xtask bench`), a
@@ -36,21 +45,34 @@ pub(crate) fn matmul<K: RowKernel>(
     x: &[f32],
     batch: usize,
 ) -> Result<Vec<f32>, KernelError> {
+    let mut y = vec![0.0f32; batch * kernel.rows()];
+    matmul_into(kernel, x, batch, &mut y)?;
+    Ok(y)
+}
+
+/// [`matmul`] into `y` (`[batch, rows]`, overwritten).
+pub(crate) fn matmul_into<K: RowKernel>(
+    kernel: &K,
+    x: &[f32],
+    batch: usize,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     let (rows, cols) = (kernel.rows(), kernel.cols());
     check_len("the input", x.len(), batch * cols)?;
-    let mut y = vec![0.0f32; batch * rows];
+    check_len("the output", y.len(), batch * rows)?;
     if batch == 0 || rows == 0 {
-        return Ok(y);
+        return Ok(());
     }
-    let parallel = kernel.stored() * batch >= PARALLEL_WORK && rayon::current_num_threads() > 1;
-    // One chunk per thread: the rows of a pruned layer cost about the same.
-    let chunk = if parallel {
-        rows.div_ceil(rayon::current_num_threads()).max(1)
-    } else {
-        rows
-    };
+    let threads = rayon::current_num_threads();
+    let parallel = kernel.stored() * batch >= PARALLEL_WORK && threads > 1;
     if batch == 1 {
-        for_chunks(&mut y, chunk, parallel, |first, out| {
+        // One chunk of rows per thread: the rows of a pruned layer cost about the same.
+        let chunk = if parallel {
+            rows.div_ceil(threads).max(1)
+        } else {
+            rows
+        };
+        for_chunks(y, chunk, parallel, |first, out| {
             Arch::new().dispatch(Dots {
                 kernel,
                 x,
@@ -58,25 +80,30 @@ pub(crate) fn matmul<K: RowKernel>(
                 out,
             })
         });
-        return Ok(y);
+        return Ok(());
     }
-    let xt = transpose(x, batch, cols);
-    let mut yt = vec![0.0f32; rows * batch];
-    for_chunks(&mut yt, chunk * batch, parallel, |first, out| {
-        Arch::new().dispatch(Blocks {
-            kernel,
-            xt: &xt,
-            batch,
-            first: first / batch,
-            out,
+    // Blocks of examples: each block's rows of `y` are contiguous, so blocks split over
+    // threads without a final transpose.
+    for_chunks(y, BLOCK * rows, parallel, |first, out| {
+        let (start, width) = (first / rows, out.len() / rows);
+        TRANSPOSED.with_borrow_mut(|xt| {
+            transpose_into(&x[start * cols..(start + width) * cols], width, cols, xt);
+            Arch::new().dispatch(Block {
+                kernel,
+                xt,
+                width,
+                out,
+            })
         })
     });
-    for (r, row) in yt.chunks(batch).enumerate() {
-        for (b, v) in row.iter().enumerate() {
-            y[b * rows + r] = *v;
-        }
-    }
-    Ok(y)
+    Ok(())
+}
+
+thread_local! {
+    /// Each thread's transposed input block, kept between products: a fresh buffer of a
+    /// MiniLM layer's size (196 KB) is mapped and zeroed by the kernel on every call, which
+    /// measured as much time as the multiply-adds of a 95%-sparse product.
+    static TRANSPOSED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Batch 1: `out[i] = row first + i · x`. The loops live in a [`WithSimd`] operation rather
@@ -100,62 +127,114 @@ impl<K: RowKernel> WithSimd for Dots<'_, K> {
     }
 }
 
-/// Batch > 1: rows `first..` of `yᵀ` (`batch` values each) from the transposed input `xt`.
-struct Blocks<'a, K> {
+/// Batch > 1: `width` (≤ [`BLOCK`]) examples of `y`, `out` being `[width, rows]`, from their
+/// transposed input `xt` (`[cols, width]`).
+struct Block<'a, K> {
     kernel: &'a K,
     xt: &'a [f32],
-    batch: usize,
-    first: usize,
+    width: usize,
     out: &'a mut [f32],
 }
 
-impl<K: RowKernel> WithSimd for Blocks<'_, K> {
+impl<K: RowKernel> WithSimd for Block<'_, K> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
-        let batch = self.batch;
-        for (i, out) in self.out.chunks_mut(batch).enumerate() {
-            let row = self.first + i;
-            let mut offset = 0;
-            // Four vector accumulators per pass over the row (32 examples with AVX2), one
-            // for what is left, then scalars: each stored weight is read once per pass.
-            while offset + ACCUMULATORS * lanes <= batch {
-                let mut acc = [simd.splat_f32s(0.0); ACCUMULATORS];
-                for (column, value) in self.kernel.entries(row) {
-                    let start = column * batch + offset;
-                    let (xs, _) = S::as_simd_f32s(&self.xt[start..start + ACCUMULATORS * lanes]);
-                    let value = simd.splat_f32s(value);
-                    for (a, x) in acc.iter_mut().zip(xs) {
-                        *a = simd.mul_add_e_f32s(value, *x, *a);
-                    }
-                }
-                let (dst, _) = S::as_mut_simd_f32s(&mut out[offset..offset + ACCUMULATORS * lanes]);
-                dst.copy_from_slice(&acc);
-                offset += ACCUMULATORS * lanes;
+        let (width, rows) = (self.width, self.kernel.rows());
+        // The sums of `TILE` rows for the block, stored from the registers, then written
+        // into `out` a cache line at a time (example `b` of row `r` lives at `b · rows + r`:
+        // writing each row's sums alone touches `width` pages per row).
+        let mut tile = [[0.0f32; BLOCK]; TILE];
+        for first in (0..rows).step_by(TILE) {
+            let tile_rows = TILE.min(rows - first);
+            for (t, sums) in tile.iter_mut().enumerate().take(tile_rows) {
+                self.row_sums(simd, first + t, sums);
             }
-            while offset + lanes <= batch {
-                let mut acc = simd.splat_f32s(0.0);
-                for (column, value) in self.kernel.entries(row) {
-                    let start = column * batch + offset;
-                    let (xs, _) = S::as_simd_f32s(&self.xt[start..start + lanes]);
-                    acc = simd.mul_add_e_f32s(simd.splat_f32s(value), xs[0], acc);
-                }
-                let (dst, _) = S::as_mut_simd_f32s(&mut out[offset..offset + lanes]);
-                dst[0] = acc;
-                offset += lanes;
-            }
-            if offset < batch {
-                let rest = &mut out[offset..];
-                for (column, value) in self.kernel.entries(row) {
-                    let start = column * batch + offset;
-                    for (y, x) in rest.iter_mut().zip(&self.xt[start..]) {
-                        *y += value * x;
-                    }
+            for b in 0..width {
+                let dst = &mut self.out[b * rows + first..b * rows + first + tile_rows];
+                for (d, sums) in dst.iter_mut().zip(&tile) {
+                    *d = sums[b];
                 }
             }
         }
+    }
+}
+
+impl<K: RowKernel> Block<'_, K> {
+    /// Row `row`'s sums for the block's examples, into `sums[..width]`.
+    #[inline(always)]
+    fn row_sums<S: Simd>(&self, simd: S, row: usize, sums: &mut [f32; BLOCK]) {
+        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+        let (width, wide) = (self.width, ACCUMULATORS * lanes);
+        let mut offset = 0;
+        while offset + wide <= width {
+            let acc = self.wide_pass(simd, row, offset);
+            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + wide]);
+            dst.copy_from_slice(&acc[..ACCUMULATORS]);
+            offset += wide;
+        }
+        while offset + lanes <= width {
+            let mut acc = simd.splat_f32s(0.0);
+            for (column, value) in self.kernel.entries(row) {
+                let start = column * width + offset;
+                let (xs, _) = S::as_simd_f32s(&self.xt[start..start + lanes]);
+                acc = simd.mul_add_e_f32s(simd.splat_f32s(value), xs[0], acc);
+            }
+            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + lanes]);
+            dst[0] = acc;
+            offset += lanes;
+        }
+        if offset < width {
+            let rest = &mut sums[offset..width];
+            rest.fill(0.0);
+            for (column, value) in self.kernel.entries(row) {
+                let start = column * width + offset;
+                for (y, x) in rest.iter_mut().zip(&self.xt[start..]) {
+                    *y += value * x;
+                }
+            }
+        }
+    }
+
+    /// `ACCUMULATORS` vectors of row `row`'s sums for the examples from `offset`; alternate
+    /// stored weights go to two sets of accumulators, added at the end, so that consecutive
+    /// multiply-adds do not wait on each other. Returns the sums in the first set.
+    #[inline(always)]
+    fn wide_pass<S: Simd>(
+        &self,
+        simd: S,
+        row: usize,
+        offset: usize,
+    ) -> [S::f32s; 2 * ACCUMULATORS] {
+        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+        let wide = ACCUMULATORS * lanes;
+        let width = self.width;
+        let mut even = [simd.splat_f32s(0.0); ACCUMULATORS];
+        let mut odd = [simd.splat_f32s(0.0); ACCUMULATORS];
+        let load = |column: usize| {
+            let start = column * width + offset;
+            S::as_simd_f32s(&self.xt[start..start + wide]).0
+        };
+        let mut entries = self.kernel.entries(row);
+        while let Some((column, value)) = entries.next() {
+            let (xs, value) = (load(column), simd.splat_f32s(value));
+            for (a, x) in even.iter_mut().zip(xs) {
+                *a = simd.mul_add_e_f32s(value, *x, *a);
+            }
+            let Some((column, value)) = entries.next() else {
+                break;
+            };
+            let (xs, value) = (load(column), simd.splat_f32s(value));
+            for (a, x) in odd.iter_mut().zip(xs) {
+                *a = simd.mul_add_e_f32s(value, *x, *a);
+            }
+        }
+        let mut out = [simd.splat_f32s(0.0); 2 * ACCUMULATORS];
+        for (o, (e, d)) in out.iter_mut().zip(even.iter().zip(&odd)) {
+            *o = simd.add_f32s(*e, *d);
+        }
+        out
     }
 }
 
@@ -172,19 +251,20 @@ fn for_chunks(
             .enumerate()
             .for_each(|(c, out)| run(c * chunk, out));
     } else {
-        run(0, out);
+        for (c, out) in out.chunks_mut(chunk).enumerate() {
+            run(c * chunk, out);
+        }
     }
 }
 
-/// `[rows, cols]` → `[cols, rows]`.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; x.len()];
+/// `[rows, cols]` → `[cols, rows]` into `t` (resized).
+fn transpose_into(x: &[f32], rows: usize, cols: usize, t: &mut Vec<f32>) {
+    t.resize(x.len(), 0.0);
     for (r, row) in x.chunks(cols).enumerate() {
         for (c, v) in row.iter().enumerate() {
             t[c * rows + r] = *v;
         }
     }
-    t
 }
 
 /// The dense product `y = x · Wᵀ` by the definition (f64 sums), `w` being `[rows, cols]` and
