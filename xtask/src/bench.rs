@@ -12,12 +12,12 @@ use serde_json::Value;
 use crate::{cache, cargo_command, ember, hf_venv, run, short_gmp_star};
 
 /// The JSON records a bench printed on lines starting with `BENCH `.
-fn bench_records(args: &[&str], envs: &[(&str, &str)]) -> Result<Vec<Value>> {
+fn bench_records(args: &[&str], envs: &[(String, String)]) -> Result<Vec<Value>> {
     let mut command = cargo_command();
     command
         .args(["bench", "--profile", "dev"])
         .args(args)
-        .envs(envs.iter().copied())
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stderr(Stdio::inherit());
     eprintln!("xtask: {command:?}");
     let output = command.output().context("cannot run cargo bench")?;
@@ -94,16 +94,73 @@ fn file_len(path: &Path) -> Result<u64> {
 }
 
 /// A short GMP* run made here with this build (the round trip's: 64 training sentences,
-/// pruned to 80% of the encoder's linear weights): the MiniLM file sizes, and the end-to-end
-/// model unless `BENCH_MINILM_RUN` names a full run.
-fn short_minilm_run() -> Result<String> {
-    let dir = cache()?.join("bench/minilm");
+/// pruned to `sparsity` of the encoder's linear weights), kept between benches: the MiniLM
+/// file sizes, and at 80% the end-to-end model unless `BENCH_MINILM_RUN` names a full run.
+fn short_minilm_run(sparsity: f64) -> Result<String> {
+    let dir = cache()?.join(format!("bench/minilm-{sparsity}"));
     let dir_s = dir.to_string_lossy().into_owned();
     if !dir.join("report.json").is_file() {
         let _ = std::fs::remove_dir_all(&dir);
-        short_gmp_star(&dir_s, &[])?;
+        short_gmp_star(
+            &dir_s,
+            &[&format!("modifiers[0].schedule.final_sparsity={sparsity}")],
+        )?;
     }
     Ok(dir_s)
+}
+
+/// MiniLM's files at `sparsity` (a short run): dense and pruned checkpoints, the Hugging Face
+/// export's `model.safetensors` and the sparse export, with the sparsity reached.
+fn minilm_sizes(sparsity: f64) -> Result<([u64; 4], f64)> {
+    let run_dir = short_minilm_run(sparsity)?;
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&run_dir).join("report.json"))
+            .context("the short MiniLM run's report.json")?,
+    )?;
+    let hf = cache()?.join(format!("bench/minilm-hf-{sparsity}"));
+    let _ = std::fs::remove_dir_all(&hf);
+    ember(&["export", &run_dir, "--format", "hf", &hf.to_string_lossy()])?;
+    let spt = cache()?.join(format!("bench/minilm-{sparsity}.spt"));
+    ember(&[
+        "export",
+        &run_dir,
+        "--format",
+        "sparse",
+        &spt.to_string_lossy(),
+    ])?;
+    let run_dir = Path::new(&run_dir);
+    Ok((
+        [
+            file_len(&run_dir.join("dense.bpk"))?,
+            file_len(&run_dir.join("model.bpk"))?,
+            file_len(&hf.join("model.safetensors"))?,
+            file_len(&spt)?,
+        ],
+        f(&report["sparsity"], "ratio"),
+    ))
+}
+
+/// `LIBTORCH` and `LD_LIBRARY_PATH` for the tch backend, after `scripts/setup-backends.sh tch`
+/// has put libtorch 2.9.0 (from the PyPI wheel) in the cache: the script is the one place that
+/// knows where.
+fn libtorch_env() -> Result<Vec<(String, String)>> {
+    run(Command::new("bash").args(["scripts/setup-backends.sh", "tch"]))?;
+    let output = Command::new("bash")
+        .args([
+            "-c",
+            r#"eval "$(scripts/setup-backends.sh env)" && printf '%s\n%s\n' "$LIBTORCH" "$LD_LIBRARY_PATH""#,
+        ])
+        .output()
+        .context("cannot run scripts/setup-backends.sh env")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    match (output.status.success(), lines.next(), lines.next()) {
+        (true, Some(libtorch), Some(path)) if !libtorch.is_empty() => Ok(vec![
+            ("LIBTORCH".into(), libtorch.into()),
+            ("LD_LIBRARY_PATH".into(), path.into()),
+        ]),
+        _ => bail!("scripts/setup-backends.sh env printed no libtorch: {text}"),
+    }
 }
 
 /// Seconds and accuracy of `ember eval <run> --batch-size 1 --engine <engine>`.
@@ -135,15 +192,37 @@ const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -
 pub fn bench() -> Result<()> {
     let python = hf_venv()?;
     let inference = bench_records(&["--bench", "sparse_inference"], &[])?;
-    // The training step on the backends this build has: flex by default; set
-    // BENCH_FEATURES=ndarray,wgpu,tch and OVERHEAD_BACKENDS=flex,ndarray,tch (with libtorch's
-    // environment from scripts/setup-backends.sh) for the others.
-    let features = std::env::var("BENCH_FEATURES").unwrap_or_default();
-    let mut args = vec!["--bench", "overhead"];
-    if !features.is_empty() {
-        args.extend(["--features", features.as_str()]);
+    // The training steps on every CPU backend: flex, ndarray and tch (libtorch from the PyPI
+    // wheel), built with the backend suite's features so that CI's build is reused.
+    // BENCH_FEATURES= (empty) measures flex alone.
+    let features =
+        std::env::var("BENCH_FEATURES").unwrap_or_else(|_| "ndarray,wgpu,tch".to_string());
+    let envs = if features.contains("tch") {
+        libtorch_env()?
+    } else {
+        Vec::new()
+    };
+    let mut args = vec!["--features", features.as_str()];
+    if features.is_empty() {
+        args.clear();
     }
-    let training = bench_records(&args, &[("OVERHEAD_SPARSITY", "0.9")])?;
+    let with = |extra: &[(&str, &str)]| {
+        let mut all = envs.clone();
+        all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        all
+    };
+    let training = bench_records(
+        &[&["--bench", "overhead"], &args[..]].concat(),
+        &with(&[
+            ("OVERHEAD_SPARSITY", "0.9"),
+            ("OVERHEAD_BACKENDS", "flex,ndarray,tch"),
+        ]),
+    )?;
+    let minilm_dir = crate::fetch_minilm()?;
+    let minilm_training = bench_records(
+        &[&["--bench", "minilm_step"], &args[..]].concat(),
+        &with(&[("MINILM_BACKENDS", "flex,tch")]),
+    )?;
 
     let work = cache()?.join("bench");
     std::fs::create_dir_all(&work)?;
@@ -160,11 +239,12 @@ pub fn bench() -> Result<()> {
     run(Command::new(&python)
         .arg("scripts/bench_torch.py")
         .arg(&points_path)
-        .arg(&torch_path))?;
+        .arg(&torch_path)
+        .env("BENCH_MINILM_DIR", &minilm_dir))?;
     let torch: Value = serde_json::from_str(&std::fs::read_to_string(&torch_path)?)?;
     let torch_records = torch["records"].as_array().cloned().unwrap_or_default();
 
-    let short = short_minilm_run()?;
+    let short = short_minilm_run(0.8)?;
     let minilm = std::env::var("BENCH_MINILM_RUN").unwrap_or_else(|_| short.clone());
     let dense_e2e = eval_at_batch_1(&minilm, "dense")?;
     let sparse_e2e = eval_at_batch_1(&minilm, "sparse")?;
@@ -180,28 +260,10 @@ pub fn bench() -> Result<()> {
             .context("the MiniLM run's report.json")?,
     )?;
 
-    // The same files for the short MiniLM run, plus its Hugging Face export.
-    let minilm_dir = Path::new(&short);
-    let short_report: Value = serde_json::from_str(
-        &std::fs::read_to_string(minilm_dir.join("report.json"))
-            .context("the short MiniLM run's report.json")?,
-    )?;
-    let hf = cache()?.join("bench/minilm-hf");
-    ember(&["export", &short, "--format", "hf", &hf.to_string_lossy()])?;
-    let spt = cache()?.join("bench/minilm.spt");
-    ember(&[
-        "export",
-        &short,
-        "--format",
-        "sparse",
-        &spt.to_string_lossy(),
-    ])?;
-    let minilm_sizes = [
-        file_len(&minilm_dir.join("dense.bpk"))?,
-        file_len(&minilm_dir.join("model.bpk"))?,
-        file_len(&hf.join("model.safetensors"))?,
-        file_len(&spt)?,
-    ];
+    let mut minilm_size_rows = BTreeMap::new();
+    for sparsity in [0.8, 0.9, 0.95] {
+        minilm_size_rows.insert((sparsity * 100.0) as u32, minilm_sizes(sparsity)?);
+    }
 
     let mut sizes_rows = BTreeMap::new();
     for sparsity in [0.8, 0.9, 0.95] {
@@ -279,6 +341,36 @@ pub fn bench() -> Result<()> {
     }
     writeln!(
         md,
+        "\n### Training step, MiniLM-L6 sequence classification, batch 16 × 64 tokens, AdamW\n\n\
+         all-MiniLM-L6-v2 with a 2-label head, every token attended. Dense: cross-entropy. GMP*: \
+         the steady state between pruning updates, 80% global magnitude sparsity of the \
+         encoder's linear weights and distillation from the dense model (hardness 1, \
+         temperature 2; the teacher's forward pass is part of the step). Ember: its training \
+         loop's step (`TrainStep::step`, the loss read back, `optimize` under `Sparse`). \
+         PyTorch: `transformers`' `BertForSequenceClassification`, eager, the student pruned \
+         by `torch.nn.utils.prune` (global L1).\n\n\
+         | backend | Ember dense | Ember GMP* | PyTorch dense | PyTorch GMP* | Ember / PyTorch dense | Ember / PyTorch GMP* | GMP* / dense (Ember) |\n\
+         |---|---|---|---|---|---|---|---|"
+    )?;
+    let torch_minilm = torch_records.iter().find(|t| t["kind"] == "train_minilm");
+    let (tdense, tgmp) = torch_minilm.map_or((f64::NAN, f64::NAN), |t| {
+        (f(t, "torch_dense_s"), f(t, "torch_gmp_s"))
+    });
+    for r in &minilm_training {
+        let (dense, gmp) = (f(r, "dense_s"), f(r, "gmp_s"));
+        writeln!(
+            md,
+            "| {} | {:.3} s | {:.3} s | {tdense:.3} s | {tgmp:.3} s | {:.2}x | {:.2}x | {:.2}x |",
+            r["backend"].as_str().unwrap_or("?"),
+            dense,
+            gmp,
+            dense / tdense,
+            gmp / tgmp,
+            gmp / dense
+        )?;
+    }
+    writeln!(
+        md,
         "\n### End to end: pruned MiniLM on the Rotten Tomatoes test split, batch 1\n\n\
          `ember eval <run> --batch-size 1` with the dense engine (burn, flex) and with \
          `--engine sparse`, whole commands (loading included); the run is `{minilm}` at \
@@ -314,19 +406,27 @@ pub fn bench() -> Result<()> {
             *spt as f64 / *dense as f64
         )?;
     }
-    let [dense, model, hf_bytes, spt_bytes] = minilm_sizes;
-    let r = |b: u64| b as f64 / dense as f64;
     writeln!(
         md,
-        "\nMiniLM (a short GMP* run, `{short}`, {:.1}% of the encoder's linear weights; the \
-         embeddings, a third of the parameters, and the rest stay dense): dense.bpk {dense} \
-         bytes; model.bpk {model} ({:.3}x); Hugging Face model.safetensors {hf_bytes} \
-         ({:.3}x); model.spt {spt_bytes} ({:.3}x).",
-        f(&short_report["sparsity"], "ratio") * 100.0,
-        r(model),
-        r(hf_bytes),
-        r(spt_bytes)
+        "\nMiniLM (short GMP* runs, `{}`; the embeddings, a third of the parameters, and the \
+         rest stay dense). `model.safetensors` is the Hugging Face export, which \
+         `transformers` loads: dense tensors with exact zeros, as that format has no sparse \
+         layout.\n\n\
+         | target | reached | dense.bpk | model.bpk | / dense | HF model.safetensors | / dense | model.spt | / dense |\n\
+         |---|---|---|---|---|---|---|---|---|",
+        cache()?.join("bench/minilm-<sparsity>").display()
     )?;
+    for (s, ([dense, model, hf_bytes, spt_bytes], reached)) in &minilm_size_rows {
+        let r = |b: &u64| *b as f64 / *dense as f64;
+        writeln!(
+            md,
+            "| {s}% | {:.1}% | {dense} | {model} | {:.3}x | {hf_bytes} | {:.3}x | {spt_bytes} | {:.3}x |",
+            reached * 100.0,
+            r(model),
+            r(hf_bytes),
+            r(spt_bytes)
+        )?;
+    }
     print!("{md}");
     // The hand-written analysis above the marker stays; the tables below it are replaced.
     let path = "docs/performance.md";

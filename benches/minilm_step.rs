@@ -1,0 +1,224 @@
+//! A training step of pretrained all-MiniLM-L6-v2 for sequence classification, batch 16 ×
+//! 64 tokens, as the GMP* recipe trains it, on every compiled CPU backend:
+//! - `dense`: the dense fine-tuning step (cross-entropy, AdamW at 1e-4);
+//! - `gmp`: the step under GMP* in its steady state between pruning updates: the model in
+//!   [`Sparse`] at 80% global magnitude sparsity over the encoder's linear weights (pruned at
+//!   step 0, before timing), trained against a dense teacher at hardness 1 and temperature 2
+//!   (the teacher's forward pass is part of every step).
+//!
+//! A step is what Ember's training loop runs: [`TrainStep::step`] (forward, loss, backward),
+//! the loss read back to the host (the loop checks it is finite), then
+//! [`TrainStep::optimize`]. Both sides start from the same weights and cycle through the same
+//! 8 batches of random token ids (every token attended, so no padding is computed).
+//!
+//! ```sh
+//! cargo bench --profile dev --bench minilm_step                  # flex
+//! MINILM_BACKENDS=flex,tch cargo bench --profile dev --bench minilm_step --features tch
+//! ```
+//! The model comes from Ember's cache (`ember fetch minilm`). Each line starting with
+//! `BENCH ` is one JSON record, for `cargo xtask bench`, which times PyTorch + `transformers`
+//! on the same step (`scripts/bench_torch.py`) in the same run.
+
+#![allow(missing_docs)]
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::train::{ClassificationOutput, TrainStep};
+use ember::backend::DeviceSpec;
+use ember::data::TextBatch;
+use ember::models::{BertConfig, BertForSequenceClassification};
+use ember::prelude::*;
+use ember::train::init_on_host;
+use ember::train::task::{Distillation, TaskModel, TextClassification};
+
+const BATCH: usize = 16;
+const SEQ: usize = 64;
+/// Distinct batches each side cycles through.
+const BATCHES: usize = 8;
+/// Untimed steps per side before sampling.
+const WARMUP: usize = 2;
+/// Interleaved timed steps per side.
+const SAMPLES: usize = 7;
+const SPARSITY: f64 = 0.8;
+const LR: f64 = 1e-4;
+/// The GMP* recipe's selection: every encoder layer's attention and feed-forward matrices.
+const ENCODER_LINEAR: &str = r"re:bert\.encoder\.layers\.\d+\.(mha\.(query|key|value|output)|pwff\.linear_(inner|outer))\.weight";
+
+type Classifier = TaskModel<TextClassification>;
+
+/// `BATCHES` batches of random token ids in `[1000, vocab)` with random labels.
+fn batches(vocab: usize, device: &Device) -> Vec<TextBatch> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as i64
+    };
+    let ints = |values: Vec<i64>, shape: [usize; 2]| {
+        Tensor::<2, Int>::from_data(TensorData::new(values, shape), device)
+    };
+    (0..BATCHES)
+        .map(|_| {
+            let ids = (0..BATCH * SEQ)
+                .map(|_| 1000 + next(vocab - 1000))
+                .collect();
+            let labels: Vec<i64> = (0..BATCH).map(|_| next(2)).collect();
+            TextBatch {
+                input_ids: ints(ids, [BATCH, SEQ]),
+                token_type_ids: ints(vec![0; BATCH * SEQ], [BATCH, SEQ]),
+                attention_mask: ints(vec![1; BATCH * SEQ], [BATCH, SEQ]),
+                targets: Tensor::<1, Int>::from_data(TensorData::new(labels, [BATCH]), device),
+            }
+        })
+        .collect()
+}
+
+/// One step of Ember's training loop on `model`.
+fn step<M>(model: M, optim: &mut ModuleOptimizer, batch: TextBatch) -> M
+where
+    M: TrainStep<Input = TextBatch, Output = ClassificationOutput> + Module,
+{
+    let output = TrainStep::step(&model, batch);
+    let loss = output.item.loss.clone().into_scalar::<f32>();
+    assert!(loss.is_finite(), "the loss is {loss}");
+    model.optimize(optim, LR.into(), output.grads)
+}
+
+/// The dense model and the one under GMP*, each with its optimizer and its place in the
+/// batches.
+struct Pair {
+    dense: Option<Classifier>,
+    dense_optim: ModuleOptimizer,
+    gmp: Option<Sparse<Classifier>>,
+    gmp_optim: ModuleOptimizer,
+    batches: Vec<TextBatch>,
+    next: [usize; 2],
+}
+
+impl Pair {
+    fn new(device: &Device) -> Self {
+        let cache = ember::fetch::cache_dir().expect("Ember's cache directory");
+        let dir =
+            ember::fetch::fetch_minilm(&cache).expect("all-MiniLM-L6-v2 (ember fetch minilm)");
+        let config = BertConfig::from_file(dir.join("config.json")).expect("a BERT config");
+        // The pretrained encoder with a head drawn from seed 1, on the host, as `ember run`
+        // builds it.
+        let pretrained = init_on_host(1, device, |host| {
+            let fresh = config.init_classifier(2, host);
+            let bert = fresh
+                .bert
+                .clone()
+                .load_hf_weights(dir.join("model.safetensors"))
+                .expect("MiniLM's weights");
+            BertForSequenceClassification { bert, ..fresh }
+        });
+        let teacher = pretrained.clone();
+        let plan = SparsityPlan::new(vec![Pruner::magnitude(
+            "gmp",
+            Selector::new([ENCODER_LINEAR]),
+            SparsitySchedule::one_shot(SPARSITY, 0),
+        )]);
+        let distill = Distillation {
+            hardness: 1.0,
+            temperature: 2.0,
+        };
+        let student = TaskModel::new(pretrained.clone().train()).with_teacher(teacher, distill);
+        let mut pair = Self {
+            dense: Some(TaskModel::new(pretrained.train())),
+            dense_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
+            gmp: Some(Sparse::new(student, plan).expect("a valid plan")),
+            gmp_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
+            batches: batches(config.vocab_size, &device.clone().autodiff()),
+            next: [0, 0],
+        };
+        // Step 0 prunes to 80%; the measured steps come after it.
+        for _ in 0..WARMUP {
+            pair.dense();
+            pair.gmp();
+        }
+        let report = pair.gmp.as_ref().expect("a model").report();
+        assert!(
+            (report.ratio - SPARSITY).abs() < 1e-3,
+            "the encoder is {:.4} sparse, not {SPARSITY}",
+            report.ratio
+        );
+        pair
+    }
+
+    /// The next batch of side `side` (0 dense, 1 gmp): both sides see the same sequence.
+    fn batch(&mut self, side: usize) -> TextBatch {
+        let batch = self.batches[self.next[side] % self.batches.len()].clone();
+        self.next[side] += 1;
+        batch
+    }
+
+    fn dense(&mut self) {
+        let batch = self.batch(0);
+        let model = self.dense.take().expect("a model between steps");
+        self.dense = Some(step(model, &mut self.dense_optim, batch));
+    }
+
+    fn gmp(&mut self) {
+        let batch = self.batch(1);
+        let model = self.gmp.take().expect("a model between steps");
+        self.gmp = Some(step(model, &mut self.gmp_optim, batch));
+    }
+}
+
+/// The compiled CPU backends, or those `MINILM_BACKENDS` names (comma-separated).
+fn backends() -> Vec<DeviceSpec> {
+    let wanted = std::env::var("MINILM_BACKENDS").unwrap_or_else(|_| "flex,ndarray,tch".into());
+    DeviceSpec::compiled()
+        .into_iter()
+        .filter(|spec| {
+            wanted
+                .split(',')
+                .any(|name| name.trim() == spec.to_string())
+        })
+        .collect()
+}
+
+fn seconds(step: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    step();
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut seconds: Vec<f64>) -> f64 {
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
+}
+
+fn main() {
+    println!(
+        "training step, all-MiniLM-L6-v2, batch {BATCH} x {SEQ} tokens, AdamW: dense against \
+         GMP* ({:.0}% + distillation), medians of {SAMPLES} interleaved steps",
+        SPARSITY * 100.0
+    );
+    println!("{:<10} {:>10} {:>10}", "backend", "dense s", "gmp s");
+    for spec in backends() {
+        let device = spec.device().expect("a compiled backend");
+        let mut pair = Pair::new(&device);
+        let (mut dense, mut gmp) = (Vec::new(), Vec::new());
+        for i in 0..SAMPLES {
+            // Alternate which side goes first.
+            if i % 2 == 0 {
+                dense.push(seconds(|| pair.dense()));
+                gmp.push(seconds(|| pair.gmp()));
+            } else {
+                gmp.push(seconds(|| pair.gmp()));
+                dense.push(seconds(|| pair.dense()));
+            }
+        }
+        let (dense, gmp) = (median(dense), median(gmp));
+        println!("{spec:<10} {dense:>10.3} {gmp:>10.3}");
+        println!(
+            "BENCH {{\"kind\":\"train_minilm\",\"backend\":\"{spec}\",\"batch\":{BATCH},\
+             \"seq\":{SEQ},\"sparsity\":{SPARSITY},\"dense_s\":{dense:e},\"gmp_s\":{gmp:e}}}"
+        );
+    }
+}
