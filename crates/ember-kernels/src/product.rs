@@ -18,11 +18,12 @@ const BLOCK: usize = 32;
 /// Rows whose sums are written to the output together (one 64-byte line per example).
 const TILE: usize = 16;
 
-/// Below this many multiply-adds a product runs on the calling thread. Waking rayon's
-/// workers costs tens of microseconds on a busy machine; measured (`cargo xtask bench`), a
-/// split at 2^16, and at 2^20, made the products of LeNet's and MiniLM's layers slower than
-/// one thread on this 2-core machine, and so did two scoped threads instead of rayon (its two
-/// cores seem to share their caches: the product is bound by loads of the input).
+/// Below this many multiply-adds a product runs on the calling thread. Measured on this
+/// 2-core machine: splitting the rows of a batch-32 MiniLM product over two threads took
+/// 530 → 475 µs at 50% and 690 → 468 µs at 2:4 (9.4M multiply-adds each), but 137 → 156 µs
+/// at 90% and 82 → 137 µs at 95%: waking rayon's workers and copying their parts back costs
+/// tens of microseconds, more than half of a small product. (Splitting the examples instead
+/// halves each weight's reuse and was slower everywhere.)
 const PARALLEL_WORK: usize = 1 << 23;
 
 /// One sparse format's inner loops.
@@ -82,27 +83,58 @@ pub(crate) fn matmul_into<K: RowKernel>(
         });
         return Ok(());
     }
-    // Blocks of examples: each block's rows of `y` are contiguous, so blocks split over
-    // threads without a final transpose.
-    for_chunks(y, BLOCK * rows, parallel, |first, out| {
-        let (start, width) = (first / rows, out.len() / rows);
+    // Blocks of examples, one after the other; a block's rows split over the threads when
+    // the product is large enough, each part written to its own buffer and copied in.
+    for (b, out) in y.chunks_mut(BLOCK * rows).enumerate() {
+        let width = out.len() / rows;
         TRANSPOSED.with_borrow_mut(|xt| {
-            transpose_into(&x[start * cols..(start + width) * cols], width, cols, xt);
-            Arch::new().dispatch(Block {
-                kernel,
-                xt,
+            transpose_into(
+                &x[b * BLOCK * cols..(b * BLOCK + width) * cols],
                 width,
-                out,
-            })
-        })
-    });
+                cols,
+                xt,
+            );
+            let block = |first: usize, count: usize, out: &mut [f32]| {
+                Arch::new().dispatch(Block {
+                    kernel,
+                    xt,
+                    width,
+                    first,
+                    count,
+                    out,
+                })
+            };
+            if !parallel {
+                block(0, rows, out);
+                return;
+            }
+            let part = rows.div_ceil(threads);
+            let parts: Vec<(usize, Vec<f32>)> = (0..rows)
+                .step_by(part)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|first| {
+                    let count = part.min(rows - first);
+                    let mut buffer = vec![0.0f32; width * count];
+                    block(first, count, &mut buffer);
+                    (first, buffer)
+                })
+                .collect();
+            for (first, buffer) in parts {
+                let count = buffer.len() / width;
+                for (example, sums) in buffer.chunks(count).enumerate() {
+                    out[example * rows + first..example * rows + first + count]
+                        .copy_from_slice(sums);
+                }
+            }
+        });
+    }
     Ok(())
 }
 
 thread_local! {
-    /// Each thread's transposed input block, kept between products: a fresh buffer of a
-    /// MiniLM layer's size (196 KB) is mapped and zeroed by the kernel on every call, which
-    /// measured as much time as the multiply-adds of a 95%-sparse product.
+    /// The calling thread's transposed input block, kept between products so that a product
+    /// allocates nothing but its output.
     static TRANSPOSED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -133,6 +165,9 @@ struct Block<'a, K> {
     kernel: &'a K,
     xt: &'a [f32],
     width: usize,
+    /// The first row, and how many: `out` is `[width, count]`.
+    first: usize,
+    count: usize,
     out: &'a mut [f32],
 }
 
@@ -141,7 +176,7 @@ impl<K: RowKernel> WithSimd for Block<'_, K> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let (width, rows) = (self.width, self.kernel.rows());
+        let (width, rows) = (self.width, self.count);
         // The sums of `TILE` rows for the block, stored from the registers, then written
         // into `out` a cache line at a time (example `b` of row `r` lives at `b · rows + r`:
         // writing each row's sums alone touches `width` pages per row).
@@ -149,7 +184,7 @@ impl<K: RowKernel> WithSimd for Block<'_, K> {
         for first in (0..rows).step_by(TILE) {
             let tile_rows = TILE.min(rows - first);
             for (t, sums) in tile.iter_mut().enumerate().take(tile_rows) {
-                self.row_sums(simd, first + t, sums);
+                self.row_sums(simd, self.first + first + t, sums);
             }
             for b in 0..width {
                 let dst = &mut self.out[b * rows + first..b * rows + first + tile_rows];
