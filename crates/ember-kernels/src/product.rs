@@ -85,57 +85,55 @@ pub(crate) fn matmul_into<K: RowKernel>(
     }
     // Blocks of examples, one after the other; a block's rows split over the threads when
     // the product is large enough, each part written to its own buffer and copied in.
+    // Taken out of the thread-local rather than borrowed in place: a rayon worker waiting
+    // for its parts may run another product on this thread, which then gets a fresh buffer.
+    let mut xt = TRANSPOSED.take();
     for (b, out) in y.chunks_mut(BLOCK * rows).enumerate() {
         let width = out.len() / rows;
-        TRANSPOSED.with_borrow_mut(|xt| {
-            transpose_into(
-                &x[b * BLOCK * cols..(b * BLOCK + width) * cols],
+        let start = b * BLOCK * cols;
+        transpose_into(&x[start..start + width * cols], width, cols, &mut xt);
+        let block = |first: usize, count: usize, out: &mut [f32]| {
+            Arch::new().dispatch(Block {
+                kernel,
+                xt: &xt,
                 width,
-                cols,
-                xt,
-            );
-            let block = |first: usize, count: usize, out: &mut [f32]| {
-                Arch::new().dispatch(Block {
-                    kernel,
-                    xt,
-                    width,
-                    first,
-                    count,
-                    out,
-                })
-            };
-            if !parallel {
-                block(0, rows, out);
-                return;
+                first,
+                count,
+                out,
+            })
+        };
+        if !parallel {
+            block(0, rows, out);
+            continue;
+        }
+        let part = rows.div_ceil(threads);
+        let parts: Vec<(usize, Vec<f32>)> = (0..rows)
+            .step_by(part)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|first| {
+                let count = part.min(rows - first);
+                let mut buffer = vec![0.0f32; width * count];
+                block(first, count, &mut buffer);
+                (first, buffer)
+            })
+            .collect();
+        for (first, buffer) in parts {
+            let count = buffer.len() / width;
+            for (example, sums) in buffer.chunks(count).enumerate() {
+                let at = example * rows + first;
+                out[at..at + count].copy_from_slice(sums);
             }
-            let part = rows.div_ceil(threads);
-            let parts: Vec<(usize, Vec<f32>)> = (0..rows)
-                .step_by(part)
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|first| {
-                    let count = part.min(rows - first);
-                    let mut buffer = vec![0.0f32; width * count];
-                    block(first, count, &mut buffer);
-                    (first, buffer)
-                })
-                .collect();
-            for (first, buffer) in parts {
-                let count = buffer.len() / width;
-                for (example, sums) in buffer.chunks(count).enumerate() {
-                    out[example * rows + first..example * rows + first + count]
-                        .copy_from_slice(sums);
-                }
-            }
-        });
+        }
     }
+    TRANSPOSED.set(xt);
     Ok(())
 }
 
 thread_local! {
     /// The calling thread's transposed input block, kept between products so that a product
     /// allocates nothing but its output.
-    static TRANSPOSED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static TRANSPOSED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Batch 1: `out[i] = row first + i · x`. The loops live in a [`WithSimd`] operation rather

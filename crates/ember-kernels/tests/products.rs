@@ -161,3 +161,23 @@ fn products_into_a_buffer_overwrite_it_and_check_its_length() {
         ));
     }
 }
+
+#[test]
+fn products_run_inside_rayon_tasks() {
+    use rayon::prelude::*;
+    // Large enough to split over threads: a worker waiting for its parts may be handed
+    // another of these products on the same thread.
+    let (rows, cols) = (384, 1536);
+    let w: Vec<f32> = input(rows, cols, 9)
+        .into_iter()
+        .map(|v| if v.abs() < 0.4 { 0.0 } else { v })
+        .collect();
+    let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
+    let x = input(40, cols, 2);
+    let want = csr.matmul(&x, 40).unwrap();
+    let got: Vec<Vec<f32>> = (0..8)
+        .into_par_iter()
+        .map(|_| csr.matmul(&x, 40).unwrap())
+        .collect();
+    assert!(got.iter().all(|y| *y == want));
+}
