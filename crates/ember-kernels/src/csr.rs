@@ -186,11 +186,15 @@ impl RowKernel for CsrMatrix {
     }
 
     #[inline(always)]
-    fn entries(&self, row: usize) -> impl Iterator<Item = (usize, f32)> {
+    fn pairs(&self, row: usize, mut visit: impl FnMut((usize, f32), Option<(usize, f32)>)) {
         let range = self.range(row);
-        self.columns[range.clone()]
-            .iter()
-            .zip(&self.values[range])
-            .map(|(c, v)| (*c as usize, *v))
+        let mut columns = self.columns[range.clone()].chunks_exact(2);
+        let mut values = self.values[range].chunks_exact(2);
+        for (c, v) in (&mut columns).zip(&mut values) {
+            visit((c[0] as usize, v[0]), Some((c[1] as usize, v[1])));
+        }
+        if let ([c], [v]) = (columns.remainder(), values.remainder()) {
+            visit((*c as usize, *v), None);
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! Two formats, both built from a dense matrix whose pruned weights are exact zeros:
 //! - [`CsrMatrix`]: compressed sparse rows (one row per output unit), for any mask;
 //! - [`NmMatrix`]: N non-zeros in every M consecutive inputs of a row (2:4, 4:8, …), stored
-//!   as `N` values and `N` one-byte offsets per group, for masks from Ember's N:M pattern.
+//!   as `N` values and `N` one-byte offsets per group, for masks from Ember's N:M pattern;
+//! - [`SparseMatrix`]: whichever of the two suits a weight's zeros (N:M when its mask is N:M).
 //!
 //! The loops are plain safe Rust, vectorized by the compiler for the best instruction set the
 //! CPU offers (picked at run time through `pulp`) and spread over rows with `rayon` when a
@@ -22,11 +23,13 @@
 mod csr;
 mod error;
 mod file;
+mod matrix;
 mod n_m;
 mod product;
 
 pub use csr::CsrMatrix;
 pub use error::KernelError;
 pub use file::{MAGIC, NamedTensor, VERSION, read_sparse_file, write_sparse_file};
+pub use matrix::SparseMatrix;
 pub use n_m::NmMatrix;
 pub use product::dense_matmul_reference;

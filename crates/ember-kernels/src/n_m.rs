@@ -147,9 +147,9 @@ impl NmMatrix {
         matmul_into(self, x, batch, y)
     }
 
-    /// The stored values and offsets of `row`, and the column of its first group.
+    /// The stored values and offsets of `row`.
     #[inline(always)]
-    fn row(&self, row: usize) -> (&[f32], &[u8]) {
+    fn stored_row(&self, row: usize) -> (&[f32], &[u8]) {
         let per_row = self.cols / self.m * self.n;
         let range = row * per_row..(row + 1) * per_row;
         (&self.values[range.clone()], &self.offsets[range])
@@ -171,7 +171,7 @@ impl RowKernel for NmMatrix {
 
     #[inline(always)]
     fn dot(&self, row: usize, x: &[f32]) -> f32 {
-        let (values, offsets) = self.row(row);
+        let (values, offsets) = self.stored_row(row);
         let (n, m) = (self.n, self.m);
         let groups = || {
             values
@@ -199,16 +199,37 @@ impl RowKernel for NmMatrix {
     }
 
     #[inline(always)]
-    fn entries(&self, row: usize) -> impl Iterator<Item = (usize, f32)> {
-        let (values, offsets) = self.row(row);
+    fn pairs(&self, row: usize, mut visit: impl FnMut((usize, f32), Option<(usize, f32)>)) {
+        let (values, offsets) = self.stored_row(row);
         let (n, m) = (self.n, self.m);
-        // Group by group, so that a column is the group's first plus an offset (no division).
-        values
-            .chunks_exact(n)
-            .zip(offsets.chunks_exact(n))
-            .enumerate()
-            .flat_map(move |(g, (v, o))| {
-                v.iter().zip(o).map(move |(v, o)| (g * m + *o as usize, *v))
-            })
+        if n == 2 {
+            // 2:4 and 2:8: a group is a pair, its columns the group's first plus the offsets.
+            let groups = values.chunks_exact(2).zip(offsets.chunks_exact(2));
+            for (g, (v, o)) in groups.enumerate() {
+                let first = g * m;
+                visit(
+                    (first + o[0] as usize, v[0]),
+                    Some((first + o[1] as usize, v[1])),
+                );
+            }
+            return;
+        }
+        // Any n: a running group start (no division), pairs across groups when n is odd.
+        let (mut first, mut in_group) = (0, 0);
+        let mut pending = None;
+        for (v, o) in values.iter().zip(offsets) {
+            let entry = (first + *o as usize, *v);
+            in_group += 1;
+            if in_group == n {
+                (first, in_group) = (first + m, 0);
+            }
+            match pending.take() {
+                None => pending = Some(entry),
+                Some(previous) => visit(previous, Some(entry)),
+            }
+        }
+        if let Some(last) = pending {
+            visit(last, None);
+        }
     }
 }

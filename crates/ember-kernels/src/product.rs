@@ -36,8 +36,10 @@ pub(crate) trait RowKernel: Sync {
     fn stored(&self) -> usize;
     /// `Σ_k W[row, k] · x[k]`.
     fn dot(&self, row: usize, x: &[f32]) -> f32;
-    /// The stored weights of `row` as `(column, value)`.
-    fn entries(&self, row: usize) -> impl Iterator<Item = (usize, f32)>;
+    /// Calls `visit` with `row`'s stored weights as `(column, value)`, two at a time (the
+    /// second is `None` only for the last of an odd number), so that the batched loop can
+    /// feed two sets of accumulators without buffering a row.
+    fn pairs(&self, row: usize, visit: impl FnMut((usize, f32), Option<(usize, f32)>));
 }
 
 /// `y = x · Wᵀ`: `x` is `[batch, cols]` row-major, the result `[batch, rows]`.
@@ -204,16 +206,20 @@ impl<K: RowKernel> Block<'_, K> {
         while offset + wide <= width {
             let acc = self.wide_pass(simd, row, offset);
             let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + wide]);
-            dst.copy_from_slice(&acc[..ACCUMULATORS]);
+            dst.copy_from_slice(&acc);
             offset += wide;
         }
         while offset + lanes <= width {
             let mut acc = simd.splat_f32s(0.0);
-            for (column, value) in self.kernel.entries(row) {
+            let mut update = |(column, value): (usize, f32)| {
                 let start = column * width + offset;
                 let (xs, _) = S::as_simd_f32s(&self.xt[start..start + lanes]);
                 acc = simd.mul_add_e_f32s(simd.splat_f32s(value), xs[0], acc);
-            }
+            };
+            self.kernel.pairs(row, |a, b| {
+                update(a);
+                b.map(&mut update);
+            });
             let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + lanes]);
             dst[0] = acc;
             offset += lanes;
@@ -221,53 +227,47 @@ impl<K: RowKernel> Block<'_, K> {
         if offset < width {
             let rest = &mut sums[offset..width];
             rest.fill(0.0);
-            for (column, value) in self.kernel.entries(row) {
+            let mut update = |(column, value): (usize, f32)| {
                 let start = column * width + offset;
                 for (y, x) in rest.iter_mut().zip(&self.xt[start..]) {
                     *y += value * x;
                 }
-            }
+            };
+            self.kernel.pairs(row, |a, b| {
+                update(a);
+                b.map(&mut update);
+            });
         }
     }
 
-    /// `ACCUMULATORS` vectors of row `row`'s sums for the examples from `offset`; alternate
-    /// stored weights go to two sets of accumulators, added at the end, so that consecutive
-    /// multiply-adds do not wait on each other. Returns the sums in the first set.
+    /// `ACCUMULATORS` vectors of row `row`'s sums for the examples from `offset`; the two
+    /// weights of each pair go to two sets of accumulators, added at the end, so that
+    /// consecutive multiply-adds do not wait on each other.
     #[inline(always)]
-    fn wide_pass<S: Simd>(
-        &self,
-        simd: S,
-        row: usize,
-        offset: usize,
-    ) -> [S::f32s; 2 * ACCUMULATORS] {
+    fn wide_pass<S: Simd>(&self, simd: S, row: usize, offset: usize) -> [S::f32s; ACCUMULATORS] {
         let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
         let wide = ACCUMULATORS * lanes;
         let width = self.width;
+        let update = |acc: &mut [S::f32s; ACCUMULATORS], (column, value): (usize, f32)| {
+            let start = column * width + offset;
+            let xs = S::as_simd_f32s(&self.xt[start..start + wide]).0;
+            let value = simd.splat_f32s(value);
+            for (a, x) in acc.iter_mut().zip(xs) {
+                *a = simd.mul_add_e_f32s(value, *x, *a);
+            }
+        };
         let mut even = [simd.splat_f32s(0.0); ACCUMULATORS];
         let mut odd = [simd.splat_f32s(0.0); ACCUMULATORS];
-        let load = |column: usize| {
-            let start = column * width + offset;
-            S::as_simd_f32s(&self.xt[start..start + wide]).0
-        };
-        let mut entries = self.kernel.entries(row);
-        while let Some((column, value)) = entries.next() {
-            let (xs, value) = (load(column), simd.splat_f32s(value));
-            for (a, x) in even.iter_mut().zip(xs) {
-                *a = simd.mul_add_e_f32s(value, *x, *a);
+        self.kernel.pairs(row, |a, b| {
+            update(&mut even, a);
+            if let Some(b) = b {
+                update(&mut odd, b);
             }
-            let Some((column, value)) = entries.next() else {
-                break;
-            };
-            let (xs, value) = (load(column), simd.splat_f32s(value));
-            for (a, x) in odd.iter_mut().zip(xs) {
-                *a = simd.mul_add_e_f32s(value, *x, *a);
-            }
+        });
+        for (e, o) in even.iter_mut().zip(&odd) {
+            *e = simd.add_f32s(*e, *o);
         }
-        let mut out = [simd.splat_f32s(0.0); 2 * ACCUMULATORS];
-        for (o, (e, d)) in out.iter_mut().zip(even.iter().zip(&odd)) {
-            *o = simd.add_f32s(*e, *d);
-        }
-        out
+        even
     }
 }
 

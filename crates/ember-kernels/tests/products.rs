@@ -2,7 +2,7 @@
 //! including empty rows and columns, all-zero and all-dense matrices, and batches that do and
 //! do not fill the SIMD blocks.
 
-use ember_kernels::{CsrMatrix, KernelError, NmMatrix, dense_matmul_reference};
+use ember_kernels::{CsrMatrix, KernelError, NmMatrix, SparseMatrix, dense_matmul_reference};
 use proptest::prelude::*;
 
 /// Random weights with roughly `sparsity` exact zeros, plus whole zero rows and columns.
@@ -180,4 +180,67 @@ fn products_run_inside_rayon_tasks() {
         .map(|_| csr.matmul(&x, 40).unwrap())
         .collect();
     assert!(got.iter().all(|y| *y == want));
+}
+
+/// `rows × cols` weights keeping the `n` largest magnitudes of every `m` inputs.
+fn n_m_weights(rows: usize, cols: usize, n: usize, m: usize, seed: u64) -> Vec<f32> {
+    let mut w = input(rows, cols, seed);
+    for group in w.chunks_mut(m) {
+        let mut order: Vec<usize> = (0..m).collect();
+        order.sort_by(|a, b| group[*b].abs().total_cmp(&group[*a].abs()).then(a.cmp(b)));
+        for o in &order[n..] {
+            group[*o] = 0.0;
+        }
+    }
+    w
+}
+
+#[test]
+fn the_format_follows_the_mask() {
+    let (rows, cols) = (24, 64);
+    let unstructured: Vec<f32> = input(rows, cols, 4)
+        .into_iter()
+        .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
+        .collect();
+    let cases = [
+        (n_m_weights(rows, cols, 2, 4, 1), "2:4"),
+        (n_m_weights(rows, cols, 1, 4, 2), "1:4"),
+        (n_m_weights(rows, cols, 2, 8, 3), "2:8"),
+        (n_m_weights(rows, cols, 4, 8, 3), "4:8"),
+        // Half zeros, but not in groups; dense; nothing; a width no group divides.
+        (unstructured, "csr"),
+        (input(rows, cols, 5), "csr"),
+        (vec![0.0; rows * cols], "csr"),
+        (n_m_weights(rows, 6, 2, 6, 6)[..rows * 6].to_vec(), "csr"),
+    ];
+    for (w, format) in cases {
+        let cols = w.len() / rows;
+        let matrix = SparseMatrix::from_dense(&w, rows, cols).unwrap();
+        assert_eq!(matrix.format(), format);
+        assert_eq!(matrix.to_dense(), w);
+        assert_eq!((matrix.rows(), matrix.cols()), (rows, cols));
+        for batch in [1, 3, 33] {
+            let x = input(batch, cols, 8);
+            let want = dense_matmul_reference(&w, rows, cols, &x, batch).unwrap();
+            let got = matrix.matmul(&x, batch).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{format}: {g} vs {w}"
+                );
+            }
+        }
+    }
+    // A 2:4 mask with a few extra zeros (weights that trained to exactly 0) stays 2:4.
+    let mut w = n_m_weights(rows, cols, 2, 4, 9);
+    let mut extra = 0;
+    for v in w.iter_mut().filter(|v| **v != 0.0).step_by(25) {
+        *v = 0.0;
+        extra += 1;
+    }
+    assert!(extra > 0);
+    assert_eq!(
+        SparseMatrix::from_dense(&w, rows, cols).unwrap().format(),
+        "2:4"
+    );
 }

@@ -1,6 +1,6 @@
 //! A BERT sequence classifier on the sparse kernels: every linear layer (the encoder's
 //! query, key, value, attention output, intermediate and output projections, the pooler and
-//! the classifier) as a CSR matrix, the rest (embeddings, layer norms, attention, exact GELU)
+//! the classifier) as a sparse matrix (N:M when its mask is, CSR otherwise), the rest (embeddings, layer norms, attention, exact GELU)
 //! in plain loops, computing what `ember_models::BertForSequenceClassification` computes in
 //! evaluation mode (post-LN encoder, `[CLS]` pooling with tanh).
 //!
@@ -9,14 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use ember_kernels::{CsrMatrix, NamedTensor};
+use ember_kernels::{NamedTensor, SparseMatrix};
 
 use crate::TrainError;
 
-/// A linear layer: `[out, in]` CSR weights and a bias.
+/// A linear layer: `[out, in]` sparse weights (N:M when the mask is, CSR otherwise) and a
+/// bias.
 #[derive(Debug, Clone)]
 struct SparseLinear {
-    weight: CsrMatrix,
+    weight: SparseMatrix,
     bias: Vec<f32>,
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use burn::store::{BurnpackStore, ModuleStore, bridge};
 use ember_data::{ImageItem, normalize_pixel};
-use ember_kernels::{CsrMatrix, NamedTensor, write_sparse_file};
+use ember_kernels::{NamedTensor, SparseMatrix, write_sparse_file};
 
 use crate::TrainError;
 use crate::files::write_atomically;
@@ -97,27 +97,29 @@ pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainEr
     })
 }
 
-/// The CSR form of a burn `Linear` weight (`[inputs, outputs]`): the kernels take PyTorch's
-/// `[out, in]` layout, so the weight is transposed on the way.
+/// The sparse form of a burn `Linear` weight (`[inputs, outputs]`): N:M when its mask is,
+/// CSR otherwise. The kernels take PyTorch's `[out, in]` layout, so the weight is transposed
+/// on the way.
 fn linear_weight(
     weight: &NamedTensor,
     inputs: usize,
     outputs: usize,
-) -> Result<CsrMatrix, ember_kernels::KernelError> {
+) -> Result<SparseMatrix, ember_kernels::KernelError> {
     let mut transposed = vec![0.0f32; weight.values.len()];
     for r in 0..inputs {
         for c in 0..outputs {
             transposed[c * inputs + r] = weight.values[r * outputs + c];
         }
     }
-    CsrMatrix::from_dense(&transposed, outputs, inputs)
+    SparseMatrix::from_dense(&transposed, outputs, inputs)
 }
 
 /// A LeNet-300-100-style multilayer perceptron on the sparse kernels: every `layers.<i>`
-/// linear layer as a CSR matrix, ReLU between layers, as `ember_models::Mlp` computes.
+/// linear layer as a [`SparseMatrix`] (N:M when its mask is, CSR otherwise), ReLU between
+/// layers, as `ember_models::Mlp` computes.
 #[derive(Debug, Clone)]
 pub struct SparseMlp {
-    layers: Vec<(CsrMatrix, Vec<f32>)>,
+    layers: Vec<(SparseMatrix, Vec<f32>)>,
 }
 
 impl SparseMlp {
@@ -145,7 +147,7 @@ impl SparseMlp {
                 None => vec![0.0; outputs],
             };
             if let Some((previous, _)) = layers.last() {
-                let previous: &CsrMatrix = previous;
+                let previous: &SparseMatrix = previous;
                 if previous.rows() != inputs {
                     return Err(invalid(format!(
                         "layers.{i} takes {inputs} inputs, layers.{} gives {}",
@@ -165,6 +167,14 @@ impl SparseMlp {
     /// Inputs per example.
     pub fn inputs(&self) -> usize {
         self.layers[0].0.cols()
+    }
+
+    /// Each layer's format (`csr`, `2:4`, …), in order.
+    pub fn formats(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .map(|(matrix, _)| matrix.format())
+            .collect()
     }
 
     /// The logits of `batch` examples `x` (`[batch, inputs]`).
@@ -282,6 +292,80 @@ mod tests {
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
             }
+        }
+    }
+
+    #[test]
+    fn layers_with_a_2_4_mask_run_in_the_2_4_format() {
+        let device = Device::flex();
+        device.seed(5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        #[derive(Module, Debug)]
+        struct Wrapper {
+            model: Mlp,
+        }
+        Wrapper {
+            model: MlpConfig::new().init(&device),
+        }
+        .save_file(&path)
+        .unwrap();
+        let mut tensors = checkpoint_tensors(&path).unwrap();
+        // 2:4 over the inputs of every output: burn's weights are `[in, out]`, so a group is
+        // four rows of one column. Keep the two largest magnitudes.
+        for t in tensors.iter_mut().filter(|t| t.shape.len() == 2) {
+            let [inputs, outputs] = t.shape[..] else {
+                unreachable!()
+            };
+            for o in 0..outputs {
+                for first in (0..inputs).step_by(4) {
+                    let mut group: Vec<usize> =
+                        (first..first + 4).map(|i| i * outputs + o).collect();
+                    group.sort_by(|a, b| t.values[*b].abs().total_cmp(&t.values[*a].abs()));
+                    for i in &group[2..] {
+                        t.values[*i] = 0.0;
+                    }
+                }
+            }
+        }
+        let sparse = SparseMlp::from_tensors(&tensors).unwrap();
+        assert_eq!(sparse.formats(), ["2:4", "2:4", "2:4"]);
+        // The dense forward pass on the host, from the same tensors.
+        let layer = |i: usize| {
+            let find = |name: String| tensors.iter().find(|t| t.name == name).unwrap();
+            (
+                find(format!("layers.{i}.weight")),
+                find(format!("layers.{i}.bias")),
+            )
+        };
+        let batch = 5;
+        let x: Vec<f32> = (0..batch * 784)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let mut h = x.clone();
+        for i in 0..3 {
+            let (w, b) = layer(i);
+            let [inputs, outputs] = w.shape[..] else {
+                unreachable!()
+            };
+            let mut next = vec![0.0f32; batch * outputs];
+            for e in 0..batch {
+                for o in 0..outputs {
+                    let sum: f64 = (0..inputs)
+                        .map(|k| {
+                            f64::from(h[e * inputs + k]) * f64::from(w.values[k * outputs + o])
+                        })
+                        .sum();
+                    let v = sum as f32 + b.values[o];
+                    next[e * outputs + o] = if i < 2 { v.max(0.0) } else { v };
+                }
+            }
+            h = next;
+        }
+        let got = sparse.forward(&x, batch).unwrap();
+        let scale = h.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (g, w) in got.iter().zip(&h) {
+            assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
         }
     }
 
