@@ -204,24 +204,21 @@ impl<K: RowKernel> Block<'_, K> {
         let (width, wide) = (self.width, ACCUMULATORS * lanes);
         let mut offset = 0;
         while offset + wide <= width {
-            let acc = self.wide_pass(simd, row, offset);
+            let acc = self.wide_pass::<S, ACCUMULATORS>(simd, row, offset);
             let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + wide]);
             dst.copy_from_slice(&acc);
             offset += wide;
         }
+        while offset + 2 * lanes <= width {
+            let acc = self.wide_pass::<S, 2>(simd, row, offset);
+            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + 2 * lanes]);
+            dst.copy_from_slice(&acc);
+            offset += 2 * lanes;
+        }
         while offset + lanes <= width {
-            let mut acc = simd.splat_f32s(0.0);
-            let mut update = |(column, value): (usize, f32)| {
-                let start = column * width + offset;
-                let (xs, _) = S::as_simd_f32s(&self.xt[start..start + lanes]);
-                acc = simd.mul_add_e_f32s(simd.splat_f32s(value), xs[0], acc);
-            };
-            self.kernel.pairs(row, |a, b| {
-                update(a);
-                b.map(&mut update);
-            });
+            let acc = self.wide_pass::<S, 1>(simd, row, offset);
             let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + lanes]);
-            dst[0] = acc;
+            dst.copy_from_slice(&acc);
             offset += lanes;
         }
         if offset < width {
@@ -240,15 +237,21 @@ impl<K: RowKernel> Block<'_, K> {
         }
     }
 
-    /// `ACCUMULATORS` vectors of row `row`'s sums for the examples from `offset`; the two
-    /// weights of each pair go to two sets of accumulators, added at the end, so that
-    /// consecutive multiply-adds do not wait on each other.
+    /// `V` vectors of row `row`'s sums for the examples from `offset` (four for a full
+    /// block, fewer for the last examples of a batch); the two weights of each pair go to
+    /// two sets of accumulators, added at the end, so that consecutive multiply-adds do not
+    /// wait on each other.
     #[inline(always)]
-    fn wide_pass<S: Simd>(&self, simd: S, row: usize, offset: usize) -> [S::f32s; ACCUMULATORS] {
+    fn wide_pass<S: Simd, const V: usize>(
+        &self,
+        simd: S,
+        row: usize,
+        offset: usize,
+    ) -> [S::f32s; V] {
         let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
-        let wide = ACCUMULATORS * lanes;
+        let wide = V * lanes;
         let width = self.width;
-        let update = |acc: &mut [S::f32s; ACCUMULATORS], (column, value): (usize, f32)| {
+        let update = |acc: &mut [S::f32s; V], (column, value): (usize, f32)| {
             let start = column * width + offset;
             let xs = S::as_simd_f32s(&self.xt[start..start + wide]).0;
             let value = simd.splat_f32s(value);
@@ -256,8 +259,8 @@ impl<K: RowKernel> Block<'_, K> {
                 *a = simd.mul_add_e_f32s(value, *x, *a);
             }
         };
-        let mut even = [simd.splat_f32s(0.0); ACCUMULATORS];
-        let mut odd = [simd.splat_f32s(0.0); ACCUMULATORS];
+        let mut even = [simd.splat_f32s(0.0); V];
+        let mut odd = [simd.splat_f32s(0.0); V];
         self.kernel.pairs(row, |a, b| {
             update(&mut even, a);
             if let Some(b) = b {
