@@ -14,8 +14,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   ci                bash .ci/run: fmt, clippy, the tests and the backend matrix
   quickstart        run recipes/quickstart.toml
   bench             every comparison of docs/performance.md in one run: sparse kernels
-                    against dense and PyTorch (dense, torch.sparse), training steps against
-                    torch.nn.utils.prune, file sizes; rewrites the tables in that file
+                    against dense and PyTorch (dense, torch.sparse), LeNet training steps on
+                    flex, ndarray and tch against torch.nn.utils.prune, MiniLM training steps
+                    (dense, GMP* with distillation) against transformers, the sparse engine
+                    end to end, file sizes; rewrites the tables in that file
   fuzz [--seconds N] [TARGET...]
                     every cargo fuzz target (recipe, idx, sparse_file, checkpoint, hf_model)
                     for N seconds each (default 60) on nightly, from fuzz/corpus; installs
