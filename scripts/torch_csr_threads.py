@@ -26,9 +26,10 @@ def median_seconds(run, samples=51, reps=20):
 
 def main():
     generator = torch.Generator().manual_seed(0)
+    shapes = ((1536, 384, "minilm inner"), (384, 1536, "minilm outer"), (300, 784, "lenet fc1"))
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        for out, inp, name in ((1536, 384, "minilm inner"), (384, 1536, "minilm outer"), (300, 784, "lenet fc1")):
+        for out, inp, name in shapes:
             for sparsity in (0.5, 0.9, 0.95):
                 w = torch.rand(out, inp, generator=generator) * 2 - 1
                 flat = w.flatten()
@@ -37,7 +38,8 @@ def main():
                 xt = (torch.rand(32, inp, generator=generator) * 2 - 1).t().contiguous()
                 with torch.inference_mode():
                     seconds = median_seconds(lambda: torch.sparse.mm(csr, xt))
-                print(f"{threads} thread(s)  {name} [{out}x{inp}]  {sparsity:.0%}: {seconds * 1e6:.1f} us")
+                shape = f"{name} [{out}x{inp}]"
+                print(f"{threads} thread(s)  {shape}  {sparsity:.0%}: {seconds * 1e6:.1f} us")
 
 
 if __name__ == "__main__":
