@@ -45,7 +45,10 @@ const SAMPLES: usize = 7;
 const SPARSITY: f64 = 0.8;
 const LR: f64 = 1e-4;
 /// The GMP* recipe's selection: every encoder layer's attention and feed-forward matrices.
-const ENCODER_LINEAR: &str = r"re:bert\.encoder\.layers\.\d+\.(mha\.(query|key|value|output)|pwff\.linear_(inner|outer))\.weight";
+const ENCODER_LINEAR: &str = concat!(
+    r"re:bert\.encoder\.layers\.\d+\.",
+    r"(mha\.(query|key|value|output)|pwff\.linear_(inner|outer))\.weight"
+);
 
 type Classifier = TaskModel<TextClassification>;
 

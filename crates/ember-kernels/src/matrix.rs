@@ -15,7 +15,9 @@ const MAX_PADDING: f64 = 1.1;
 
 /// A pruned weight in the format that suits its mask: [`NmMatrix`] when every group of `m`
 /// inputs of every row holds at most `n ≤ m / 2` non-zeros and the groups are almost full (a
-/// mask from an N:M pattern), [`CsrMatrix`] otherwise. Both compute the same product.
+/// mask from an N:M pattern), [`CsrMatrix`] otherwise. Both compute the same product for
+/// finite inputs (N:M multiplies its padding zeros by the input, so an infinite input where a
+/// group is padded gives NaN there, where CSR skips it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SparseMatrix {
     /// Compressed sparse rows (any mask).

@@ -66,8 +66,14 @@ pub(crate) fn matmul_into<K: RowKernel>(
     if batch == 0 || rows == 0 {
         return Ok(());
     }
+    if cols == 0 {
+        // Empty sums.
+        y.fill(0.0);
+        return Ok(());
+    }
     let threads = rayon::current_num_threads();
-    let parallel = kernel.stored() * batch >= PARALLEL_WORK && threads > 1;
+    // The split happens per block of examples, so a block's work decides.
+    let parallel = kernel.stored() * batch.min(BLOCK) >= PARALLEL_WORK && threads > 1;
     if batch == 1 {
         // One chunk of rows per thread: the rows of a pruned layer cost about the same.
         let chunk = if parallel {

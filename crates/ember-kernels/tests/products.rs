@@ -84,31 +84,74 @@ proptest! {
     }
 }
 
+/// `got` equals the f64 product of `w` and `x` to the rounding bound of an f32 sum in another
+/// order: √n · u · Σ|w·x| (u = 2^-24, n the inputs), twice over, far below one weight's
+/// contribution in these tests.
+fn assert_rounding_close(
+    got: &[f32],
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    batch: usize,
+) {
+    let want = dense_matmul_reference(w, rows, cols, x, batch).unwrap();
+    let abs = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let scale = dense_matmul_reference(&abs(w), rows, cols, &abs(x), batch).unwrap();
+    assert_eq!(got.len(), want.len());
+    let unit = f32::EPSILON / 2.0;
+    for ((g, w), s) in got.iter().zip(&want).zip(&scale) {
+        let bound = 2.0 * (cols as f32).sqrt() * unit * s;
+        assert!(
+            (g - w).abs() <= bound,
+            "batch {batch}: {g} vs {w} (bound {bound})"
+        );
+    }
+}
+
 #[test]
 fn large_products_split_over_threads_give_the_same_result() {
-    // Big enough for the parallel path at batch 1 and 32 (384x1536 at ~50%).
-    let (rows, cols) = (384, 1536);
-    let w: Vec<f32> = input(rows, cols, 7)
-        .into_iter()
-        .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
-        .collect();
-    let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
-    for batch in [1, 32, 33] {
-        let x = input(batch, cols, 3);
-        let want = dense_matmul_reference(&w, rows, cols, &x, batch).unwrap();
-        let got = csr.matmul(&x, batch).unwrap();
-        // Summed in f32 in another order than the f64 reference: rounding errors grow like
-        // √n · u · Σ|w·x| (u = 2^-24), far below one weight's contribution here (≥ 0.5·|x|).
-        let abs = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<_>>();
-        let scale = dense_matmul_reference(&abs(&w), rows, cols, &abs(&x), batch).unwrap();
-        let unit = f32::EPSILON / 2.0;
-        for ((g, w), s) in got.iter().zip(&want).zip(&scale) {
-            let bound = 2.0 * (cols as f32).sqrt() * unit * s;
-            assert!(
-                (g - w).abs() <= bound,
-                "batch {batch}: {g} vs {w} (bound {bound})"
-            );
+    // Four threads whatever the machine has, so that the split really happens.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        // Batch > 1 splits a block's rows when the block holds 2^23 multiply-adds: 390 rows
+        // (parts of 98, not a multiple of the 16-row tiles) at about 50%, in CSR and 2:4;
+        // batch 33 and 70 end with a partial block.
+        let (rows, cols) = (390, 1536);
+        let unstructured: Vec<f32> = input(rows, cols, 7)
+            .into_iter()
+            .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
+            .collect();
+        let two_four = n_m_weights(rows, cols, 2, 4, 7);
+        for w in [unstructured, two_four] {
+            let matrix = SparseMatrix::from_dense(&w, rows, cols).unwrap();
+            for batch in [32, 33, 70] {
+                let x = input(batch, cols, 3);
+                let got = matrix.matmul(&x, batch).unwrap();
+                assert_rounding_close(&got, &w, rows, cols, &x, batch);
+            }
         }
+        // Batch 1 splits the rows above 2^23 stored weights: 2,900² of them.
+        let (rows, cols) = (2900, 2900);
+        let w = input(rows, cols, 13);
+        let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
+        assert!(csr.nnz() >= 1 << 23, "{} stored weights", csr.nnz());
+        let x = input(1, cols, 4);
+        assert_rounding_close(&csr.matmul(&x, 1).unwrap(), &w, rows, cols, &x, 1);
+    });
+}
+
+#[test]
+fn no_columns_give_zero_sums() {
+    let csr = CsrMatrix::from_dense(&[], 3, 0).unwrap();
+    for batch in [1, 5, 40] {
+        assert_eq!(csr.matmul(&[], batch).unwrap(), vec![0.0; 3 * batch]);
+        let mut y = vec![f32::NAN; 3 * batch];
+        csr.matmul_into(&[], batch, &mut y).unwrap();
+        assert_eq!(y, vec![0.0; 3 * batch]);
     }
 }
 

@@ -1,8 +1,9 @@
 //! A BERT sequence classifier on the sparse kernels: every linear layer (the encoder's
 //! query, key, value, attention output, intermediate and output projections, the pooler and
-//! the classifier) as a sparse matrix (N:M when its mask is, CSR otherwise), the rest (embeddings, layer norms, attention, exact GELU)
-//! in plain loops, computing what `ember_models::BertForSequenceClassification` computes in
-//! evaluation mode (post-LN encoder, `[CLS]` pooling with tanh).
+//! the classifier) as a sparse matrix (N:M when its mask is, CSR otherwise), the rest
+//! (embeddings, layer norms, attention, exact GELU) in plain loops, computing what
+//! `ember_models::BertForSequenceClassification` computes in evaluation mode (post-LN
+//! encoder, `[CLS]` pooling with tanh).
 //!
 //! Each sentence runs unpadded: padding only ever enters burn's model as masked keys, whose
 //! attention weights are zero, so the logits are the same.

@@ -288,6 +288,7 @@ mod tests {
             let got = sparse
                 .forward(&x.into_data().try_to_vec::<f32>().unwrap(), batch)
                 .unwrap();
+            assert_eq!(got.len(), want.len());
             let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
@@ -338,7 +339,8 @@ mod tests {
                 find(format!("layers.{i}.bias")),
             )
         };
-        let batch = 5;
+        // 40 examples: a full block of 32 and a partial one.
+        let batch = 40;
         let x: Vec<f32> = (0..batch * 784)
             .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
             .collect();
@@ -363,6 +365,7 @@ mod tests {
             h = next;
         }
         let got = sparse.forward(&x, batch).unwrap();
+        assert_eq!(got.len(), batch * 10);
         let scale = h.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         for (g, w) in got.iter().zip(&h) {
             assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
