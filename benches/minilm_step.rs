@@ -21,13 +21,13 @@
 
 #![allow(missing_docs)]
 
-use std::time::Instant;
+mod common;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn::train::{ClassificationOutput, TrainStep};
-use ember::backend::DeviceSpec;
+use common::{Cycle, alternating, backends};
 use ember::data::TextBatch;
 use ember::models::{BertConfig, BertForSequenceClassification};
 use ember::prelude::*;
@@ -98,8 +98,7 @@ struct Pair {
     dense_optim: ModuleOptimizer,
     gmp: Option<Sparse<Classifier>>,
     gmp_optim: ModuleOptimizer,
-    batches: Vec<TextBatch>,
-    next: [usize; 2],
+    batches: Cycle<TextBatch>,
 }
 
 impl Pair {
@@ -135,8 +134,7 @@ impl Pair {
             dense_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
             gmp: Some(Sparse::new(student, plan).expect("a valid plan")),
             gmp_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
-            batches: batches(config.vocab_size, &device.clone().autodiff()),
-            next: [0, 0],
+            batches: Cycle::new(batches(config.vocab_size, &device.clone().autodiff())),
         };
         // Step 0 prunes to 80%; the measured steps come after it.
         for _ in 0..WARMUP {
@@ -152,48 +150,17 @@ impl Pair {
         pair
     }
 
-    /// The next batch of side `side` (0 dense, 1 gmp): both sides see the same sequence.
-    fn batch(&mut self, side: usize) -> TextBatch {
-        let batch = self.batches[self.next[side] % self.batches.len()].clone();
-        self.next[side] += 1;
-        batch
-    }
-
     fn dense(&mut self) {
-        let batch = self.batch(0);
+        let batch = self.batches.next(0);
         let model = self.dense.take().expect("a model between steps");
         self.dense = Some(step(model, &mut self.dense_optim, batch));
     }
 
     fn gmp(&mut self) {
-        let batch = self.batch(1);
+        let batch = self.batches.next(1);
         let model = self.gmp.take().expect("a model between steps");
         self.gmp = Some(step(model, &mut self.gmp_optim, batch));
     }
-}
-
-/// The compiled CPU backends, or those `MINILM_BACKENDS` names (comma-separated).
-fn backends() -> Vec<DeviceSpec> {
-    let wanted = std::env::var("MINILM_BACKENDS").unwrap_or_else(|_| "flex,ndarray,tch".into());
-    DeviceSpec::compiled()
-        .into_iter()
-        .filter(|spec| {
-            wanted
-                .split(',')
-                .any(|name| name.trim() == spec.to_string())
-        })
-        .collect()
-}
-
-fn seconds(step: impl FnOnce()) -> f64 {
-    let started = Instant::now();
-    step();
-    started.elapsed().as_secs_f64()
-}
-
-fn median(mut seconds: Vec<f64>) -> f64 {
-    seconds.sort_by(f64::total_cmp);
-    seconds[seconds.len() / 2]
 }
 
 fn main() {
@@ -203,21 +170,14 @@ fn main() {
         SPARSITY * 100.0
     );
     println!("{:<10} {:>10} {:>10}", "backend", "dense s", "gmp s");
-    for spec in backends() {
+    // The CPU backends unless MINILM_BACKENDS names others.
+    let wanted = std::env::var("MINILM_BACKENDS").unwrap_or_else(|_| "flex,ndarray,tch".into());
+    for spec in backends(Some(&wanted)) {
         let device = spec.device().expect("a compiled backend");
         let mut pair = Pair::new(&device);
-        let (mut dense, mut gmp) = (Vec::new(), Vec::new());
-        for i in 0..SAMPLES {
-            // Alternate which side goes first.
-            if i % 2 == 0 {
-                dense.push(seconds(|| pair.dense()));
-                gmp.push(seconds(|| pair.gmp()));
-            } else {
-                gmp.push(seconds(|| pair.gmp()));
-                dense.push(seconds(|| pair.dense()));
-            }
-        }
-        let (dense, gmp) = (median(dense), median(gmp));
+        let [dense, gmp] = alternating(SAMPLES, &mut pair, |pair, side| {
+            if side == 0 { pair.dense() } else { pair.gmp() }
+        });
         println!("{spec:<10} {dense:>10.3} {gmp:>10.3}");
         println!(
             "BENCH {{\"kind\":\"train_minilm\",\"backend\":\"{spec}\",\"batch\":{BATCH},\

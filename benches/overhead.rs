@@ -26,14 +26,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::Device;
-use common::{mnist_batches, plain_step, train_step};
+use common::{Cycle, alternating, backends, mnist_batches, plain_step, train_step};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ember::backend::DeviceSpec;
 use ember::data::ImageBatch;
 use ember::models::{Mlp, MlpConfig};
 use ember::prelude::*;
@@ -51,8 +50,7 @@ struct Pair {
     plain_optim: ModuleOptimizer,
     sparse: Option<Sparse<Mlp>>,
     sparse_optim: ModuleOptimizer,
-    batches: Vec<ImageBatch>,
-    next: [usize; 2],
+    batches: Cycle<ImageBatch>,
 }
 
 impl Pair {
@@ -68,8 +66,11 @@ impl Pair {
             plain_optim: AdamConfig::new().init(),
             sparse: Some(Sparse::new(model(), plan).expect("a valid plan")),
             sparse_optim: AdamConfig::new().init(),
-            batches: mnist_batches(batch_size, BATCHES, &device.clone().autodiff()),
-            next: [0, 0],
+            batches: Cycle::new(mnist_batches(
+                batch_size,
+                BATCHES,
+                &device.clone().autodiff(),
+            )),
         };
         // Step 0 prunes to 90%; the untimed steps after it also compile wgpu's kernels.
         for _ in 0..4 {
@@ -79,15 +80,8 @@ impl Pair {
         pair
     }
 
-    /// The next batch of side `side` (0 plain, 1 ember): both sides see the same sequence.
-    fn batch(&mut self, side: usize) -> ImageBatch {
-        let batch = self.batches[self.next[side] % self.batches.len()].clone();
-        self.next[side] += 1;
-        batch
-    }
-
     fn plain(&mut self) {
-        let batch = self.batch(0);
+        let batch = self.batches.next(0);
         let model = self.plain.take().expect("a model between steps");
         self.plain = Some(plain_step(
             model,
@@ -98,7 +92,7 @@ impl Pair {
     }
 
     fn ember(&mut self) {
-        let batch = self.batch(1);
+        let batch = self.batches.next(1);
         let sparse = self.sparse.take().expect("a model between steps");
         self.sparse = Some(train_step(
             sparse,
@@ -109,37 +103,12 @@ impl Pair {
     }
 }
 
-/// The compiled backends, or those `OVERHEAD_BACKENDS` names (comma-separated): a build with
-/// the backend suite's features can leave out lavapipe's slow wgpu.
-fn backends() -> Vec<DeviceSpec> {
-    let wanted = std::env::var("OVERHEAD_BACKENDS").ok();
-    DeviceSpec::compiled()
-        .into_iter()
-        .filter(|spec| {
-            wanted
-                .as_deref()
-                .is_none_or(|list| list.split(',').any(|name| name.trim() == spec.to_string()))
-        })
-        .collect()
-}
-
 /// The pruned fraction: 0.9, or `OVERHEAD_SPARSITY` (0 measures the bookkeeping alone).
 fn sparsity() -> f64 {
     std::env::var("OVERHEAD_SPARSITY")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.9)
-}
-
-fn seconds(step: impl FnOnce()) -> f64 {
-    let started = Instant::now();
-    step();
-    started.elapsed().as_secs_f64()
-}
-
-fn median(mut seconds: Vec<f64>) -> f64 {
-    seconds.sort_by(f64::total_cmp);
-    seconds[seconds.len() / 2]
 }
 
 fn overhead(c: &mut Criterion) {
@@ -149,7 +118,8 @@ fn overhead(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(4));
     let mut rows = Vec::new();
-    for spec in backends() {
+    // A build with the backend suite's features can leave out lavapipe's slow wgpu.
+    for spec in backends(std::env::var("OVERHEAD_BACKENDS").ok().as_deref()) {
         let device = spec.device().expect("a compiled backend");
         for batch_size in BATCH_SIZES {
             let mut pair = Pair::new(&device, batch_size);
@@ -159,18 +129,14 @@ fn overhead(c: &mut Criterion) {
             group.bench_function(format!("{spec}/{batch_size}/ember"), |b| {
                 b.iter(|| pair.ember())
             });
-            let (mut plain, mut ember) = (Vec::new(), Vec::new());
-            for i in 0..INTERLEAVED {
-                // Alternate which side goes first, too.
-                if i % 2 == 0 {
-                    plain.push(seconds(|| pair.plain()));
-                    ember.push(seconds(|| pair.ember()));
+            let [plain, ember] = alternating(INTERLEAVED, &mut pair, |pair, side| {
+                if side == 0 {
+                    pair.plain()
                 } else {
-                    ember.push(seconds(|| pair.ember()));
-                    plain.push(seconds(|| pair.plain()));
+                    pair.ember()
                 }
-            }
-            rows.push((spec.to_string(), batch_size, median(plain), median(ember)));
+            });
+            rows.push((spec.to_string(), batch_size, plain, ember));
         }
     }
     group.finish();

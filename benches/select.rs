@@ -14,12 +14,15 @@
 //! `cargo test --benches` does), the default is one small size. 85M scores take about 0.5 GB
 //! here and 0.7 GB in Python.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use common::median;
 use ember::sparsity::prune_count;
 use ember::sparsity::select::select_lowest;
 
@@ -83,11 +86,6 @@ fn draw_scores(n: usize, seed: u64) -> Vec<f32> {
             ((uniform * 1e6).round() / 1e6) as f32
         })
         .collect()
-}
-
-fn median(mut seconds: Vec<f64>) -> f64 {
-    seconds.sort_by(f64::total_cmp);
-    seconds[seconds.len() / 2]
 }
 
 /// Checks the flags and returns the highest flagged score (the k-th lowest).

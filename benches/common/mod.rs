@@ -1,7 +1,14 @@
-//! What the benches share: one timed training step, with Ember or without.
+//! What the benches share: one timed training step, with Ember or without; the backends a run
+//! asks for; two sides timed alternately, fed the same cycle of batches.
+
+// Each bench compiles this module; not all of them use everything.
+#![allow(dead_code)]
+
+use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor};
+use ember::backend::DeviceSpec;
 use ember::data::{ImageBatch, ImageBatcher, embedded_mnist_5k};
 use ember::models::{ImageClassifier, Mlp};
 use ember::sparsity::Sparse;
@@ -30,7 +37,6 @@ pub fn train_step(
 
 /// [`train_step`] without Ember: plain burn's forward, backward and optimizer step at
 /// learning rate 1e-3, then one value read back.
-#[allow(dead_code)] // each bench compiles this module; not all of them use everything
 pub fn plain_step(
     model: Mlp,
     optim: &mut ModuleOptimizer,
@@ -46,7 +52,6 @@ pub fn plain_step(
 
 /// `count` batches of `size` images of the embedded MNIST training split on `device`, always
 /// the same ones (spread evenly over the split).
-#[allow(dead_code)]
 pub fn mnist_batches(size: usize, count: usize, device: &Device) -> Vec<ImageBatch> {
     let train = embedded_mnist_5k().expect("embedded data").train;
     train
@@ -60,4 +65,62 @@ pub fn mnist_batches(size: usize, count: usize, device: &Device) -> Vec<ImageBat
                 .expect("a batch")
         })
         .collect()
+}
+
+/// The compiled backends that `wanted` names (comma-separated), or all of them without a list.
+pub fn backends(wanted: Option<&str>) -> Vec<DeviceSpec> {
+    DeviceSpec::compiled()
+        .into_iter()
+        .filter(|spec| {
+            wanted.is_none_or(|list| list.split(',').any(|name| name.trim() == spec.to_string()))
+        })
+        .collect()
+}
+
+/// The same batches for two sides, each side taking them in turn from its own place in the
+/// cycle, so both see the same sequence.
+pub struct Cycle<T> {
+    batches: Vec<T>,
+    next: [usize; 2],
+}
+
+impl<T: Clone> Cycle<T> {
+    /// Cycles through `batches`.
+    pub fn new(batches: Vec<T>) -> Self {
+        Self {
+            batches,
+            next: [0, 0],
+        }
+    }
+
+    /// The next batch of side `side` (0 or 1).
+    pub fn next(&mut self, side: usize) -> T {
+        let batch = self.batches[self.next[side] % self.batches.len()].clone();
+        self.next[side] += 1;
+        batch
+    }
+}
+
+/// The medians of `samples` timed calls of `step(state, 0)` and `step(state, 1)`,
+/// alternating which side goes first, so that machine noise hits both alike.
+pub fn alternating<P>(
+    samples: usize,
+    state: &mut P,
+    mut step: impl FnMut(&mut P, usize),
+) -> [f64; 2] {
+    let mut times = [Vec::new(), Vec::new()];
+    for i in 0..samples {
+        for side in [i % 2, 1 - i % 2] {
+            let started = Instant::now();
+            step(state, side);
+            times[side].push(started.elapsed().as_secs_f64());
+        }
+    }
+    times.map(median)
+}
+
+/// The median of `seconds` (not empty).
+pub fn median(mut seconds: Vec<f64>) -> f64 {
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
 }

@@ -202,10 +202,11 @@ pub fn bench() -> Result<()> {
     } else {
         Vec::new()
     };
-    let mut args = vec!["--features", features.as_str()];
-    if features.is_empty() {
-        args.clear();
-    }
+    let args = if features.is_empty() {
+        vec![]
+    } else {
+        vec!["--features", features.as_str()]
+    };
     let with = |extra: &[(&str, &str)]| {
         let mut all = envs.clone();
         all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

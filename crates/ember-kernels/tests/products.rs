@@ -38,6 +38,15 @@ fn input(batch: usize, cols: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// `rows × cols` weights from [`input`] with every magnitude below `threshold` set to zero: an
+/// unstructured mask of about `threshold` sparsity.
+fn unstructured(rows: usize, cols: usize, seed: u64, threshold: f32) -> Vec<f32> {
+    input(rows, cols, seed)
+        .into_iter()
+        .map(|v| if v.abs() < threshold { 0.0 } else { v })
+        .collect()
+}
+
 fn assert_close(got: &[f32], want: &[f32]) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
@@ -66,14 +75,7 @@ proptest! {
         let cols = groups * m;
         // Keep the n largest |w| of every group (ties to the lower offset), as the N:M
         // pattern does; the rest are exact zeros.
-        let mut w = input(rows, cols, seed ^ 0x5eed);
-        for group in w.chunks_mut(m) {
-            let mut order: Vec<usize> = (0..m).collect();
-            order.sort_by(|a, b| group[*b].abs().total_cmp(&group[*a].abs()).then(a.cmp(b)));
-            for o in &order[n..] {
-                group[*o] = 0.0;
-            }
-        }
+        let w = n_m_weights(rows, cols, n, m, seed ^ 0x5eed);
         let nm = NmMatrix::from_dense(&w, rows, cols, n, m).unwrap();
         prop_assert_eq!(nm.to_dense(), w.clone());
         let x = input(batch, cols, seed);
@@ -121,12 +123,9 @@ fn large_products_split_over_threads_give_the_same_result() {
         // (parts of 98, not a multiple of the 16-row tiles) at about 50%, in CSR and 2:4;
         // batch 33 and 70 end with a partial block.
         let (rows, cols) = (390, 1536);
-        let unstructured: Vec<f32> = input(rows, cols, 7)
-            .into_iter()
-            .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
-            .collect();
+        let scattered = unstructured(rows, cols, 7, 0.5);
         let two_four = n_m_weights(rows, cols, 2, 4, 7);
-        for w in [unstructured, two_four] {
+        for w in [scattered, two_four] {
             let matrix = SparseMatrix::from_dense(&w, rows, cols).unwrap();
             for batch in [32, 33, 70] {
                 let x = input(batch, cols, 3);
@@ -179,10 +178,7 @@ fn bad_operands_and_parts_are_errors() {
 #[test]
 fn products_into_a_buffer_overwrite_it_and_check_its_length() {
     let (rows, cols) = (70, 96);
-    let w: Vec<f32> = input(rows, cols, 11)
-        .into_iter()
-        .map(|v| if v.abs() < 0.6 { 0.0 } else { v })
-        .collect();
+    let w = unstructured(rows, cols, 11, 0.6);
     let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
     let nm_w: Vec<f32> = w.chunks(4).flat_map(|g| [g[0], 0.0, 0.0, g[3]]).collect();
     let nm = NmMatrix::from_dense(&nm_w, rows, cols, 2, 4).unwrap();
@@ -211,10 +207,7 @@ fn products_run_inside_rayon_tasks() {
     // Large enough to split over threads: a worker waiting for its parts may be handed
     // another of these products on the same thread.
     let (rows, cols) = (384, 1536);
-    let w: Vec<f32> = input(rows, cols, 9)
-        .into_iter()
-        .map(|v| if v.abs() < 0.4 { 0.0 } else { v })
-        .collect();
+    let w = unstructured(rows, cols, 9, 0.4);
     let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();
     let x = input(40, cols, 2);
     let want = csr.matmul(&x, 40).unwrap();
@@ -241,17 +234,14 @@ fn n_m_weights(rows: usize, cols: usize, n: usize, m: usize, seed: u64) -> Vec<f
 #[test]
 fn the_format_follows_the_mask() {
     let (rows, cols) = (24, 64);
-    let unstructured: Vec<f32> = input(rows, cols, 4)
-        .into_iter()
-        .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
-        .collect();
+    let scattered = unstructured(rows, cols, 4, 0.5);
     let cases = [
         (n_m_weights(rows, cols, 2, 4, 1), "2:4"),
         (n_m_weights(rows, cols, 1, 4, 2), "1:4"),
         (n_m_weights(rows, cols, 2, 8, 3), "2:8"),
         (n_m_weights(rows, cols, 4, 8, 3), "4:8"),
         // Half zeros, but not in groups; dense; nothing; a width no group divides.
-        (unstructured, "csr"),
+        (scattered, "csr"),
         (input(rows, cols, 5), "csr"),
         (vec![0.0; rows * cols], "csr"),
         (n_m_weights(rows, 6, 2, 6, 6)[..rows * 6].to_vec(), "csr"),
