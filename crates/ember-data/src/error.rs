@@ -9,6 +9,27 @@ use std::path::PathBuf;
 /// that the message alone tells the user which input is broken and how.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// Ember's cache folder cannot be found.
+    #[error("Ember's cache folder is unknown: set EMBER_CACHE (or HOME)")]
+    Cache,
+
+    /// A data set that `ember fetch` provides is not in the cache yet.
+    #[error(
+        "{name} is not in Ember's cache ({} lacks {missing}): run `ember fetch {command}` \
+         first, or set `data.dir` to a folder holding its four IDX files",
+        dir.display()
+    )]
+    NotFetched {
+        /// The data set, as people name it (`MNIST`).
+        name: &'static str,
+        /// The `ember fetch` argument that provides it (`mnist`).
+        command: &'static str,
+        /// The cache folder searched.
+        dir: PathBuf,
+        /// The first file not found.
+        missing: String,
+    },
+
     /// A text data file is malformed.
     #[error("text data {}: {message}", path.display())]
     Text {

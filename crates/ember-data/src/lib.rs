@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod cache;
 pub mod csv;
 pub mod dataset;
 pub mod embedded;
@@ -22,6 +23,7 @@ pub mod item;
 pub mod source;
 pub mod text;
 
+pub use cache::{CACHE_VAR, cache_dir, data_dir};
 pub use batch::{ImageBatch, ImageBatcher, MNIST_MEAN, MNIST_STD, normalize_pixel};
 pub use csv::parse_pixel_csv;
 pub use dataset::ImageDataset;

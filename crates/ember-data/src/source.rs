@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::idx::{read_idx_images, read_idx_labels};
-use crate::{DataError, ImageDataset, ImageItem, embedded_mnist_5k};
+use crate::{DataError, ImageDataset, ImageItem, data_dir, embedded_mnist_5k};
 
 /// File name stem of the training images in an MNIST-layout directory.
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -58,12 +58,59 @@ impl DatasetSource {
     /// train and test images differ in size, and any error of the IDX reader
     /// ([`read_idx_images`], [`read_idx_labels`]) naming the bad file.
     pub fn load(&self) -> Result<Splits, DataError> {
-        match self {
-            Self::Embedded => embedded_mnist_5k(),
-            Self::Mnist(dir) | Self::FashionMnist(dir) => load_idx_dir(dir),
-        }
+        let (dir, name, command) = match self {
+            Self::Embedded => return embedded_mnist_5k(),
+            Self::Mnist(dir) => (dir, "MNIST", "mnist"),
+            Self::FashionMnist(dir) => (dir, "Fashion-MNIST", "fashion-mnist"),
+        };
+        load_idx_dir(dir).map_err(|error| match error {
+            // The cache folder is empty until `ember fetch`: say which command fills it.
+            DataError::MissingFile { dir, candidates } if data_dir(command).ok() == Some(dir.clone()) => {
+                DataError::NotFetched {
+                    name,
+                    command,
+                    dir,
+                    missing: candidates.join(" or "),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// MNIST from Ember's cache, `<cache>/data/mnist`, where `ember fetch mnist` puts it
+    /// (loading says so when it is not there yet).
+    ///
+    /// # Errors
+    /// [`DataError::Cache`] when the cache folder is unknown.
+    pub fn mnist_in_cache() -> Result<Self, DataError> {
+        Ok(Self::Mnist(data_dir("mnist")?))
+    }
+
+    /// Fashion-MNIST from Ember's cache (`<cache>/data/fashion-mnist`, filled by `ember fetch
+    /// fashion-mnist`), or else from Debian's [`DatasetSource::FASHION_MNIST_DEBIAN_DIR`]
+    /// when that package is installed; loading names the fetch command when neither holds it.
+    ///
+    /// # Errors
+    /// [`DataError::Cache`] when the cache folder is unknown.
+    pub fn fashion_mnist_in_cache() -> Result<Self, DataError> {
+        let cache = data_dir("fashion-mnist")?;
+        let debian = Path::new(Self::FASHION_MNIST_DEBIAN_DIR);
+        let complete = |dir: &Path| {
+            IDX_STEMS
+                .iter()
+                .all(|stem| find_file(dir, stem).is_ok())
+        };
+        Ok(Self::FashionMnist(if !complete(&cache) && complete(debian) {
+            debian.to_path_buf()
+        } else {
+            cache
+        }))
     }
 }
+
+/// The four files of an MNIST-layout directory: training images and labels, test images and
+/// labels.
+pub const IDX_STEMS: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
 
 /// Loads both splits from an MNIST-layout directory.
 fn load_idx_dir(dir: &Path) -> Result<Splits, DataError> {

@@ -1,14 +1,20 @@
-//! The compressed sparse tensor file (`ember export --format sparse`), version 1.
+//! The compressed sparse tensor file (`ember export --format sparse`), version 2.
 //!
 //! Layout, all integers little-endian:
 //!
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `EMBERSPT` |
-//! | 4 | version, `1` |
+//! | 4 | version, `2` |
 //! | 8 | header length `h` |
-//! | `h` | header, UTF-8 JSON: `{"metadata": {..}, "tensors": [{"name", "shape", "encoding", "stored", "offset", "bytes"}]}` |
+//! | 32 | SHA-256 of the header |
+//! | `h` | header, UTF-8 JSON: `{"metadata": {..}, "tensors": [{"name", "shape", "encoding", "stored", "offset", "bytes", "sha256"}]}` |
 //! | … | data: each tensor's bytes at `offset` from the end of the header |
+//!
+//! `sha256` is the hex SHA-256 of the tensor's bytes. Reading checks the header's digest
+//! before parsing it and each tensor's before decoding it, so a flipped bit anywhere that
+//! matters is an error naming the header or the tensor. Version 1 files (no digests, the
+//! header right after its length) are still read.
 //!
 //! Every tensor is `f32`. `encoding` is `"dense"` (the `n` values) or `"bitmask"`: `⌈n/8⌉`
 //! bytes of presence bits (element `i` at bit `i % 8` of byte `i / 8`), then the `stored`
@@ -27,13 +33,17 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::KernelError;
 
 /// The first bytes of every file.
 pub const MAGIC: &[u8; 8] = b"EMBERSPT";
-/// The version this crate writes and reads.
-pub const VERSION: u32 = 1;
+/// The version this crate writes (it reads this one and version 1).
+pub const VERSION: u32 = 2;
+/// The bytes before the header: magic, version, header length and (version 2) its digest.
+const PREFIX_V1: usize = 20;
+const PREFIX_V2: usize = 52;
 /// The largest header accepted (the header of a model with many thousands of tensors is a
 /// few megabytes).
 const MAX_HEADER: u64 = 64 << 20;
@@ -63,6 +73,9 @@ struct Entry {
     stored: usize,
     offset: u64,
     bytes: u64,
+    /// Hex SHA-256 of the tensor's bytes (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -117,6 +130,7 @@ pub fn write_sparse_file(
             },
             offset,
             bytes: data.len() as u64 - offset,
+            sha256: Some(sha256_hex(&data[offset as usize..])),
         });
     }
     let header = serde_json::to_vec(&Header {
@@ -124,10 +138,11 @@ pub fn write_sparse_file(
         tensors: entries,
     })
     .map_err(|e| invalid(format!("cannot encode the header: {e}")))?;
-    let mut bytes = Vec::with_capacity(20 + header.len() + data.len());
+    let mut bytes = Vec::with_capacity(PREFIX_V2 + header.len() + data.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&VERSION.to_le_bytes());
     bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&Sha256::digest(&header));
     bytes.extend_from_slice(&header);
     bytes.extend_from_slice(&data);
     Ok(bytes)
@@ -143,26 +158,53 @@ pub fn read_sparse_file(
         ));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    let prefix = match version {
+        1 => PREFIX_V1,
+        VERSION => PREFIX_V2,
+        _ => {
+            return Err(invalid(format!(
+                "version {version}; this build reads versions 1 and {VERSION}"
+            )));
+        }
+    };
+    if bytes.len() < prefix {
         return Err(invalid(format!(
-            "version {version}; this build reads version {VERSION}"
+            "{} bytes end before the header",
+            bytes.len()
         )));
     }
     let header_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-    let rest = (bytes.len() - 20) as u64;
+    let rest = (bytes.len() - prefix) as u64;
     if header_len > MAX_HEADER || header_len > rest {
         return Err(invalid(format!(
             "its header claims {header_len} bytes, but {rest} follow (at most {MAX_HEADER})"
         )));
     }
-    let data = &bytes[20 + header_len as usize..];
-    let header: Header = serde_json::from_slice(&bytes[20..20 + header_len as usize])
+    let header_bytes = &bytes[prefix..prefix + header_len as usize];
+    if version == VERSION && Sha256::digest(header_bytes)[..] != bytes[20..PREFIX_V2] {
+        return Err(invalid(
+            "its header is damaged (its SHA-256 does not match the one written)".into(),
+        ));
+    }
+    let data = &bytes[prefix + header_len as usize..];
+    let header: Header = serde_json::from_slice(header_bytes)
         .map_err(|e| invalid(format!("unreadable header: {e}")))?;
     let mut tensors = Vec::with_capacity(header.tensors.len().min(data.len()));
     for entry in header.tensors {
+        if version == VERSION && entry.sha256.is_none() {
+            return Err(invalid(format!("tensor `{}` has no checksum", entry.name)));
+        }
         tensors.push(read_entry(&entry, data)?);
     }
     Ok((tensors, header.metadata))
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn read_entry(entry: &Entry, data: &[u8]) -> Result<NamedTensor, KernelError> {
@@ -181,6 +223,13 @@ fn read_entry(entry: &Entry, data: &[u8]) -> Result<NamedTensor, KernelError> {
             ))
         })?;
     let bytes = &data[entry.offset as usize..end as usize];
+    if let Some(expected) = &entry.sha256
+        && &sha256_hex(bytes) != expected
+    {
+        return Err(fail(
+            "damaged: its SHA-256 does not match the one written".into(),
+        ));
+    }
     let n = entry
         .shape
         .iter()

@@ -158,6 +158,9 @@ pub enum SparsityError {
         /// What does not fit, naming the parameters.
         message: String,
     },
+    /// A checkpoint's checksums do not match: the file was damaged after it was written.
+    #[error(transparent)]
+    Damaged(#[from] crate::ChecksumError),
 }
 
 impl SparsityError {

@@ -18,6 +18,7 @@
 //! same masks on every backend; the sparsity state is module state keyed by parameter path,
 //! saved by burn's ordinary checkpoints; ordinary steps never copy anything to the host.
 
+mod checksum;
 mod error;
 mod finite;
 pub mod modifier;
@@ -31,6 +32,7 @@ mod sparse;
 pub mod state;
 mod train_step;
 
+pub use checksum::{ChecksumError, seal_burnpack, verify_burnpack};
 pub use error::SparsityError;
 pub use finite::{NonFinite, first_non_finite};
 pub use modifier::{

@@ -172,7 +172,10 @@ impl<M: Module + burn::module::ModuleDisplay> Sparse<M> {
             .map_err(|e| SparsityError::Checkpoint {
                 path: path.display().to_string(),
                 message: e.to_string(),
-            })
+            })?;
+        // Checksums in the file's metadata: a damaged checkpoint is refused when read.
+        crate::seal_burnpack(path)?;
+        Ok(())
     }
 
     /// Loads a checkpoint written by [`Sparse::save_checkpoint`] (or by burn's `save_file`
@@ -188,6 +191,9 @@ impl<M: Module + burn::module::ModuleDisplay> Sparse<M> {
         if !path.is_file() {
             return Err(error("no such file".into()));
         }
+        // A sealed file (every one Ember writes) must match its checksums; a plain burn
+        // record (`save_file` of a `Sparse`) has none to check.
+        crate::verify_burnpack(path, false)?;
         let masks = self
             .collect(None, None, false)
             .into_iter()

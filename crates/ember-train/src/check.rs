@@ -25,20 +25,31 @@ pub struct CheckReport {
 /// patterns, unsupported layer types, missing mask files and tensors claimed by two modifiers
 /// are all reported, each once, rather than the first alone after a dense phase.
 pub fn check(path: &Path, overrides: &[String], options: &RunOptions) -> CheckReport {
-    let recipe = match Recipe::load_unvalidated(path, overrides) {
-        Ok(recipe) => recipe,
-        Err(error) => {
-            return CheckReport {
-                recipe: None,
-                errors: vec![error],
-                bound: false,
-            };
-        }
-    };
-    let mut errors = Vec::new();
-    if let Err(error) = recipe.validate() {
-        errors.push(error);
+    match Recipe::load_unvalidated(path, overrides) {
+        Ok(recipe) => check_recipe(recipe, options),
+        Err(error) => CheckReport {
+            recipe: None,
+            errors: vec![error],
+            bound: false,
+        },
     }
+}
+
+/// [`check`] of a recipe already loaded: its values validated, then every modifier bound to
+/// the model built on the host. [`run`](crate::run), [`Sweep`](crate::Sweep),
+/// [`Lottery`](crate::Lottery) and [`prune_task`](crate::prune_task) call it before any data
+/// is loaded or any step trained, so that they refuse at once what `ember check` refuses.
+pub fn check_recipe(recipe: Recipe, options: &RunOptions) -> CheckReport {
+    // A recipe whose values are out of range is not bound: its model may be one that must
+    // not be built (a mistyped width of millions).
+    if let Err(error) = recipe.validate() {
+        return CheckReport {
+            recipe: Some(recipe),
+            errors: vec![error],
+            bound: false,
+        };
+    }
+    let mut errors = Vec::new();
     let mut bound = false;
     match options.models.get(recipe.model.name()) {
         Err(error) => errors.push(error),
@@ -75,5 +86,28 @@ pub fn check(path: &Path, overrides: &[String], options: &RunOptions) -> CheckRe
         recipe: Some(recipe),
         errors,
         bound,
+    }
+}
+
+impl CheckReport {
+    /// `Ok` when nothing was found; else the first problem, the others listed after it (each
+    /// is one line of `ember check`'s output).
+    pub fn into_result(self) -> Result<Recipe, TrainError> {
+        let mut errors = self.errors.into_iter();
+        match (errors.next(), self.recipe) {
+            (None, Some(recipe)) => Ok(recipe),
+            (Some(first), _) => {
+                let rest: Vec<String> = errors.map(|e| e.to_string()).collect();
+                if rest.is_empty() {
+                    Err(first)
+                } else {
+                    Err(TrainError::Refused {
+                        first: Box::new(first),
+                        others: rest,
+                    })
+                }
+            }
+            (None, None) => unreachable!("a recipe that did not load has an error"),
+        }
     }
 }

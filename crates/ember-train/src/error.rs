@@ -33,6 +33,25 @@ pub enum TrainError {
         /// What is expected.
         message: String,
     },
+    /// A recipe with several problems, refused before any work (as `ember check` lists them).
+    #[error("{first}\n{}", others.iter().map(|o| format!("error: {o}")).collect::<Vec<_>>().join("\n"))]
+    Refused {
+        /// The first problem.
+        first: Box<TrainError>,
+        /// The others, one line each.
+        others: Vec<String>,
+    },
+    /// A file of a run cannot be read, or does not match the SHA-256 recorded for it.
+    #[error("cannot read {}: {message}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file Ember wrote does not match its checksums: it was damaged after it was written.
+    #[error(transparent)]
+    Damaged(#[from] ember_sparsity::ChecksumError),
     /// A `--set key=value` override is malformed.
     #[error("override `{0}` must have the form key=value")]
     Override(String),

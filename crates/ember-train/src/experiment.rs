@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use burn::train::LearnerModel;
 use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse, first_non_finite};
 
-use crate::files::{load_weights, save_module, save_sparse, write_atomically};
+use crate::files::{load_weights, save_module, save_sparse};
 use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::run_dir::{self, Start};
 use crate::task::{Task, TaskModel};
@@ -164,6 +164,11 @@ impl<B> Context<'_, B> {
 /// `options.models`, which loads the data, builds the model and calls [`run_task`]. A
 /// finished run removes its checkpoints.
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+    // Everything `ember check` refuses is refused here, before the data or a step.
+    crate::check_recipe(recipe.clone(), options).into_result()?;
+    if options.start == Start::Force {
+        run_dir::refuse_inputs_inside(&options.out_dir, &recipe.input_paths())?;
+    }
     let _lock = run_dir::claim(&options.out_dir, options.start)?;
     let recipe_path = options.out_dir.join("recipe.toml");
     let recipe_toml = recipe.to_toml();
@@ -192,8 +197,27 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
                 message: "data-parallel runs write no checkpoints; resume on one device".into(),
             });
         }
+        let devices_path = options.out_dir.join(run_dir::DEVICES_FILE);
+        if devices_path.is_file() {
+            let trained_on = crate::read_recorded(&devices_path)?;
+            let trained_on = trained_on.trim();
+            if trained_on.contains(',') {
+                return Err(TrainError::RunDir {
+                    dir: options.out_dir.clone(),
+                    message: format!(
+                        "it trained data-parallel on {trained_on}, which writes no \
+                         checkpoints: there is nothing to resume; run its recipe again with \
+                         --devices {trained_on} --force"
+                    ),
+                });
+            }
+        }
     }
-    write_atomically(&recipe_path, recipe_toml.as_bytes())?;
+    crate::write_recorded(&recipe_path, recipe_toml.as_bytes())?;
+    crate::write_recorded(
+        &options.out_dir.join(run_dir::DEVICES_FILE),
+        format!("{}\n", options.device_name).as_bytes(),
+    )?;
     let result = options
         .models
         .get(recipe.model.name())?
@@ -263,7 +287,7 @@ pub fn run_task<T: Task>(
             .iter()
             .map(EpochRow::to_csv),
     );
-    write_atomically(
+    crate::write_recorded(
         &options.out_dir.join("metrics.csv"),
         (csv.join("\n") + "\n").as_bytes(),
     )?;

@@ -43,6 +43,8 @@ pub struct HfExport {
 /// A run that is not a `bert` run, an unreadable recipe, model folder or checkpoint, and
 /// failed writes, each naming the file.
 pub fn export_hf(run_dir: &Path, out: &Path) -> Result<HfExport, TrainError> {
+    // Only an earlier export (a folder whose every file its SHA256SUMS lists) is replaced.
+    crate::files::refuse_to_replace(out, is_hf_export)?;
     let recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])?;
     if recipe.model.name() != "bert" {
         return Err(TrainError::Invalid {
@@ -98,6 +100,14 @@ pub fn export_hf(run_dir: &Path, out: &Path) -> Result<HfExport, TrainError> {
                 files.push(file.to_string());
             }
         }
+        // The sums beside the files (transformers ignores the extra file): `sha256sum -c
+        // SHA256SUMS` in the folder checks every one.
+        for file in &files {
+            let path = partial.join(file);
+            let bytes = std::fs::read(&path).map_err(|e| write_error(&path, e))?;
+            crate::files::record(&path, &bytes)?;
+        }
+        files.push(crate::MANIFEST.to_string());
         Ok::<_, TrainError>(files)
     })();
     let files = match result {
@@ -120,6 +130,27 @@ pub fn export_hf(run_dir: &Path, out: &Path) -> Result<HfExport, TrainError> {
         dir: out.to_path_buf(),
         files,
     })
+}
+
+/// Whether `dir` is a folder [`export_hf`] wrote: it holds `SHA256SUMS`, `sparsity.json` and
+/// `config.json`, and nothing its manifest does not list.
+fn is_hf_export(dir: &Path) -> bool {
+    let Ok(manifest) = std::fs::read_to_string(dir.join(crate::MANIFEST)) else {
+        return false;
+    };
+    let listed: Vec<&str> = manifest
+        .lines()
+        .filter_map(|line| line.split_once("  ").map(|(_, name)| name))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    listed.contains(&"sparsity.json")
+        && listed.contains(&"config.json")
+        && entries.flatten().all(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name == crate::MANIFEST || listed.contains(&name.as_str())
+        })
 }
 
 /// `sparsity.json`: the run's measured zeros per tensor (`report.json`), under the names

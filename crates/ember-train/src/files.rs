@@ -33,14 +33,155 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     std::fs::rename(&temp, path).map_err(error)
 }
 
-/// Saves a module's record atomically: burn writes to a temporary file that is then renamed.
+/// Refuses to write an output at `out` when something is there that `ours` does not
+/// recognise as an earlier output of the same kind: Ember replaces its own exports, never a
+/// file or folder it did not create for this output (a run's model, a folder of runs).
+pub(crate) fn refuse_to_replace(
+    out: &Path,
+    ours: impl Fn(&Path) -> bool,
+) -> Result<(), TrainError> {
+    match std::fs::symlink_metadata(out) {
+        Err(_) => Ok(()),
+        Ok(_) if ours(out) => Ok(()),
+        Ok(meta) => Err(TrainError::Write {
+            path: out.to_path_buf(),
+            message: format!(
+                "a {} is already there and it is not an earlier export of this kind; \
+                 Ember does not replace it (remove it, or choose another path)",
+                if meta.is_dir() {
+                    "folder"
+                } else if meta.file_type().is_symlink() {
+                    "symbolic link"
+                } else {
+                    "file"
+                }
+            ),
+        }),
+    }
+}
+
+/// The manifest of a directory Ember writes: one `<sha256>  <name>` line per file, the
+/// format `sha256sum -c SHA256SUMS` checks.
+pub const MANIFEST: &str = "SHA256SUMS";
+
+/// [`write_atomically`], then the file's SHA-256 recorded in the [`MANIFEST`] of its
+/// directory, for the files of a run that have no room for a checksum of their own
+/// (`report.json`, `recipe.toml`, `metrics.csv`, a checkpoint's `state.json`).
+pub fn write_recorded(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    write_atomically(path, bytes)?;
+    record(path, bytes)
+}
+
+/// Records `bytes`, the content of `path`, in the [`MANIFEST`] of its directory.
+pub(crate) fn record(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let (dir, name) = dir_and_name(path);
+    let mut sums = read_manifest(&dir)?;
+    sums.insert(name, sha256_hex(bytes));
+    let text: String = sums
+        .iter()
+        .map(|(name, sum)| format!("{sum}  {name}\n"))
+        .collect();
+    write_atomically(&dir.join(MANIFEST), text.as_bytes())
+}
+
+/// Reads `path` as text, checked against the [`MANIFEST`] of its directory when that lists
+/// it (a file Ember did not record, a recipe of the user's, is read as it is).
+///
+/// # Errors
+/// [`TrainError::ReadFile`] when the file cannot be read or does not match its recorded
+/// SHA-256 (damaged, or edited after Ember wrote it).
+pub fn read_recorded(path: &Path) -> Result<String, TrainError> {
+    let error = |message: String| TrainError::ReadFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let (dir, name) = dir_and_name(path);
+    if let Some(expected) = read_manifest(&dir)?.get(&name)
+        && *expected != sha256_hex(&bytes)
+    {
+        return Err(error(format!(
+            "its SHA-256 differs from the one in {} (damaged, or edited after Ember wrote it)",
+            dir.join(MANIFEST).display()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| error("not UTF-8 text".into()))
+}
+
+/// `path`'s directory (`.` for a bare name) and file name.
+fn dir_and_name(path: &Path) -> (PathBuf, String) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, name)
+}
+
+/// The sums of `dir`'s manifest by file name (none when it has no manifest).
+fn read_manifest(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
+    let path = dir.join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => {
+            return Err(TrainError::ReadFile {
+                path,
+                message: e.to_string(),
+            });
+        }
+    };
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            line.split_once("  ")
+                .filter(|(sum, _)| sum.len() == 64)
+                .map(|(sum, name)| (name.to_string(), sum.to_string()))
+                .ok_or_else(|| TrainError::ReadFile {
+                    path: path.clone(),
+                    message: format!("damaged line `{line}` (expected `<sha256>  <file>`)"),
+                })
+        })
+        .collect()
+}
+
+/// Lower-case hex SHA-256.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Saves a module's record atomically, with checksums: burn writes to a temporary file that
+/// is then sealed ([`seal`]) and renamed.
 pub(crate) fn save_module<M: burn::module::Module>(
     module: M,
     path: &Path,
 ) -> Result<(), TrainError> {
     save_atomically(path, |temp| {
-        module.save_file(temp).map_err(|e| e.to_string())
+        module.save_file(temp).map_err(|e| e.to_string())?;
+        ember_sparsity::seal_burnpack(temp).map_err(|e| e.to_string())
     })
+}
+
+/// Adds checksums to the burnpack file `path` that burn just wrote
+/// ([`ember_sparsity::seal_burnpack`]).
+pub(crate) fn seal(path: &Path) -> Result<(), TrainError> {
+    ember_sparsity::seal_burnpack(path)?;
+    Ok(())
+}
+
+/// Checks the checksums of the burnpack file `path` before it is read: a file of a run
+/// (`required`) must carry them; a weights file a user brings may be a plain burn record.
+pub(crate) fn verify(path: &Path, required: bool) -> Result<(), TrainError> {
+    ember_sparsity::verify_burnpack(path, required)?;
+    Ok(())
 }
 
 /// Saves a pruned model's checkpoint (masks as bits) atomically, through a temporary file.
@@ -78,6 +219,7 @@ pub(crate) fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Re
     if !path.is_file() {
         return Err("no such file".into());
     }
+    ember_sparsity::verify_burnpack(path, false).map_err(|e| e.to_string())?;
     let plain_error = match model.clone().try_load_file(path) {
         Ok(model) => return Ok(model),
         Err(e) => e.to_string(),

@@ -44,12 +44,12 @@ pub mod sweep;
 pub mod task;
 mod trainer;
 
-pub use check::{CheckReport, check};
+pub use check::{CheckReport, check, check_recipe};
 pub use error::TrainError;
 pub use evaluate::accuracy;
 pub use experiment::{RunOptions, TaskData, run, run_task};
 pub use export::{HfExport, export_hf};
-pub use files::write_atomically;
+pub use files::{MANIFEST, read_recorded, write_atomically, write_recorded};
 pub use init::init_on_host;
 pub use lottery::{Lottery, LotterySummary, Rewind};
 pub use oneshot::prune_task;

@@ -15,7 +15,7 @@ use crate::files::{load_weights, save_sparse};
 use crate::recipe::{ModifierSpec, ScheduleSpec, Steps};
 use crate::task::{Task, TaskModel};
 use crate::{
-    PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy, write_atomically,
+    PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy,
 };
 
 /// The inputs of a model's linear layers for one batch (see `ember_models::LinearInputs`).
@@ -181,7 +181,7 @@ pub fn prune_task<T: Task>(
         message,
     })?;
     let _lock = crate::run_dir::claim(&options.out_dir, options.start)?;
-    write_atomically(
+    crate::write_recorded(
         &options.out_dir.join("recipe.toml"),
         recipe.to_toml().as_bytes(),
     )?;
@@ -231,7 +231,7 @@ pub fn prune_task<T: Task>(
     let final_accuracy = accuracy(&sparse, &data.test);
     let measured = sparse.report();
     save_sparse(&sparse, &options.out_dir.join("model.bpk"))?;
-    write_atomically(
+    crate::write_recorded(
         &options.out_dir.join("metrics.csv"),
         b"phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity\n",
     )?;

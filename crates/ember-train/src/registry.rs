@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ember_data::{
@@ -235,6 +236,34 @@ fn image_source(recipe: &Recipe) -> Result<DatasetSource, TrainError> {
 /// the report's final numbers.
 fn image_data(recipe: &Recipe, options: &RunOptions) -> Result<TaskData<ImageBatch>, TrainError> {
     let splits = image_source(recipe)?.load()?;
+    let invalid = |field: &str, value: String, message: String| TrainError::Invalid {
+        field: field.into(),
+        value,
+        message,
+    };
+    // Ember's image models read MNIST's 28×28 images; another size is refused here rather
+    // than found by a shape assertion inside the first forward pass.
+    let (rows, cols) = (splits.train.rows(), splits.train.cols());
+    if (rows, cols) != (28, 28) {
+        return Err(invalid(
+            "data",
+            format!("{rows}×{cols} images"),
+            format!(
+                "the `{}` model takes 28×28 images (MNIST, Fashion-MNIST)",
+                recipe.model.name()
+            ),
+        ));
+    }
+    // A split without examples would report an accuracy of nothing as 0%.
+    for (split, len) in [("training", splits.train.len()), ("test", splits.test.len())] {
+        if len == 0 {
+            return Err(invalid(
+                "data",
+                format!("{:?}", recipe.data.source),
+                format!("its {split} split holds no images"),
+            ));
+        }
+    }
     let (train, valid) = splits
         .train
         .split_validation(recipe.data.image_validation(), recipe.data.split_seed());
@@ -301,6 +330,13 @@ where
     let model = load_run::<ImageClassification<M>>(run_dir, recipe, model)?;
     let test = image_source(recipe)?.load()?.test;
     let examples = burn::data::dataset::Dataset::len(&test);
+    if examples == 0 {
+        return Err(TrainError::Invalid {
+            field: "data".into(),
+            value: format!("{:?}", recipe.data.source),
+            message: "its test split holds no images: there is nothing to evaluate".into(),
+        });
+    }
     let data = TaskData::new(
         ImageBatcher,
         recipe.data.batch_size,

@@ -73,11 +73,11 @@ pub struct RunReport {
 impl RunReport {
     /// Reads a run's `report.json`.
     pub fn read(path: &std::path::Path) -> Result<Self, crate::TrainError> {
-        let error = |message: String| crate::TrainError::ReadCheckpoint {
+        let error = |message: String| crate::TrainError::ReadFile {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let text = crate::read_recorded(path)?;
         serde_json::from_str(&text).map_err(|e| error(format!("not an Ember report: {e}")))
     }
 
@@ -86,7 +86,7 @@ impl RunReport {
     /// instead, its report written all the same.
     pub(crate) fn write_into(self, dir: &std::path::Path) -> Result<Self, crate::TrainError> {
         let json = serde_json::to_string_pretty(&self).expect("a report always serialises");
-        crate::write_atomically(&dir.join("report.json"), json.as_bytes())?;
+        crate::write_recorded(&dir.join("report.json"), json.as_bytes())?;
         match self.shortfall {
             Some(message) => Err(crate::TrainError::Shortfall {
                 dir: dir.to_path_buf(),

@@ -23,6 +23,8 @@ pub enum Start {
 /// The files and directories a run writes; a fresh run refuses a directory holding any.
 pub const RUN_FILES: &[&str] = &[
     "recipe.toml",
+    crate::files::MANIFEST,
+    DEVICES_FILE,
     "report.json",
     "metrics.csv",
     "model.bpk",
@@ -35,6 +37,10 @@ pub const RUN_FILES: &[&str] = &[
     "curves.png",
     "curves.svg",
 ];
+
+/// The file that records the devices a run trains on (`flex`, `flex,flex`), so that a
+/// resume knows a data-parallel run (which writes no checkpoints) from one it can continue.
+pub const DEVICES_FILE: &str = "devices.txt";
 
 /// The lock file's name in a run directory.
 pub const LOCK_FILE: &str = ".lock";
@@ -95,9 +101,18 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
     let _ = file.write_all(holder.as_bytes());
     let _ = file.sync_all();
 
+    remove_stale_temporaries(dir);
     let present = present_run_files(dir);
-    // A lone recipe.toml is a run that stopped before writing anything: nothing to mix with.
-    let outputs = present.iter().any(|name| name != "recipe.toml");
+    // A run that stopped before writing anything but its recipe (and the records of it) has
+    // nothing to mix with.
+    let outputs = present.iter().any(|name| {
+        ![
+            "recipe.toml",
+            crate::files::MANIFEST,
+            DEVICES_FILE,
+        ]
+        .contains(&name.as_str())
+    });
     match start {
         Start::Fresh if outputs => {
             return Err(in_use(format!(
@@ -120,6 +135,47 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
         _ => {}
     }
     Ok(RunLock { _file: file })
+}
+
+/// Removes the temporary files (`.<name>.tmp-<pid>`) that a killed writer left in `dir`:
+/// the lock is held, so no live writer owns one.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = name.starts_with('.')
+            && name
+                .rsplit_once(".tmp-")
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Refuses a `--force` run whose inputs (`dense.load`, a mask file, a data or model folder)
+/// lie among the files `--force` would delete in `dir`: the run would delete what it reads.
+pub fn refuse_inputs_inside(dir: &Path, inputs: &[(String, PathBuf)]) -> Result<(), TrainError> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    for name in present_run_files(dir) {
+        let doomed = canonical(&dir.join(&name));
+        for (label, input) in inputs {
+            if canonical(input).starts_with(&doomed) {
+                return Err(TrainError::RunDir {
+                    dir: dir.to_path_buf(),
+                    message: format!(
+                        "--force would delete {}, which `{label}` reads ({}); copy it out of \
+                         the run directory, or choose another --out",
+                        dir.join(&name).display(),
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The run files present in `dir`, in [`RUN_FILES`] order.

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use ember_sparsity::{PatternRegistry, ScorerRegistry};
 
-use crate::recipe::Steps;
 use crate::{Recipe, RunReport, TrainError, write_atomically};
 
 /// One axis of a grid: a recipe key (as `--set` writes it) and the values it takes.
@@ -64,6 +63,10 @@ impl FromStr for GridAxis {
         })
     }
 }
+
+/// The most seeds per cell a sweep accepts: far above any study, and a guard against a
+/// mistyped count that would queue runs for years.
+pub const MAX_SEEDS: usize = 1000;
 
 /// A sweep: methods (recipe files) × the grid's cells × seeds.
 #[derive(Debug, Clone)]
@@ -202,6 +205,12 @@ impl Sweep {
                 message: "a sweep needs at least one seed".into(),
             });
         }
+        if self.seeds > MAX_SEEDS {
+            return Err(TrainError::Grid {
+                axis: format!("--seeds {}", self.seeds),
+                message: format!("a sweep runs at most {MAX_SEEDS} seeds per cell"),
+            });
+        }
         if self.seeds > 1 && self.axes.iter().any(|a| a.key == "seed") {
             return Err(TrainError::Grid {
                 axis: "seed".into(),
@@ -267,8 +276,13 @@ impl Sweep {
                         overrides.push(format!("seed={seed}"));
                     }
                     let recipe = Recipe::load(path, &overrides)?;
-                    // Unknown scorers and patterns fail now, not after a dense phase.
-                    recipe.plan(&Steps::new(1), &self.scorers, &self.patterns)?;
+                    // Everything `ember check` refuses (unknown scorers and patterns, N:M
+                    // widths, selectors that match nothing) fails now, for every cell, not
+                    // after the runs before it have trained.
+                    let mut options = crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
+                    options.scorers = self.scorers.clone();
+                    options.patterns = self.patterns.clone();
+                    let recipe = crate::check_recipe(recipe, &options).into_result()?;
                     let toml = recipe.to_toml();
                     if let Some(same) = seen.get(&toml) {
                         let axis = settings

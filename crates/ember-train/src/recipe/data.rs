@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum SourceKind {
     /// The 5,000-image MNIST subset embedded in Ember (4,500 train / 500 test).
     Embedded,
-    /// Full MNIST from `dir` (IDX files, raw or gzip).
+    /// Full MNIST from `dir` (IDX files, raw or gzip); without `dir`, from Ember's cache
+    /// (`ember fetch mnist`).
     Mnist,
-    /// Fashion-MNIST from `dir` (default: Debian's `/usr/share/datasets/fashion-mnist`).
+    /// Fashion-MNIST from `dir`; without `dir`, from Ember's cache (`ember fetch
+    /// fashion-mnist`) or else Debian's `/usr/share/datasets/fashion-mnist`.
     FashionMnist,
     /// The Rotten Tomatoes snippets (`dir/rotten_tomatoes_corpus_full.csv`: fresh = 1,
     /// rotten = 0), split train / validation / test by class with `split_seed`. `ember run`
@@ -96,8 +98,8 @@ impl DataSpec {
         self.split_seed.unwrap_or(42)
     }
 
-    /// The image data source this spec names. `mnist` needs `dir`; the error says so, as it
-    /// does for a text source.
+    /// The image data source this spec names: `dir`, or for `mnist` and `fashion_mnist`
+    /// without one, the folder in Ember's cache. A text source is an error.
     pub fn source(&self) -> Result<DatasetSource, String> {
         match (self.source, &self.dir) {
             (SourceKind::RottenTomatoes | SourceKind::GlueTsv, _) => {
@@ -105,13 +107,14 @@ impl DataSpec {
             }
             (SourceKind::Embedded, _) => Ok(DatasetSource::Embedded),
             (SourceKind::Mnist, Some(dir)) => Ok(DatasetSource::Mnist(dir.clone())),
+            (SourceKind::FashionMnist, Some(dir)) => Ok(DatasetSource::FashionMnist(dir.clone())),
+            // No folder: Ember's cache, which `ember fetch` fills.
             (SourceKind::Mnist, None) => {
-                Err("`source = \"mnist\"` needs `dir`, the folder of the IDX files".to_string())
+                DatasetSource::mnist_in_cache().map_err(|e| e.to_string())
             }
-            (SourceKind::FashionMnist, dir) => Ok(DatasetSource::FashionMnist(
-                dir.clone()
-                    .unwrap_or_else(|| PathBuf::from(DatasetSource::FASHION_MNIST_DEBIAN_DIR)),
-            )),
+            (SourceKind::FashionMnist, None) => {
+                DatasetSource::fashion_mnist_in_cache().map_err(|e| e.to_string())
+            }
         }
     }
 

@@ -129,6 +129,36 @@ fn default_dense_lr() -> LrSpec {
     LrSpec::Constant { lr: 1e-3 }
 }
 
+/// The most weights an `mlp` recipe may ask for, 2^30 (4 GiB of f32): the model is built on
+/// the host by `ember check`, so a mistyped width must be refused before it is allocated.
+pub const MAX_MLP_WEIGHTS: u64 = 1 << 30;
+
+/// The largest recipe file read, 1 MiB: a recipe is a page of TOML; a larger input (a
+/// mistyped path to a data file, `/dev/zero`) is refused before it is read.
+pub const MAX_RECIPE_BYTES: u64 = 1 << 20;
+
+/// A recipe file's text: a regular file of at most [`MAX_RECIPE_BYTES`], checked against
+/// its run's `SHA256SUMS` when it is a run's own `recipe.toml`.
+fn read_recipe_text(path: &Path) -> Result<String, TrainError> {
+    let refuse = |source: std::io::Error| TrainError::ReadRecipe {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(refuse)?;
+    if !metadata.is_file() {
+        return Err(refuse(std::io::Error::other(
+            "not a regular file (a directory or a device?)",
+        )));
+    }
+    if metadata.len() > MAX_RECIPE_BYTES {
+        return Err(refuse(std::io::Error::other(format!(
+            "{} bytes; a recipe is at most {MAX_RECIPE_BYTES} bytes",
+            metadata.len()
+        ))));
+    }
+    crate::read_recorded(path)
+}
+
 impl Recipe {
     /// Reads `path`, applies `EMBER_RECIPE__*` environment variables and the `key=value` overrides,
     /// and validates the result.
@@ -147,10 +177,7 @@ impl Recipe {
     /// relative paths from overrides are relative to the working directory. Both are made
     /// absolute, so the `recipe.toml` a run writes is valid wherever it is read.
     pub fn load_unvalidated(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::ReadRecipe {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_recipe_text(path)?;
         let origin = path.display().to_string();
         let mut recipe = Self::parse(&text, &origin, overrides)?;
         let mut in_file: Recipe = toml::from_str(&text).map_err(|e| TrainError::Parse {
@@ -174,6 +201,15 @@ impl Recipe {
             }
         }
         Ok(recipe)
+    }
+
+    /// Every file or folder the recipe reads, labelled by its key.
+    pub fn input_paths(&self) -> Vec<(String, PathBuf)> {
+        self.clone()
+            .paths_mut_labelled()
+            .into_iter()
+            .map(|(label, path)| (label, path.clone()))
+            .collect()
     }
 
     /// Every path the recipe holds, labelled by its key.
@@ -261,6 +297,58 @@ impl Recipe {
             value,
             message: message.to_string(),
         };
+        // The name becomes a folder (a sweep's runs): a plain name, never a path.
+        let plain = !self.name.is_empty()
+            && !self.name.starts_with('.')
+            && self.name.len() <= 128
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain {
+            return Err(invalid(
+                "name".into(),
+                format!("{:?}", self.name),
+                "must be a plain name of letters, digits, `-`, `_` and `.` (not starting with \
+                 `.`, at most 128 characters): sweeps use it as a folder name",
+            ));
+        }
+        for (field, lr, epochs) in [("lr", &self.lr, self.epochs)]
+            .into_iter()
+            .chain(self.dense.iter().map(|d| ("dense.lr", &d.lr, d.epochs)))
+        {
+            if let LrSpec::Sawtooth { warmup_epochs, .. } = lr
+                && *warmup_epochs > epochs as f64
+                && epochs > 0
+            {
+                return Err(invalid(
+                    format!("{field}.warmup_epochs"),
+                    warmup_epochs.to_string(),
+                    &format!("must be at most the phase's {epochs} epochs"),
+                ));
+            }
+        }
+        if let ModelSpec::Mlp {
+            hidden: Some(hidden),
+        } = &self.model
+        {
+            // 784 inputs and 10 outputs (MNIST); a wider input only makes it larger.
+            let widths: Vec<u64> = std::iter::once(784)
+                .chain(hidden.iter().map(|w| *w as u64))
+                .chain(std::iter::once(10))
+                .collect();
+            let weights: u64 = widths.windows(2).map(|w| w[0].saturating_mul(w[1])).sum();
+            if weights > MAX_MLP_WEIGHTS {
+                return Err(invalid(
+                    "model.hidden".into(),
+                    format!("{hidden:?}"),
+                    &format!(
+                        "gives {weights} weights; an `mlp` has at most {MAX_MLP_WEIGHTS} \
+                         (4 GB of f32)"
+                    ),
+                ));
+            }
+        }
         if self.epochs == 0 && !self.modifiers.is_empty() {
             return Err(invalid(
                 "epochs".into(),

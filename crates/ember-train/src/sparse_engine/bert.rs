@@ -331,6 +331,7 @@ mod tests {
         }
         .save_file(&path)
         .unwrap();
+        crate::files::seal(&path).unwrap();
         let sparse =
             SparseBert::from_tensors(&checkpoint_tensors(&path).unwrap(), 2, 1e-12).unwrap();
 

@@ -27,6 +27,8 @@ pub fn checkpoint_tensors(path: &Path) -> Result<Vec<NamedTensor>, TrainError> {
     if !path.is_file() {
         return Err(error("no such file".into()));
     }
+    // A run's model file always carries checksums: one without is not the run's.
+    crate::files::verify(path, true)?;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let all = store
         .get_all_tensors()
@@ -52,6 +54,13 @@ pub fn checkpoint_tensors(path: &Path) -> Result<Vec<NamedTensor>, TrainError> {
             values,
         });
     }
+    if tensors.is_empty() {
+        return Err(error(
+            "holds no model weights under `model.`: it is not a run's final model (a \
+             dense.bpk, or another module's record?)"
+                .into(),
+        ));
+    }
     Ok(tensors)
 }
 
@@ -72,6 +81,17 @@ pub struct SparseExport {
 /// (the layout is documented in `ember_kernels`' `file` module and in `docs/performance.md`),
 /// atomically.
 pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainError> {
+    // Only an earlier sparse export may be replaced: never the run's model.bpk, a report, or
+    // any other file.
+    crate::files::refuse_to_replace(out, |existing| {
+        existing.is_file()
+            && std::fs::File::open(existing)
+                .and_then(|mut f| {
+                    let mut magic = [0u8; 8];
+                    std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic)
+                })
+                .is_ok_and(|magic| &magic == ember_kernels::MAGIC)
+    })?;
     let tensors = checkpoint_tensors(&run_dir.join("model.bpk"))?;
     let metadata = BTreeMap::from([
         ("producer".to_string(), "ember".to_string()),
@@ -273,6 +293,7 @@ mod tests {
         }
         let path = dir.path().join("model.bpk");
         Wrapper { model: mlp.clone() }.save_file(&path).unwrap();
+        crate::files::seal(&path).unwrap();
         let tensors = checkpoint_tensors(&path).unwrap();
         let zeros: usize = tensors
             .iter()
@@ -311,6 +332,7 @@ mod tests {
         }
         .save_file(&path)
         .unwrap();
+        crate::files::seal(&path).unwrap();
         let mut tensors = checkpoint_tensors(&path).unwrap();
         // 2:4 over the inputs of every output: burn's weights are `[in, out]`, so a group is
         // four rows of one column. Keep the two largest magnitudes.

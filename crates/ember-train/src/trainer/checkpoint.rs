@@ -120,7 +120,7 @@ impl Checkpoint {
             path: path.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        let text = crate::read_recorded(&path)?;
         let state: TrainingState =
             serde_json::from_str(&text).map_err(|e| error(format!("not a training state: {e}")))?;
         if state.format != FORMAT {
@@ -200,7 +200,7 @@ pub(crate) fn write(
     write_files(&partial)?;
     crate::pause::point(|| format!("checkpoint-write:{}", state.step));
     let json = serde_json::to_string_pretty(state).expect("a training state always serialises");
-    crate::files::write_atomically(&partial.dir.join("state.json"), json.as_bytes())?;
+    crate::files::write_recorded(&partial.dir.join("state.json"), json.as_bytes())?;
     let done = Checkpoint {
         dir: root.join(&name),
         ..partial.clone()

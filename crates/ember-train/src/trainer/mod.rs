@@ -126,6 +126,8 @@ where
                 path,
                 message: e.to_string(),
             };
+        crate::files::verify(&from.optimizer(), true)?;
+        crate::files::verify(&from.scheduler(), true)?;
         optimizer = optimizer
             .load(from.optimizer())
             .map_err(|e| unreadable(from.optimizer(), e))?;
@@ -245,7 +247,9 @@ fn save<M: Resumable>(
         scheduler
             .to_record()
             .save(c.scheduler())
-            .map_err(|e| failed(c.scheduler(), e))
+            .map_err(|e| failed(c.scheduler(), e))?;
+        crate::files::seal(&c.optimizer())?;
+        crate::files::seal(&c.scheduler())
     })?;
     Ok(())
 }

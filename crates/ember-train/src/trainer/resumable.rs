@@ -14,10 +14,12 @@ impl<T: Task> Resumable for TaskModel<T> {
         burn::module::Module::save_file(self.clone(), path).map_err(|e| TrainError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })
+        })?;
+        crate::files::seal(path)
     }
 
     fn load_from(self, path: &Path) -> Result<Self, TrainError> {
+        crate::files::verify(path, true)?;
         burn::module::Module::try_load_file(self, path).map_err(|e| TrainError::ReadCheckpoint {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -34,6 +36,7 @@ impl<T: Task> Resumable for Sparse<TaskModel<T>> {
     }
 
     fn load_from(self, path: &Path) -> Result<Self, TrainError> {
+        crate::files::verify(path, true)?;
         self.load_checkpoint(path)
             .map_err(|e| TrainError::ReadCheckpoint {
                 path: path.to_path_buf(),

@@ -12,9 +12,19 @@
 //! Either way an interrupted fetch never leaves half-written files, and a folder that is
 //! already complete is returned without touching the network.
 //!
-//! Everything lands in `~/.cache/ember` (outside any clone, so CI on the same machine reuses
-//! it). `ember fetch minilm` (`--from-hub` for the hub) and `ember fetch rotten-tomatoes` call
+//! Data sets of IDX files (MNIST, Fashion-MNIST) come from their public mirrors, checked
+//! against their SHA-256 sums and resumable ([`idx`]).
+//!
+//! Everything lands in Ember's cache, `~/.cache/ember` or `$EMBER_CACHE` (outside any clone,
+//! so CI on the same machine reuses it). `ember fetch minilm` (`--from-hub` for the hub),
+//! `ember fetch rotten-tomatoes`, `ember fetch mnist` and `ember fetch fashion-mnist` call
 //! these functions.
+
+pub mod idx;
+mod resumable;
+
+pub use idx::{FASHION_MNIST, IdxSet, MNIST, download_idx_set, fetch_idx_set};
+pub use resumable::{MAX_DATA_FILE_BYTES, download_resumable};
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -41,14 +51,12 @@ pub struct FetchError {
     pub message: String,
 }
 
-/// `$HOME/.cache/ember`.
+/// Ember's cache: `$EMBER_CACHE`, else `$HOME/.cache/ember`.
 pub fn cache_dir() -> Result<PathBuf, FetchError> {
-    std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/ember"))
-        .ok_or_else(|| FetchError {
-            what: "~/.cache/ember".to_string(),
-            message: "HOME is not set".to_string(),
-        })
+    crate::data::cache_dir().map_err(|e| FetchError {
+        what: "Ember's cache folder".to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn run(what: &str, command: &mut Command) -> Result<(), FetchError> {
@@ -192,10 +200,19 @@ pub fn fetch_rotten_tomatoes(cache: &Path) -> Result<PathBuf, FetchError> {
 
 /// Fills in what a recipe left to Ember's cache, fetching it first: the all-MiniLM-L6-v2
 /// folder of a `bert` model without `dir`, and the Rotten Tomatoes folder of a
-/// `rotten_tomatoes` data set without `dir`. The resolved paths are then what the run
-/// directory's `recipe.toml` records.
+/// `rotten_tomatoes` data set without `dir`. An `mnist` or `fashion_mnist` data set without
+/// `dir` gets its cache folder, not fetched: loading it names `ember fetch` when it is not
+/// there. The resolved paths are then what the run directory's `recipe.toml` records.
 pub fn fill_in_recipe(recipe: &mut crate::train::Recipe) -> Result<(), FetchError> {
+    use crate::data::DatasetSource;
     use crate::train::recipe::{ModelSpec, SourceKind};
+    if matches!(recipe.data.source, SourceKind::Mnist | SourceKind::FashionMnist)
+        && recipe.data.dir.is_none()
+        && let Ok(DatasetSource::Mnist(dir) | DatasetSource::FashionMnist(dir)) =
+            recipe.data.source()
+    {
+        recipe.data.dir = Some(dir);
+    }
     if let ModelSpec::Bert {
         dir: dir @ None, ..
     } = &mut recipe.model
