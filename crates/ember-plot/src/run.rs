@@ -24,6 +24,13 @@ pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         message: e.to_string(),
     })?;
     let metrics = read_metrics(&run_dir.join("metrics.csv"))?;
+    // The title names the model and the data set as well as the recipe.
+    let subject = format!(
+        "{} ({} on {})",
+        report.recipe,
+        report.model,
+        data_set_of(run_dir).unwrap_or_else(|| "unknown data".into())
+    );
     let layers: Vec<(String, f64)> = report
         .layers
         .iter()
@@ -39,8 +46,8 @@ pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             "sparsity",
             &LayerSparsity {
                 title: format!(
-                    "{}: sparsity per tensor (overall {:.4})",
-                    report.recipe, report.sparsity.ratio
+                    "{subject}: sparsity per tensor (overall {:.4})",
+                    report.sparsity.ratio
                 ),
                 layers,
                 overall: report.sparsity.ratio,
@@ -52,12 +59,31 @@ pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             run_dir,
             "curves",
             &Curves {
-                title: format!("{}: training curves", report.recipe),
+                title: format!("{subject}: training curves"),
                 rows: metrics,
             },
         )?);
     }
     Ok(written)
+}
+
+/// The data set of the run in `run_dir`, as its `recipe.toml` names it (`mnist`,
+/// `rotten_tomatoes`, …).
+fn data_set_of(run_dir: &Path) -> Option<String> {
+    let recipe = ember_train::Recipe::load_unvalidated(&run_dir.join("recipe.toml"), &[]).ok()?;
+    match serde_json::to_value(recipe.data.source).ok()? {
+        serde_json::Value::String(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// An axis label for whole epochs only: plotters also places ticks between them.
+fn whole_epoch(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 && *x >= 1.0 {
+        format!("{}", x.round() as i64)
+    } else {
+        String::new()
+    }
 }
 
 /// A named column of `metrics.csv` and its colour.
@@ -165,6 +191,8 @@ impl Figure for Curves {
             .map_err(text)?;
         chart
             .configure_mesh()
+            .x_labels(self.rows.len().clamp(2, 20) + 1)
+            .x_label_formatter(&whole_epoch)
             .y_desc("accuracy (%)")
             .label_style((FONT, 14))
             .draw()
@@ -234,6 +262,8 @@ impl Figure for Curves {
             .set_secondary_coord(0.5f64..epochs + 0.5, 0f64..1f64);
         chart
             .configure_mesh()
+            .x_labels(self.rows.len().clamp(2, 20) + 1)
+            .x_label_formatter(&whole_epoch)
             .x_desc("epoch (dense, then pruning)")
             .y_desc("loss")
             .label_style((FONT, 14))
@@ -261,13 +291,14 @@ impl Figure for Curves {
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
+        // The target holds still between pruning steps and jumps at them: a staircase, one
+        // level per epoch, not a line through the epochs' ends.
         let target = PALETTE[2];
         chart
             .draw_secondary_series(LineSeries::new(
-                self.rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (x(i), r.target_sparsity)),
+                self.rows.iter().enumerate().flat_map(|(i, r)| {
+                    [(x(i) - 0.5, r.target_sparsity), (x(i) + 0.5, r.target_sparsity)]
+                }),
                 target.stroke_width(3),
             ))
             .map_err(text)?

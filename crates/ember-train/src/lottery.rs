@@ -131,6 +131,30 @@ impl Lottery {
         Ok(())
     }
 
+    /// Binds the rounds' pruning to the recipe's model built on the host, before the dense
+    /// round trains: `--params` must select tensors and every `--rate-for` path must be among
+    /// them (the check a later round would otherwise make only after the dense round).
+    fn bind_to_model(&self, base: &Recipe) -> Result<(), TrainError> {
+        let entry = crate::ModelRegistry::default().get(base.model.name())?;
+        let mut pruner = ember_sparsity::Pruner::magnitude(
+            "lottery",
+            Selector::new(self.params.clone()),
+            ember_schedule::SparsitySchedule::one_shot(self.rate, 0),
+        )
+        .with_scope(self.scope);
+        for (path, rate) in &self.rates {
+            pruner = pruner.with_override(path, *rate);
+        }
+        let plan = ember_sparsity::SparsityPlan::new(vec![pruner]);
+        entry
+            .bind(base, plan, &burn::tensor::Device::flex())
+            .map(|_| ())
+            .map_err(|e| match e {
+                TrainError::Sparsity(e) => invalid(format!("--params / --rate-for: {e}")),
+                other => other,
+            })
+    }
+
     /// The recipe of one round: `base` without dense phase, distillation or modifiers, plus
     /// the round's masks and rewinding.
     fn round_recipe(
@@ -181,6 +205,7 @@ impl Lottery {
         base.dense = None;
         base.distill = None;
         base.validate()?;
+        self.bind_to_model(&base)?;
         let out = std::path::absolute(out).map_err(|e| TrainError::Write {
             path: out.to_path_buf(),
             message: e.to_string(),

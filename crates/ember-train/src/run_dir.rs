@@ -63,6 +63,14 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
     if dir.exists() && !dir.is_dir() {
         return Err(in_use("it is a file, not a directory".into()));
     }
+    if let Ok(link) = std::fs::read_link(dir)
+        && !dir.exists()
+    {
+        return Err(in_use(format!(
+            "it is a symbolic link to {}, which does not exist",
+            link.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| in_use(format!("cannot create it: {e}")))?;
     let lock_path = dir.join(LOCK_FILE);
     let mut file = File::options()
@@ -115,10 +123,16 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
     });
     match start {
         Start::Fresh if outputs => {
+            let resumable = present.iter().any(|name| name == crate::trainer::checkpoint::DIR);
             return Err(in_use(format!(
                 "it holds another run's files ({}); pass --force to delete them first, or \
-                 --resume to continue that run",
-                present.join(", ")
+                 choose another --out{}",
+                present.join(", "),
+                if resumable {
+                    " (`ember run --resume DIR` continues that unfinished run)"
+                } else {
+                    ""
+                }
             )));
         }
         Start::Force => {

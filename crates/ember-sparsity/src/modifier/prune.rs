@@ -206,9 +206,10 @@ impl Modifier for Pruner {
         }
         for (pattern, sparsity) in &self.overrides {
             let matcher = Matcher::new(pattern, &self.name)?;
-            if !(0.0..=1.0).contains(sparsity) {
+            // 1.0 would remove a whole tensor: the same bound as every other target.
+            if !(0.0..1.0).contains(sparsity) {
                 return Err(self.error(format!(
-                    "override `{pattern}` = {sparsity} is not in [0, 1]"
+                    "override `{pattern}` = {sparsity} is not in [0, 1)"
                 )));
             }
             if !targets.iter().any(|t| matcher.matches(&t.path)) {

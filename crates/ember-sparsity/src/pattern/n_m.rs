@@ -33,8 +33,16 @@ impl Pattern for NM {
     }
 
     fn check(&self, param: &PatternInput<'_>) -> Result<(), String> {
-        if self.m == 0 || self.n >= self.m {
-            return Err(format!("N:M needs 0 ≤ n < m, got {}", self.name()));
+        if self.n == 0 || self.n >= self.m {
+            return Err(format!(
+                "N:M needs 1 ≤ n < m, got {} ({})",
+                self.name(),
+                if self.n == 0 {
+                    "0:M keeps nothing: sparsity must stay below 1"
+                } else {
+                    "it would keep every weight"
+                }
+            ));
         }
         if param.shape.len() < 2 {
             return Err(format!(

@@ -72,8 +72,10 @@ impl Default for PatternRegistry {
                 n: number(n, "n")?,
                 m: number(m, "m")?,
             };
-            if pattern.m == 0 || pattern.n >= pattern.m {
-                return Err(format!("N:M needs 0 ≤ n < m, got {n}:{m}"));
+            if pattern.n == 0 || pattern.n >= pattern.m {
+                return Err(format!(
+                    "N:M needs 1 ≤ n < m, got {n}:{m} (0:M would prune every weight)"
+                ));
             }
             Ok(Arc::new(pattern) as Arc<dyn Pattern>)
         });
@@ -162,7 +164,8 @@ mod tests {
         let registry = PatternRegistry::default();
         for (spec, needle) in [
             ("diagonal", "unknown pattern `diagonal`"),
-            ("4:2", "0 ≤ n < m"),
+            ("4:2", "1 ≤ n < m"),
+            ("0:4", "would prune every weight"),
             ("block:4", "block:RxC"),
             ("heads:x", "whole number"),
             ("unstructured:3", "no arguments"),

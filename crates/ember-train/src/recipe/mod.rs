@@ -297,14 +297,15 @@ impl Recipe {
             value,
             message: message.to_string(),
         };
-        // The name becomes a folder (a sweep's runs): a plain name, never a path.
-        let plain = !self.name.is_empty()
-            && !self.name.starts_with('.')
-            && self.name.len() <= 128
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        // The name becomes a folder (a sweep's runs): a plain name, never a path (an empty
+        // one stands for the file's stem).
+        let plain = self.name.is_empty()
+            || (!self.name.starts_with('.')
+                && self.name.len() <= 128
+                && self
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
         if !plain {
             return Err(invalid(
                 "name".into(),
@@ -691,6 +692,17 @@ fn check_indices(key: &str, file: &toml::Table) -> Result<(), String> {
                     ));
                 }
             };
+            // An index into a table (`data[0]`) would make config-rs replace the whole
+            // table with an array.
+            if let Some(value @ (toml::Value::Table(_) | toml::Value::String(_)
+            | toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)
+            | toml::Value::Datetime(_))) = &at
+            {
+                return Err(format!(
+                    "`{walked}` is a {} in the recipe, not a list: `[{index}]` cannot index it",
+                    value.type_str()
+                ));
+            }
             if let Some(toml::Value::Array(items)) = &at
                 && index > items.len()
             {

@@ -36,6 +36,10 @@ pub(crate) struct TrainingState {
     pub sums: EpochSums,
     /// Every metric row of the run so far, earlier phases included.
     pub rows: Vec<EpochRow>,
+    /// The run's seed, so that a checkpoint of another run (another seed) is refused
+    /// rather than continued (absent in checkpoints of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl TrainingState {
@@ -262,6 +266,7 @@ mod tests {
             step,
             sums: EpochSums::default(),
             rows: Vec::new(),
+            seed: Some(1),
         }
     }
 

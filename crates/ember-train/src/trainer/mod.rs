@@ -116,10 +116,24 @@ where
         step: 0,
         sums: EpochSums::default(),
         rows: lp.rows.lock().expect("rows lock").clone(),
+        seed: Some(lp.seed),
     };
     let mut model = model;
     if let Some(from) = resume {
         state = from.state()?;
+        if let Some(seed) = state.seed
+            && seed != lp.seed
+        {
+            return Err(TrainError::ReadCheckpoint {
+                path: from.dir.clone(),
+                message: format!(
+                    "it was written by a run with seed {seed}, and this run's seed is {}: it \
+                     belongs to another run",
+                    lp.seed
+                ),
+            });
+        }
+        state.seed = Some(lp.seed);
         model = model.load_from(&from.model())?;
         let unreadable =
             |path: std::path::PathBuf, e: burn::store::RecordError| TrainError::ReadCheckpoint {
