@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sparse_file", sparse_file),
     ("checkpoint", checkpoint),
     ("hf_model", hf_model),
+    ("manifest", manifest),
 ];
 
 /// Splits `data` at its first NUL byte.
@@ -85,6 +86,18 @@ pub fn checkpoint(data: &[u8]) {
         let _ = sparse.load_checkpoint(&path);
     }
     let _ = std::fs::remove_file(path);
+}
+
+/// A run directory's `SHA256SUMS`, then a file's bytes after a NUL byte: the file is read
+/// through the manifest as `ember report` reads `report.json`.
+pub fn manifest(data: &[u8]) {
+    let (sums, file) = split(data);
+    let dir = std::env::temp_dir().join(format!("ember-fuzz-{}-manifest", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("the scratch folder is writable");
+    std::fs::write(dir.join(ember_train::MANIFEST), sums).expect("writable");
+    std::fs::write(dir.join("report.json"), file).expect("writable");
+    let _ = ember_train::read_recorded(&dir.join("report.json"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The recipe of [`checkpoint`]'s model: a 784-3-10 MLP, its weights pruned.

@@ -205,7 +205,14 @@ fn check_present(set: &IdxSet, target: &Path) -> Result<Vec<usize>, FetchError> 
 /// Checks that `path`'s uncompressed content has the SHA-256 `expected`; a file that does
 /// not is removed.
 fn verify(path: &Path, expected: &str) -> Result<(), String> {
-    let got = content_sha256(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let got = match content_sha256(path) {
+        Ok(got) => got,
+        // A gzip stream that breaks off is as wrong as a wrong sum: it goes too.
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            return Err(format!("unreadable ({e}); the file was removed"));
+        }
+    };
     if got == expected {
         return Ok(());
     }

@@ -571,15 +571,17 @@ fn run(cli: Cli) -> Result<()> {
             engine,
             batch_size,
         } => {
-            let mut recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
-                .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
             match batch_size {
                 Some(0) => anyhow::bail!("--batch-size must be at least 1"),
                 Some(n) if n > MAX_BATCH => {
                     anyhow::bail!("--batch-size {n} is too large; at most {MAX_BATCH}")
                 }
-                Some(n) => recipe.data.batch_size = n,
-                None => {}
+                _ => {}
+            }
+            let mut recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
+                .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;
+            if let Some(n) = batch_size {
+                recipe.data.batch_size = n;
             }
             let spec = device_specs(device, None)?.remove(0);
             let entry = ember::train::ModelRegistry::default().get(recipe.model.name())?;

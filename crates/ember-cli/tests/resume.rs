@@ -232,7 +232,8 @@ fn two_runs_into_one_directory_do_not_mix() {
     assert!(!fresh.status.success());
     let message = String::from_utf8_lossy(&fresh.stderr);
     assert!(
-        message.contains("holds another run's files (recipe.toml, checkpoints)")
+        message.contains("holds another run's files (recipe.toml")
+            && message.contains("checkpoints)")
             && message.contains("--force")
             && message.contains("--resume"),
         "{message}"

@@ -189,9 +189,10 @@ fn masks_and_step_survive_a_checkpoint() {
     assert_eq!(zeros_of(&sparse), zeros_of(&loaded));
 
     // Masks are bits on disk: the checkpoint is the dense weights plus n/8 bytes of masks
-    // (and the file's per-tensor headers), not n bytes.
+    // (and the file's per-tensor headers, each with its checksum), not n bytes.
     let dense = dir.join("dense.bpk");
     sparse.model.clone().save_file(&dense).unwrap();
+    crate::seal_burnpack(&dense).unwrap();
     let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
     let masked: usize = sparse
         .target_paths()
@@ -199,7 +200,11 @@ fn masks_and_step_survive_a_checkpoint() {
         .map(|t| sparse.keep_mask(t).unwrap().len())
         .sum();
     assert!(
-        size(&path) <= size(&dense) + masked.div_ceil(8) as u64 + 1024,
+        size(&path)
+            <= size(&dense)
+                + masked.div_ceil(8) as u64
+                + 1024
+                + 160 * sparse.target_paths().len() as u64,
         "checkpoint {} bytes, dense {} bytes, {masked} masked elements",
         size(&path),
         size(&dense)
@@ -257,7 +262,13 @@ fn a_damaged_checkpoint_is_an_error_naming_the_file() {
             .unwrap()
             .load_checkpoint(&path)
             .unwrap_err();
-        assert!(matches!(err, SparsityError::Checkpoint { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                SparsityError::Checkpoint { .. } | SparsityError::Damaged(_)
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("sparse.bpk"), "{err}");
     }
     let err = Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global))

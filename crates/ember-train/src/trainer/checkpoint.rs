@@ -306,7 +306,15 @@ mod tests {
     fn a_damaged_or_foreign_state_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let c = write(dir.path(), &state("dense", 3), 2, |_| Ok(())).unwrap();
+        // Edited behind Ember's back: the manifest names it.
         std::fs::write(c.dir.join("state.json"), b"{\"format\": 99").unwrap();
+        let err = c.state().unwrap_err().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("SHA256SUMS"),
+            "{err}"
+        );
+        // Recorded, but not a state.
+        crate::files::write_recorded(&c.dir.join("state.json"), b"{\"format\": 99").unwrap();
         let err = c.state().unwrap_err().to_string();
         assert!(
             err.contains("state.json") && err.contains("not a training state"),
@@ -314,9 +322,9 @@ mod tests {
         );
         let mut future = state("dense", 3);
         future.format = 99;
-        std::fs::write(
-            c.dir.join("state.json"),
-            serde_json::to_string(&future).unwrap(),
+        crate::files::write_recorded(
+            &c.dir.join("state.json"),
+            serde_json::to_string(&future).unwrap().as_bytes(),
         )
         .unwrap();
         let err = c.state().unwrap_err().to_string();
