@@ -40,7 +40,12 @@ fn idx_files(train: u32, test: u32) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         bytes.extend((0..count).map(|i| (i % 10) as u8));
         bytes
     };
-    let raw = [images(train, 1), labels(train), images(test, 2), labels(test)];
+    let raw = [
+        images(train, 1),
+        labels(train),
+        images(test, 2),
+        labels(test),
+    ];
     IDX_STEMS
         .iter()
         .zip(raw)
@@ -124,7 +129,7 @@ fn a_404_names_its_url_and_leaves_no_file_for_it() {
     let (_hub, base) = mirror(&served, HashMap::new());
     let cache = tempfile::tempdir().unwrap();
     let target = cache.path().join("mnist");
-    let error = ember::fetch::download_idx_set(&set, &[base.clone()], &target)
+    let error = ember::fetch::download_idx_set(&set, std::slice::from_ref(&base), &target)
         .unwrap_err()
         .to_string();
     assert!(
@@ -132,7 +137,9 @@ fn a_404_names_its_url_and_leaves_no_file_for_it() {
         "{error}"
     );
     assert!(
-        !names_in(&target).iter().any(|n| n.starts_with("t10k-labels")),
+        !names_in(&target)
+            .iter()
+            .any(|n| n.starts_with("t10k-labels")),
         "{:?}",
         names_in(&target)
     );
@@ -154,21 +161,27 @@ fn a_wrong_checksum_is_an_error_and_the_download_is_removed() {
         "{error}"
     );
     assert!(
-        !names_in(&target).iter().any(|n| n.starts_with("train-labels")),
+        !names_in(&target)
+            .iter()
+            .any(|n| n.starts_with("train-labels")),
         "neither the file nor its partial download stays: {:?}",
         names_in(&target)
     );
     // A file damaged in the cache later is found, removed and fetched again.
     let good = set_of(&files);
     let (hub, base) = mirror(&files, HashMap::new());
-    ember::fetch::download_idx_set(&good, &[base.clone()], &target).unwrap();
+    ember::fetch::download_idx_set(&good, std::slice::from_ref(&base), &target).unwrap();
     let before = hub.requests().len();
     let damaged = target.join("train-images-idx3-ubyte.gz");
     let mut bytes = std::fs::read(&damaged).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&damaged, bytes).unwrap();
     ember::fetch::download_idx_set(&good, &[base], &target).unwrap();
-    assert_eq!(hub.requests().len(), before + 1, "only the damaged file again");
+    assert_eq!(
+        hub.requests().len(),
+        before + 1,
+        "only the damaged file again"
+    );
     DatasetSource::Mnist(target).load().unwrap();
 }
 
@@ -180,7 +193,7 @@ fn a_cut_transfer_is_kept_as_partial_and_continued_with_a_range_request() {
     let (hub, base) = mirror(&files, HashMap::from([(path.clone(), Quirk::TruncateOnce)]));
     let cache = tempfile::tempdir().unwrap();
     let target = cache.path().join("mnist");
-    let error = ember::fetch::download_idx_set(&set, &[base.clone()], &target)
+    let error = ember::fetch::download_idx_set(&set, std::slice::from_ref(&base), &target)
         .unwrap_err()
         .to_string();
     assert!(error.contains("truncated download"), "{error}");
@@ -213,7 +226,10 @@ fn the_published_sums_are_those_of_the_canonical_files() {
     );
     let shared = common::root().join("../shared/data/mnist");
     if !shared.is_dir() {
-        eprintln!("skipping the check against real files: {} is absent", shared.display());
+        eprintln!(
+            "skipping the check against real files: {} is absent",
+            shared.display()
+        );
         return;
     }
     for (stem, sum) in IDX_STEMS.iter().zip(MNIST.sha256) {

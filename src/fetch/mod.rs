@@ -206,8 +206,10 @@ pub fn fetch_rotten_tomatoes(cache: &Path) -> Result<PathBuf, FetchError> {
 pub fn fill_in_recipe(recipe: &mut crate::train::Recipe) -> Result<(), FetchError> {
     use crate::data::DatasetSource;
     use crate::train::recipe::{ModelSpec, SourceKind};
-    if matches!(recipe.data.source, SourceKind::Mnist | SourceKind::FashionMnist)
-        && recipe.data.dir.is_none()
+    if matches!(
+        recipe.data.source,
+        SourceKind::Mnist | SourceKind::FashionMnist
+    ) && recipe.data.dir.is_none()
         && let Ok(DatasetSource::Mnist(dir) | DatasetSource::FashionMnist(dir)) =
             recipe.data.source()
     {
@@ -408,9 +410,11 @@ fn check_content(file: &str, path: &Path) -> Result<(), String> {
         .trim_start()
         .to_ascii_lowercase();
     if start.starts_with("<!doctype html") || start.starts_with("<html") {
-        return Err("the server sent an HTML page, not the file (a login wall, a proxy's \
+        return Err(
+            "the server sent an HTML page, not the file (a login wall, a proxy's \
                     error page, or a wrong endpoint?)"
-            .into());
+                .into(),
+        );
     }
     if file.ends_with(".json") {
         serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -424,7 +428,9 @@ fn check_content(file: &str, path: &Path) -> Result<(), String> {
             len > 1 && len <= (bytes.len() as u64).saturating_sub(8) && bytes[8] == b'{'
         });
         if !valid {
-            return Err("not a safetensors file (its first bytes are no safetensors header)".into());
+            return Err(
+                "not a safetensors file (its first bytes are no safetensors header)".into(),
+            );
         }
     }
     Ok(())

@@ -85,7 +85,13 @@ pub fn download_resumable(agent: &ureq::Agent, url: &str, partial: &Path) -> Res
     if let Some(total) = expected
         && received != total
     {
-        return Err(cut_short(url, received, expected, "the connection closed early", partial));
+        return Err(cut_short(
+            url,
+            received,
+            expected,
+            "the connection closed early",
+            partial,
+        ));
     }
     sync(file, partial)
 }

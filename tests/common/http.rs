@@ -131,7 +131,11 @@ fn answer(
         (Some(bytes), _) => match from {
             Some(from) if from < bytes.len() => {
                 let rest = &bytes[from..];
-                let status = format!("206 Partial Content\r\nContent-Range: bytes {from}-{}/{}", bytes.len() - 1, bytes.len());
+                let status = format!(
+                    "206 Partial Content\r\nContent-Range: bytes {from}-{}/{}",
+                    bytes.len() - 1,
+                    bytes.len()
+                );
                 stream.write_all(head(&status, rest.len() as u64).as_bytes())?;
                 stream.write_all(rest)?;
             }
@@ -149,4 +153,3 @@ fn answer(
     stream.flush()?;
     stream.shutdown(Shutdown::Both)
 }
-

@@ -457,11 +457,8 @@ fn run(cli: Cli) -> Result<()> {
             let spec = device_specs(device, None)?.remove(0);
             let start = if force { Start::Force } else { Start::Fresh };
             let options = RunOptions::new(&out, spec.device()?, spec.to_string()).with_start(start);
-            ember::train::check_recipe(
-                ember::train::oneshot::one_shot_recipe(&parsed)?,
-                &options,
-            )
-            .into_result()?;
+            ember::train::check_recipe(ember::train::oneshot::one_shot_recipe(&parsed)?, &options)
+                .into_result()?;
             // The source may not be among the files the output replaces.
             let weights = ember::train::oneshot::weights_of(&source)?;
             let mut inputs = parsed.input_paths();

@@ -134,9 +134,15 @@ fn a_flipped_byte_in_a_run_file_is_refused_naming_it() {
     let model = run.join("model.bpk");
     let clean = std::fs::read(&model).unwrap();
     flip_middle_byte(&model);
-    fails_with(&ember(&["eval", "run"], dir.path()), &["model.bpk", "damaged"]);
     fails_with(
-        &ember(&["export", "run", "--format", "sparse", "m.spt"], dir.path()),
+        &ember(&["eval", "run"], dir.path()),
+        &["model.bpk", "damaged"],
+    );
+    fails_with(
+        &ember(
+            &["export", "run", "--format", "sparse", "m.spt"],
+            dir.path(),
+        ),
         &["model.bpk", "damaged"],
     );
     assert!(!dir.path().join("m.spt").exists());
@@ -216,7 +222,13 @@ fn a_run_never_deletes_its_own_inputs() {
     fails_with(
         &ember(
             &[
-                "prune", "run", "--recipe", "small.toml", "--out", "run", "--force",
+                "prune",
+                "run",
+                "--recipe",
+                "small.toml",
+                "--out",
+                "run",
+                "--force",
             ],
             dir.path(),
         ),
@@ -363,7 +375,10 @@ fn out_of_range_values_are_refused_at_once() {
             &[r#"modifiers[0].overrides={"layers.0.weight"=1.0}"#],
             &["override", "[0, 1)"],
         ),
-        (&[r#"data[0]="embedded""#], &["`data` is a table", "not a list"]),
+        (
+            &[r#"data[0]="embedded""#],
+            &["`data` is a table", "not a list"],
+        ),
         (
             &["model.hidden=[60000,60000]"],
             &["model.hidden", "weights"],
@@ -385,7 +400,10 @@ fn out_of_range_values_are_refused_at_once() {
         &["lr.warmup_epochs", "at most the phase's 2 epochs"],
     );
     // A device, not a file: refused before a byte is read.
-    fails_with(&ember(&["check", "/dev/zero"], dir.path()), &["/dev/zero", "not a regular file"]);
+    fails_with(
+        &ember(&["check", "/dev/zero"], dir.path()),
+        &["/dev/zero", "not a regular file"],
+    );
     fails_with(
         &ember(
             &["run", "small.toml", "--devices", "flex,,flex"],
@@ -395,13 +413,23 @@ fn out_of_range_values_are_refused_at_once() {
     );
     fails_with(
         &ember(
-            &["sweep", "small.toml", "--out", "s", "--seeds", "18446744073709551615"],
+            &[
+                "sweep",
+                "small.toml",
+                "--out",
+                "s",
+                "--seeds",
+                "18446744073709551615",
+            ],
             dir.path(),
         ),
         &["--seeds", "at most 1000"],
     );
     fails_with(
-        &ember(&["eval", "nowhere", "--batch-size", "100000000000"], dir.path()),
+        &ember(
+            &["eval", "nowhere", "--batch-size", "100000000000"],
+            dir.path(),
+        ),
         &["--batch-size"],
     );
 }
@@ -411,8 +439,14 @@ fn stale_temporaries_are_cleared_and_a_dangling_link_is_named() {
     let dir = finished_run();
     let stale = dir.path().join("run/.model.bpk.tmp-999999");
     std::fs::write(&stale, b"half").unwrap();
-    succeeds(&ember(&["run", "small.toml", "--out", "run", "--force"], dir.path()));
-    assert!(!stale.exists(), "a killed writer's temporary file is removed");
+    succeeds(&ember(
+        &["run", "small.toml", "--out", "run", "--force"],
+        dir.path(),
+    ));
+    assert!(
+        !stale.exists(),
+        "a killed writer's temporary file is removed"
+    );
     std::os::unix::fs::symlink("nowhere", dir.path().join("link")).unwrap();
     fails_with(
         &ember(&["run", "small.toml", "--out", "link"], dir.path()),

@@ -23,8 +23,8 @@ pub mod item;
 pub mod source;
 pub mod text;
 
-pub use cache::{CACHE_VAR, cache_dir, data_dir};
 pub use batch::{ImageBatch, ImageBatcher, MNIST_MEAN, MNIST_STD, normalize_pixel};
+pub use cache::{CACHE_VAR, cache_dir, data_dir};
 pub use csv::parse_pixel_csv;
 pub use dataset::ImageDataset;
 pub use embedded::embedded_mnist_5k;

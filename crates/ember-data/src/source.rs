@@ -65,7 +65,9 @@ impl DatasetSource {
         };
         load_idx_dir(dir).map_err(|error| match error {
             // The cache folder is empty until `ember fetch`: say which command fills it.
-            DataError::MissingFile { dir, candidates } if data_dir(command).ok() == Some(dir.clone()) => {
+            DataError::MissingFile { dir, candidates }
+                if data_dir(command).ok() == Some(dir.clone()) =>
+            {
                 DataError::NotFetched {
                     name,
                     command,
@@ -95,16 +97,14 @@ impl DatasetSource {
     pub fn fashion_mnist_in_cache() -> Result<Self, DataError> {
         let cache = data_dir("fashion-mnist")?;
         let debian = Path::new(Self::FASHION_MNIST_DEBIAN_DIR);
-        let complete = |dir: &Path| {
-            IDX_STEMS
-                .iter()
-                .all(|stem| find_file(dir, stem).is_ok())
-        };
-        Ok(Self::FashionMnist(if !complete(&cache) && complete(debian) {
-            debian.to_path_buf()
-        } else {
-            cache
-        }))
+        let complete = |dir: &Path| IDX_STEMS.iter().all(|stem| find_file(dir, stem).is_ok());
+        Ok(Self::FashionMnist(
+            if !complete(&cache) && complete(debian) {
+                debian.to_path_buf()
+            } else {
+                cache
+            },
+        ))
     }
 }
 

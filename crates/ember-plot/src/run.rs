@@ -297,7 +297,10 @@ impl Figure for Curves {
         chart
             .draw_secondary_series(LineSeries::new(
                 self.rows.iter().enumerate().flat_map(|(i, r)| {
-                    [(x(i) - 0.5, r.target_sparsity), (x(i) + 0.5, r.target_sparsity)]
+                    [
+                        (x(i) - 0.5, r.target_sparsity),
+                        (x(i) + 0.5, r.target_sparsity),
+                    ]
                 }),
                 target.stroke_width(3),
             ))

@@ -81,7 +81,10 @@ pub fn seal_burnpack(path: &Path) -> Result<(), ChecksumError> {
         .filter(|(key, _)| !key.starts_with(DIGEST_KEY))
         .collect();
     for tensor in &tensors {
-        metadata.insert(format!("{TENSOR_KEY}{}", tensor.name), tensor_digest(path, tensor)?);
+        metadata.insert(
+            format!("{TENSOR_KEY}{}", tensor.name),
+            tensor_digest(path, tensor)?,
+        );
     }
     let digest = description_digest(&metadata, &scalars, &tensors);
     let mut writer = Writer::new(tensors)
@@ -94,10 +97,12 @@ pub fn seal_burnpack(path: &Path) -> Result<(), ChecksumError> {
     for (key, value) in scalars {
         writer = writer.with_scalar(&key, value);
     }
-    writer.write_to_file(path).map_err(|e| ChecksumError::Write {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    writer
+        .write_to_file(path)
+        .map_err(|e| ChecksumError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Checks the checksums of the burnpack file `path`: `Ok(true)` when they all match,
@@ -271,7 +276,11 @@ mod tests {
                 .iter()
                 .map(|t| {
                     let bytes = t.to_bytes().unwrap().to_vec();
-                    (t.name.clone(), format!("{:?} {:?} {:?}", t.dtype, t.shape, t.param_id), bytes)
+                    (
+                        t.name.clone(),
+                        format!("{:?} {:?} {:?}", t.dtype, t.shape, t.param_id),
+                        bytes,
+                    )
                 })
                 .collect();
             (metadata, format!("{scalars:?}"), tensors)
@@ -297,7 +306,10 @@ mod tests {
                 missed.push(index);
             }
         }
-        assert!(missed.is_empty(), "flips that change the model not found at bytes {missed:?}");
+        assert!(
+            missed.is_empty(),
+            "flips that change the model not found at bytes {missed:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::state::{HostStep, PackMasks, ParamState, PathMap, UnpackMasks};
 use crate::{SparsityError, SparsityPlan, collect_params};
 
 mod apply;
+mod invariants;
 mod update;
 
 thread_local! {
@@ -228,7 +229,15 @@ impl<M: Module + burn::module::ModuleDisplay> Sparse<M> {
                 problems.join("; ")
             )));
         }
-        Ok(self.relinked())
+        let loaded = self.relinked();
+        // Masks and weights must agree: a pruned weight is exactly zero.
+        if let Some((path, alive)) = loaded.masked_nonzero() {
+            return Err(error(format!(
+                "`{path}` has {alive} non-zero weight(s) where its keep-mask prunes them; a \
+                 pruned model holds exact zeros there"
+            )));
+        }
+        Ok(loaded)
     }
 }
 

@@ -14,9 +14,7 @@ use ember_sparsity::Sparse;
 use crate::files::{load_weights, save_sparse};
 use crate::recipe::{ModifierSpec, ScheduleSpec, Steps};
 use crate::task::{Task, TaskModel};
-use crate::{
-    PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy,
-};
+use crate::{PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy};
 
 /// The inputs of a model's linear layers for one batch (see `ember_models::LinearInputs`).
 pub type InputsOf<M, B> = dyn Fn(&M, &B) -> Vec<(String, Tensor<2>)>;

@@ -255,7 +255,10 @@ fn image_data(recipe: &Recipe, options: &RunOptions) -> Result<TaskData<ImageBat
         ));
     }
     // A split without examples would report an accuracy of nothing as 0%.
-    for (split, len) in [("training", splits.train.len()), ("test", splits.test.len())] {
+    for (split, len) in [
+        ("training", splits.train.len()),
+        ("test", splits.test.len()),
+    ] {
         if len == 0 {
             return Err(invalid(
                 "data",

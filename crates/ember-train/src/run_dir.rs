@@ -114,16 +114,13 @@ pub fn claim(dir: &Path, start: Start) -> Result<RunLock, TrainError> {
     // A run that stopped before writing anything but its recipe (and the records of it) has
     // nothing to mix with.
     let outputs = present.iter().any(|name| {
-        ![
-            "recipe.toml",
-            crate::files::MANIFEST,
-            DEVICES_FILE,
-        ]
-        .contains(&name.as_str())
+        !["recipe.toml", crate::files::MANIFEST, DEVICES_FILE].contains(&name.as_str())
     });
     match start {
         Start::Fresh if outputs => {
-            let resumable = present.iter().any(|name| name == crate::trainer::checkpoint::DIR);
+            let resumable = present
+                .iter()
+                .any(|name| name == crate::trainer::checkpoint::DIR);
             return Err(in_use(format!(
                 "it holds another run's files ({}); pass --force to delete them first, or \
                  choose another --out{}",

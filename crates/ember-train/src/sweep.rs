@@ -279,7 +279,8 @@ impl Sweep {
                     // Everything `ember check` refuses (unknown scorers and patterns, N:M
                     // widths, selectors that match nothing) fails now, for every cell, not
                     // after the runs before it have trained.
-                    let mut options = crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
+                    let mut options =
+                        crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
                     options.scorers = self.scorers.clone();
                     options.patterns = self.patterns.clone();
                     let recipe = crate::check_recipe(recipe, &options).into_result()?;

@@ -320,3 +320,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_checkpoint_whose_pruned_weights_are_not_zero_is_refused() {
+    let device = Device::flex();
+    let dir = tempfile_dir("alive");
+    let path = dir.join("sparse.bpk");
+    let mut sparse = Sparse::new(seeded(&device, 5), plan(0.5, Scope::Global))
+        .unwrap()
+        .update_masks(0, None)
+        .unwrap()
+        .apply_masks();
+    sparse.save_checkpoint(&path).unwrap();
+    let fresh = || Sparse::new(seeded(&device, 6), plan(0.5, Scope::Global)).unwrap();
+    assert!(fresh().load_checkpoint(&path).is_ok());
+    // The same masks over weights that were never pruned: sealed, so only the invariant can
+    // find it.
+    sparse.model = seeded(&device, 7);
+    sparse.save_checkpoint(&path).unwrap();
+    let err = fresh().load_checkpoint(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("sparse.bpk") && err.contains("non-zero weight") && err.contains("weight"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

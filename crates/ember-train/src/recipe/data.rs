@@ -109,9 +109,7 @@ impl DataSpec {
             (SourceKind::Mnist, Some(dir)) => Ok(DatasetSource::Mnist(dir.clone())),
             (SourceKind::FashionMnist, Some(dir)) => Ok(DatasetSource::FashionMnist(dir.clone())),
             // No folder: Ember's cache, which `ember fetch` fills.
-            (SourceKind::Mnist, None) => {
-                DatasetSource::mnist_in_cache().map_err(|e| e.to_string())
-            }
+            (SourceKind::Mnist, None) => DatasetSource::mnist_in_cache().map_err(|e| e.to_string()),
             (SourceKind::FashionMnist, None) => {
                 DatasetSource::fashion_mnist_in_cache().map_err(|e| e.to_string())
             }

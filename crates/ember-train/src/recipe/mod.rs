@@ -694,9 +694,14 @@ fn check_indices(key: &str, file: &toml::Table) -> Result<(), String> {
             };
             // An index into a table (`data[0]`) would make config-rs replace the whole
             // table with an array.
-            if let Some(value @ (toml::Value::Table(_) | toml::Value::String(_)
-            | toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)
-            | toml::Value::Datetime(_))) = &at
+            if let Some(
+                value @ (toml::Value::Table(_)
+                | toml::Value::String(_)
+                | toml::Value::Integer(_)
+                | toml::Value::Float(_)
+                | toml::Value::Boolean(_)
+                | toml::Value::Datetime(_)),
+            ) = &at
             {
                 return Err(format!(
                     "`{walked}` is a {} in the recipe, not a list: `[{index}]` cannot index it",
