@@ -8,10 +8,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 
 use burn::data::dataset::Dataset;
 use common::http::{Hub, Quirk};
+use common::names_in;
 use ember::data::DatasetSource;
 use ember::data::source::IDX_STEMS;
 use ember::fetch::idx::{IdxSet, MNIST, Offline, content_sha256};
@@ -85,19 +85,6 @@ fn mirror(files: &[(String, Vec<u8>, Vec<u8>)], quirks: HashMap<String, Quirk>) 
     let hub = Hub::start(served, quirks);
     let base = format!("{}/mnist/", hub.endpoint);
     (hub, base)
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use common::http::{Hub, Quirk};
+use common::names_in;
 
 use ember::fetch::{FetchError, MINILM_HUB_FILES, MINILM_REPO, download_hub};
 
@@ -79,20 +80,6 @@ fn served(files: &[(&str, Vec<u8>)]) -> HashMap<String, Vec<u8>> {
         .iter()
         .map(|(name, bytes)| (hub_path(name), bytes.clone()))
         .collect()
-}
-
-/// The names in `dir`, sorted (none when it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Neither `target` nor a `<target>.partial-<pid>` folder (nor anything else) is next to it.

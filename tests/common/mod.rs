@@ -23,3 +23,17 @@ pub fn recipe(name: &str, overrides: &[&str]) -> Result<Recipe, ember::train::Tr
 pub fn options(out: &Path) -> RunOptions {
     RunOptions::new(out, Device::flex(), "flex")
 }
+
+/// The names in `dir`, sorted (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -324,31 +324,35 @@ fn run(cli: Cli) -> Result<()> {
             outln!("run directory: {}", out_dir.display());
             print_plots(&ember::plot::plot_run(&out_dir)?)?;
         }
+        Command::Report { run_dir, .. } if !run_dir.is_dir() => anyhow::bail!(
+            "{} is not a run directory (a folder holding report.json, or a sweep's or a \
+             lottery's summary)",
+            run_dir.display()
+        ),
         Command::Report { run_dir, json } if run_dir.join("lottery.json").is_file() => {
             // A lottery experiment: its table, and the plot redrawn.
             if json {
-                outln!("{}", std::fs::read_to_string(run_dir.join("lottery.json"))?);
+                outln!(
+                    "{}",
+                    ember::train::read_recorded(&run_dir.join("lottery.json"))?
+                );
             } else {
-                let md = run_dir.join("lottery.md");
                 out!(
                     "{}",
-                    std::fs::read_to_string(&md)
-                        .with_context(|| format!("cannot read {}", md.display()))?
+                    ember::train::read_recorded(&run_dir.join("lottery.md"))?
                 );
                 print_plots(&ember::plot::plot_lottery(&run_dir)?)?;
             }
         }
         Command::Report { run_dir, json } if run_dir.join("summary.json").is_file() => {
             // A sweep directory: its table, and the plot redrawn.
-            let summary = std::fs::read_to_string(run_dir.join("summary.json"))?;
+            let summary = ember::train::read_recorded(&run_dir.join("summary.json"))?;
             if json {
                 outln!("{summary}");
             } else {
-                let md = run_dir.join("summary.md");
                 out!(
                     "{}",
-                    std::fs::read_to_string(&md)
-                        .with_context(|| format!("cannot read {}", md.display()))?
+                    ember::train::read_recorded(&run_dir.join("summary.md"))?
                 );
                 print_plots(&ember::plot::plot_sweep(&run_dir)?)?;
             }
@@ -368,7 +372,7 @@ fn run(cli: Cli) -> Result<()> {
             ember::train::checkpoint_tensors(&run_dir.join("model.bpk"))
                 .context("the report's model file is missing or damaged")?;
             if json {
-                outln!("{}", std::fs::read_to_string(&path)?);
+                outln!("{}", ember::train::read_recorded(&path)?);
             } else {
                 outln!("{}", report.summary());
                 print_plots(&ember::plot::plot_run(&run_dir)?)?;

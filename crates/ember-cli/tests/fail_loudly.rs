@@ -1,49 +1,9 @@
 //! Every way a recipe or a run can miss what it asks for ends in a clear message naming the
 //! problem, a non-zero exit code, no panic and no half-written run.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-const RECIPE: &str = r#"
-name = "small"
-seed = 3
-epochs = 2
-model = { kind = "mlp" }
-data = { source = "embedded", batch_size = 64, train_limit = 640 }
-dense = { epochs = 1 }
-lr = { kind = "constant", lr = 1e-3 }
-
-[[modifiers]]
-kind = "prune"
-params = ['re:layers\.\d+\.weight']
-schedule = { kind = "one_shot", sparsity = 0.9 }
-"#;
-
-fn ember(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ember"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("the ember binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts a clean failure: non-zero exit, no panic, and every `needles` in the message.
-fn fails_with(output: &Output, needles: &[&str]) {
-    let message = stderr(output);
-    assert!(!output.status.success(), "succeeded: {message}");
-    assert!(!message.contains("panicked"), "{message}");
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "`{needle}` missing from: {message}"
-        );
-    }
-}
+use common::{RECIPE, ember, fails_with, stderr};
 
 fn setup() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();

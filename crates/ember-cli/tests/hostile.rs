@@ -3,59 +3,13 @@
 //! Each must end in a precise error naming the field, file or flag, a non-zero exit, no panic
 //! and nothing half-written.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const RECIPE: &str = r#"
-name = "small"
-seed = 3
-epochs = 2
-model = { kind = "mlp" }
-data = { source = "embedded", batch_size = 64, train_limit = 640 }
-dense = { epochs = 1 }
-lr = { kind = "constant", lr = 1e-3 }
-
-[[modifiers]]
-kind = "prune"
-params = ['re:layers\.\d+\.weight']
-schedule = { kind = "one_shot", sparsity = 0.9 }
-"#;
-
-fn ember_with(args: &[&str], cwd: &Path, backtrace: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ember"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", backtrace)
-        .env_remove("EMBER_CACHE")
-        .output()
-        .expect("the ember binary runs")
-}
-
-fn ember(args: &[&str], cwd: &Path) -> Output {
-    ember_with(args, cwd, "0")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts a clean failure: non-zero exit, no panic, and every `needles` in the message.
-fn fails_with(output: &Output, needles: &[&str]) {
-    let message = stderr(output);
-    assert!(!output.status.success(), "succeeded: {message}");
-    assert!(!message.contains("panicked"), "{message}");
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "`{needle}` missing from: {message}"
-        );
-    }
-}
-
-fn succeeds(output: &Output) {
-    assert!(output.status.success(), "failed: {}", stderr(output));
-}
+use common::{RECIPE, ember, ember_with, fails_with, stderr, succeeds};
 
 /// A folder with the small recipe, and the run of it in `run/`.
 fn finished_run() -> tempfile::TempDir {

@@ -295,3 +295,54 @@ fn divergence_is_an_error_naming_where_and_what() {
     );
     assert!(!out.join("model.bpk").exists());
 }
+
+#[test]
+fn a_checkpoint_of_another_run_is_refused_not_resumed() {
+    let (dir, recipe) = setup();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, RECIPE.replace("seed = 3", "seed = 4")).unwrap();
+    let (ours, theirs) = (dir.path().join("ours"), dir.path().join("theirs"));
+    kill_at(&recipe, &ours, "step:dense:12");
+    kill_at(&other, &theirs, "step:dense:12");
+    // The other run's checkpoints, moved in behind Ember's back: each file is whole and
+    // matches its checksums, but it belongs to a run with another seed.
+    std::fs::remove_dir_all(ours.join("checkpoints")).unwrap();
+    std::fs::rename(theirs.join("checkpoints"), ours.join("checkpoints")).unwrap();
+    let resumed = output(&mut ember(&["run", "--resume", ours.to_str().unwrap()]));
+    assert!(!resumed.status.success());
+    let message = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        message.contains("seed 4")
+            && message.contains("seed is 3")
+            && !message.contains("panicked"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_data_parallel_run_is_not_resumed_on_one_device() {
+    let (dir, recipe) = setup();
+    let out = dir.path().join("parallel");
+    let trained = output(&mut ember(&[
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--devices",
+        "flex,flex",
+    ]));
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    // As if it had been killed before its report: nothing of it can be continued.
+    std::fs::remove_file(out.join("report.json")).unwrap();
+    let resumed = output(&mut ember(&["run", "--resume", out.to_str().unwrap()]));
+    assert!(!resumed.status.success());
+    let message = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        message.contains("data-parallel on flex,flex") && message.contains("--devices flex,flex"),
+        "{message}"
+    );
+}

@@ -64,3 +64,12 @@ pub enum PlotError {
         message: String,
     },
 }
+
+/// The message of a failed read of a run's file, without the path a [`PlotError`] names
+/// itself.
+fn read_message(error: ember_train::TrainError) -> String {
+    match error {
+        ember_train::TrainError::ReadFile { message, .. } => message,
+        other => other.to_string(),
+    }
+}

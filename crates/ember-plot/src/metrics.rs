@@ -28,9 +28,10 @@ const HEADER: &str =
 
 /// Reads a run's `metrics.csv`, refusing a wrong header or a malformed row by line number.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, PlotError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PlotError::Read {
+    // Through the run's SHA256SUMS, which lists it.
+    let text = ember_train::read_recorded(path).map_err(|e| PlotError::Read {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: crate::read_message(e),
     })?;
     let format = |message: String| PlotError::Format {
         path: path.to_path_buf(),

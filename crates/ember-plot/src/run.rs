@@ -14,9 +14,9 @@ use crate::{MetricsRow, PlotError, read_metrics};
 /// paths written.
 pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let report_path = run_dir.join("report.json");
-    let report_text = std::fs::read_to_string(&report_path).map_err(|e| PlotError::Read {
+    let report_text = ember_train::read_recorded(&report_path).map_err(|e| PlotError::Read {
         path: report_path.clone(),
-        message: e.to_string(),
+        message: crate::read_message(e),
     })?;
     let report: RunReport = serde_json::from_str(&report_text).map_err(|e| PlotError::Format {
         path: report_path.clone(),

@@ -23,10 +23,11 @@ pub enum TrainError {
         /// What is wrong, with the key path and line where known.
         message: String,
     },
-    /// A recipe value is out of range.
-    #[error("recipe field `{field}` = {value}: {message}")]
+    /// A recipe value (or a command-line flag, `--sample`) is out of range.
+    #[error("{}", describe_invalid(field, value, message))]
     Invalid {
-        /// The dotted path of the field (`modifiers[0].schedule.final_sparsity`).
+        /// The dotted path of the field (`modifiers[0].schedule.final_sparsity`), or the flag
+        /// (`--calibration`).
         field: String,
         /// The value given.
         value: String,
@@ -149,5 +150,14 @@ fn grid_message(axis: &str, message: &str) -> String {
         format!("sweep: {message}")
     } else {
         format!("sweep grid `{axis}`: {message}")
+    }
+}
+
+/// How an [`TrainError::Invalid`] reads: a flag is named as a flag, not as a recipe field.
+fn describe_invalid(field: &str, value: &str, message: &str) -> String {
+    if field.starts_with("--") {
+        format!("{field} ({value}): {message}")
+    } else {
+        format!("recipe field `{field}` = {value}: {message}")
     }
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::recipe::{MaskSpec, ModifierSpec};
 use crate::sweep::finished_run;
-use crate::{Recipe, RunReport, TrainError, checkpoint_tensors, write_atomically};
+use crate::{Recipe, RunReport, TrainError, checkpoint_tensors, write_recorded};
 
 /// Where a round's training starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,7 +275,7 @@ impl Lottery {
             // A finished round keeps its masks; a new one gets them written first.
             if finished_run(&dir, &recipe)?.is_none() {
                 let json = serde_json::to_string(&next).expect("masks always serialise");
-                write_atomically(&mask_file, json.as_bytes())?;
+                write_recorded(&mask_file, json.as_bytes())?;
             }
             let report = once(&recipe, &dir)?;
             record("ticket", round, &dir, &report);
@@ -429,8 +429,8 @@ impl LotterySummary {
     /// Writes `lottery.json`, `lottery.csv` and `lottery.md` into `dir`, each atomically.
     pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
         let json = serde_json::to_string_pretty(self).expect("a summary always serialises");
-        write_atomically(&dir.join("lottery.json"), json.as_bytes())?;
-        write_atomically(&dir.join("lottery.csv"), self.to_csv().as_bytes())?;
-        write_atomically(&dir.join("lottery.md"), self.to_markdown().as_bytes())
+        write_recorded(&dir.join("lottery.json"), json.as_bytes())?;
+        write_recorded(&dir.join("lottery.csv"), self.to_csv().as_bytes())?;
+        write_recorded(&dir.join("lottery.md"), self.to_markdown().as_bytes())
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use ember_sparsity::{PatternRegistry, ScorerRegistry};
 
-use crate::{Recipe, RunReport, TrainError, write_atomically};
+use crate::{Recipe, RunReport, TrainError, write_recorded};
 
 /// One axis of a grid: a recipe key (as `--set` writes it) and the values it takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,11 +425,13 @@ fn describe(settings: &[(String, String)]) -> String {
 /// an error when the directory holds a run of another recipe.
 pub(crate) fn finished_run(dir: &Path, recipe: &Recipe) -> Result<Option<RunReport>, TrainError> {
     let report_path = dir.join("report.json");
-    let Ok(text) = std::fs::read_to_string(&report_path) else {
+    if !report_path.is_file() {
         return Ok(None);
-    };
+    }
+    // Both read through the run's SHA256SUMS: a damaged finished run is an error, not a
+    // result to summarise.
     let recipe_path = dir.join("recipe.toml");
-    let same = std::fs::read_to_string(&recipe_path).is_ok_and(|r| r == recipe.to_toml());
+    let same = crate::read_recorded(&recipe_path)? == recipe.to_toml();
     if !same {
         return Err(TrainError::Grid {
             axis: String::new(),
@@ -439,12 +441,7 @@ pub(crate) fn finished_run(dir: &Path, recipe: &Recipe) -> Result<Option<RunRepo
             ),
         });
     }
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| TrainError::ReadCheckpoint {
-            path: report_path,
-            message: format!("not an Ember report ({e}); remove the run directory to rerun it"),
-        })
+    RunReport::read(&report_path).map(Some)
 }
 
 impl SweepSummary {
@@ -598,9 +595,9 @@ impl SweepSummary {
     /// Writes `summary.json`, `summary.csv` and `summary.md` into `dir`, each atomically.
     pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
         let json = serde_json::to_string_pretty(self).expect("a summary always serialises");
-        write_atomically(&dir.join("summary.json"), json.as_bytes())?;
-        write_atomically(&dir.join("summary.csv"), self.to_csv().as_bytes())?;
-        write_atomically(&dir.join("summary.md"), self.to_markdown().as_bytes())
+        write_recorded(&dir.join("summary.json"), json.as_bytes())?;
+        write_recorded(&dir.join("summary.csv"), self.to_csv().as_bytes())?;
+        write_recorded(&dir.join("summary.md"), self.to_markdown().as_bytes())
     }
 }
 

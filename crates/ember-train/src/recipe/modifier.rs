@@ -41,10 +41,26 @@ pub struct MaskSpec {
     pub mask_file: std::path::PathBuf,
 }
 
+/// Checks a mask file against the `SHA256SUMS` of its folder when it lists it (the masks
+/// `ember lottery` writes); a mask file of the user's is read as it is.
+fn check_recorded(path: &std::path::Path) -> Result<(), SparsityError> {
+    if !path.is_file() {
+        // The reader names a missing file itself.
+        return Ok(());
+    }
+    crate::read_recorded(path)
+        .map(|_| ())
+        .map_err(|e| SparsityError::MaskFile {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+}
+
 impl MaskSpec {
     /// The pruner this spec describes, its file read now.
     pub fn to_pruner(&self, index: usize) -> Result<MaskPruner, SparsityError> {
         let name = self.name.clone().unwrap_or_else(|| format!("mask{index}"));
+        check_recorded(&self.mask_file)?;
         MaskPruner::from_json(
             &name,
             selector(&self.params, &self.exclude, &[]),
@@ -221,6 +237,7 @@ impl FreezeSpec {
                     .mask_file
                     .as_deref()
                     .unwrap_or(std::path::Path::new(""));
+                check_recorded(path)?;
                 FreezeRule::mask_from_json(path)?
             }
         };
