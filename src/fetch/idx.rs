@@ -351,20 +351,7 @@ fn pypi_sdist(requirement: &str, scratch: &Path) -> Result<PathBuf, String> {
 /// Downloads Debian's `package` with `apt-get download` and unpacks it with `dpkg-deb`
 /// under `scratch` (no installation, no root).
 fn debian_package(package: &str, scratch: &Path) -> Result<PathBuf, String> {
-    let run = |command: &mut Command| -> Result<(), String> {
-        let output = command
-            .output()
-            .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{command:?} failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    };
+    let run = |command: &mut Command| super::run(package, command).map_err(|e| e.message);
     run(Command::new("apt-get")
         .args(["download", package])
         .current_dir(scratch))?;

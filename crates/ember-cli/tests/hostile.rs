@@ -105,6 +105,15 @@ fn a_flipped_byte_in_a_run_file_is_refused_naming_it() {
     header[40] ^= 0x01;
     std::fs::write(&model, &header).unwrap();
     fails_with(&ember(&["eval", "run"], dir.path()), &["model.bpk"]);
+    // Bytes burn never reads (an appended byte; the same goes for alignment padding) are
+    // covered by the run's SHA256SUMS, which lists the .bpk files too.
+    let mut longer = clean.clone();
+    longer.push(0);
+    std::fs::write(&model, &longer).unwrap();
+    fails_with(
+        &ember(&["eval", "run"], dir.path()),
+        &["model.bpk", "SHA256SUMS"],
+    );
     std::fs::write(&model, &clean).unwrap();
     succeeds(&ember(&["eval", "run"], dir.path()));
     // The report and the recipe, through the run's SHA256SUMS.

@@ -74,9 +74,61 @@ pub fn write_recorded(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 
 /// Records `bytes`, the content of `path`, in the [`MANIFEST`] of its directory.
 pub(crate) fn record(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    record_sum(path, sha256_hex(bytes))
+}
+
+/// Records the file `path`, as it is on disk, in the [`MANIFEST`] of its directory: the
+/// `.bpk` files of a run, whose own checksums cover every byte burn reads but not the
+/// alignment padding between them, so that `sha256sum -c` checks the whole directory.
+pub(crate) fn record_file(path: &Path) -> Result<(), TrainError> {
+    let sum = file_sha256(path).map_err(|e| TrainError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    record_sum(path, sum)
+}
+
+/// Checks the file `path` against the [`MANIFEST`] of its directory, when that lists it.
+fn check_recorded_file(path: &Path) -> Result<(), TrainError> {
+    let (dir, name) = dir_and_name(path);
+    let Some(expected) = read_manifest(&dir)?.remove(&name) else {
+        return Ok(());
+    };
+    let got = file_sha256(path).map_err(|e| TrainError::ReadFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if got == expected {
+        Ok(())
+    } else {
+        Err(mismatch(path, &dir))
+    }
+}
+
+/// The error of a file whose SHA-256 is not the one its directory's manifest records.
+fn mismatch(path: &Path, dir: &Path) -> TrainError {
+    TrainError::ReadFile {
+        path: path.to_path_buf(),
+        message: format!(
+            "its SHA-256 differs from the one in {} (damaged, or edited after Ember wrote it)",
+            dir.join(MANIFEST).display()
+        ),
+    }
+}
+
+/// The SHA-256, in hex, of a file's bytes, streamed.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Sets `path`'s line of its directory's [`MANIFEST`] to `sum`.
+fn record_sum(path: &Path, sum: String) -> Result<(), TrainError> {
     let (dir, name) = dir_and_name(path);
     let mut sums = read_manifest(&dir)?;
-    sums.insert(name, sha256_hex(bytes));
+    sums.insert(name, sum);
     let text: String = sums
         .iter()
         .map(|(name, sum)| format!("{sum}  {name}\n"))
@@ -100,10 +152,7 @@ pub fn read_recorded(path: &Path) -> Result<String, TrainError> {
     if let Some(expected) = read_manifest(&dir)?.get(&name)
         && *expected != sha256_hex(&bytes)
     {
-        return Err(error(format!(
-            "its SHA-256 differs from the one in {} (damaged, or edited after Ember wrote it)",
-            dir.join(MANIFEST).display()
-        )));
+        return Err(mismatch(path, &dir));
     }
     String::from_utf8(bytes).map_err(|_| error("not UTF-8 text".into()))
 }
@@ -152,10 +201,12 @@ fn read_manifest(dir: &Path) -> Result<std::collections::BTreeMap<String, String
 /// Lower-case hex SHA-256.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Saves a module's record atomically, with checksums: burn writes to a temporary file that
@@ -180,8 +231,10 @@ pub(crate) fn seal(path: &Path) -> Result<(), TrainError> {
 /// Checks the checksums of the burnpack file `path` before it is read: a file of a run
 /// (`required`) must carry them; a weights file a user brings may be a plain burn record.
 pub(crate) fn verify(path: &Path, required: bool) -> Result<(), TrainError> {
+    // The file's own checksums first: they name the damaged tensor.
     ember_sparsity::verify_burnpack(path, required)?;
-    Ok(())
+    // Then every byte, padding included, where the run's manifest lists the file.
+    check_recorded_file(path)
 }
 
 /// Saves a pruned model's checkpoint (masks as bits) atomically, through a temporary file.
@@ -208,7 +261,8 @@ fn save_atomically(
         let _ = std::fs::remove_file(&temp);
         return Err(error(message));
     }
-    std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
+    std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))?;
+    record_file(path)
 }
 
 /// Loads weights into `model` from `path`: a module record (`dense.bpk`), or a run's pruned
@@ -219,7 +273,7 @@ pub(crate) fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Re
     if !path.is_file() {
         return Err("no such file".into());
     }
-    ember_sparsity::verify_burnpack(path, false).map_err(|e| e.to_string())?;
+    verify(path, false).map_err(|e| e.to_string())?;
     let plain_error = match model.clone().try_load_file(path) {
         Ok(model) => return Ok(model),
         Err(e) => e.to_string(),

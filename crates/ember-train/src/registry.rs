@@ -304,8 +304,10 @@ pub(crate) fn load_run<T: Task>(
         &ember_sparsity::PatternRegistry::default(),
     )?;
     let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
+    let path = run_dir.join("model.bpk");
+    crate::files::verify(&path, true)?;
     Ok(sparse
-        .load_checkpoint(&run_dir.join("model.bpk"))?
+        .load_checkpoint(&path)?
         .into_inner()
         .into_inner())
 }

@@ -263,7 +263,11 @@ fn save<M: Resumable>(
             .save(c.scheduler())
             .map_err(|e| failed(c.scheduler(), e))?;
         crate::files::seal(&c.optimizer())?;
-        crate::files::seal(&c.scheduler())
+        crate::files::seal(&c.scheduler())?;
+        for file in [c.model(), c.optimizer(), c.scheduler()] {
+            crate::files::record_file(&file)?;
+        }
+        Ok(())
     })?;
     Ok(())
 }
