@@ -306,10 +306,7 @@ pub(crate) fn load_run<T: Task>(
     let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
     let path = run_dir.join("model.bpk");
     crate::files::verify(&path, true)?;
-    Ok(sparse
-        .load_checkpoint(&path)?
-        .into_inner()
-        .into_inner())
+    Ok(sparse.load_checkpoint(&path)?.into_inner().into_inner())
 }
 
 fn evaluate_image<M>(
