@@ -241,12 +241,7 @@ pub fn content_sha256(path: &Path) -> std::io::Result<String> {
     };
     let mut hasher = Sha256::new();
     std::io::copy(&mut reader, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(crate::sparsity::to_hex(&hasher.finalize()))
 }
 
 /// Renames a checked `partial` file to its final name.

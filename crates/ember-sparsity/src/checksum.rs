@@ -180,7 +180,7 @@ fn tensor_digest(path: &Path, tensor: &Tensor) -> Result<String, ChecksumError> 
         path: path.to_path_buf(),
         message: format!("tensor `{}`: {e}", tensor.name),
     })?;
-    Ok(hex(&Sha256::digest(&bytes[..])))
+    Ok(to_hex(&Sha256::digest(&bytes[..])))
 }
 
 /// The SHA-256, in hex, of every tensor's description, every scalar and every metadata entry
@@ -209,11 +209,11 @@ fn description_digest(
     for (key, value) in metadata {
         let _ = writeln!(text, "metadata {key:?} {value:?}");
     }
-    hex(&Sha256::digest(text.as_bytes()))
+    to_hex(&Sha256::digest(text.as_bytes()))
 }
 
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (a digest), as `sha256sum` prints it.
+pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

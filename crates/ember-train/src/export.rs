@@ -103,9 +103,7 @@ pub fn export_hf(run_dir: &Path, out: &Path) -> Result<HfExport, TrainError> {
         // The sums beside the files (transformers ignores the extra file): `sha256sum -c
         // SHA256SUMS` in the folder checks every one.
         for file in &files {
-            let path = partial.join(file);
-            let bytes = std::fs::read(&path).map_err(|e| write_error(&path, e))?;
-            crate::files::record(&path, &bytes)?;
+            crate::files::record_file(&partial.join(file))?;
         }
         files.push(crate::MANIFEST.to_string());
         Ok::<_, TrainError>(files)
@@ -135,21 +133,15 @@ pub fn export_hf(run_dir: &Path, out: &Path) -> Result<HfExport, TrainError> {
 /// Whether `dir` is a folder [`export_hf`] wrote: it holds `SHA256SUMS`, `sparsity.json` and
 /// `config.json`, and nothing its manifest does not list.
 fn is_hf_export(dir: &Path) -> bool {
-    let Ok(manifest) = std::fs::read_to_string(dir.join(crate::MANIFEST)) else {
+    let (Ok(listed), Ok(entries)) = (crate::files::read_manifest(dir), std::fs::read_dir(dir))
+    else {
         return false;
     };
-    let listed: Vec<&str> = manifest
-        .lines()
-        .filter_map(|line| line.split_once("  ").map(|(_, name)| name))
-        .collect();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    listed.contains(&"sparsity.json")
-        && listed.contains(&"config.json")
+    listed.contains_key("sparsity.json")
+        && listed.contains_key("config.json")
         && entries.flatten().all(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            name == crate::MANIFEST || listed.contains(&name.as_str())
+            name == crate::MANIFEST || listed.contains_key(&name)
         })
 }
 

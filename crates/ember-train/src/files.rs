@@ -69,11 +69,6 @@ pub const MANIFEST: &str = "SHA256SUMS";
 /// (`report.json`, `recipe.toml`, `metrics.csv`, a checkpoint's `state.json`).
 pub fn write_recorded(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     write_atomically(path, bytes)?;
-    record(path, bytes)
-}
-
-/// Records `bytes`, the content of `path`, in the [`MANIFEST`] of its directory.
-pub(crate) fn record(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     record_sum(path, sha256_hex(bytes))
 }
 
@@ -121,7 +116,7 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
+    Ok(ember_sparsity::to_hex(&hasher.finalize()))
 }
 
 /// Sets `path`'s line of its directory's [`MANIFEST`] to `sum`.
@@ -172,7 +167,9 @@ fn dir_and_name(path: &Path) -> (PathBuf, String) {
 }
 
 /// The sums of `dir`'s manifest by file name (none when it has no manifest).
-fn read_manifest(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
+pub(crate) fn read_manifest(
+    dir: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
     let path = dir.join(MANIFEST);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -201,12 +198,7 @@ fn read_manifest(dir: &Path) -> Result<std::collections::BTreeMap<String, String
 /// Lower-case hex SHA-256.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ember_sparsity::to_hex(&sha2::Sha256::digest(bytes))
 }
 
 /// Saves a module's record atomically, with checksums: burn writes to a temporary file that

@@ -236,6 +236,10 @@ impl Sweep {
             .any(|(i, a)| self.axes[..i].iter().any(|b| last(&b.key) == last(&a.key)));
         let mut runs = Vec::new();
         let mut methods = BTreeMap::new();
+        // What `ember check` binds each cell with: this sweep's scorers and patterns.
+        let mut check = crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
+        check.scorers = self.scorers.clone();
+        check.patterns = self.patterns.clone();
         for path in &self.recipes {
             // Only the name and the seed: the grid may still fix out-of-range values.
             let base = Recipe::load_unvalidated(path, &self.overrides)?;
@@ -279,11 +283,7 @@ impl Sweep {
                     // Everything `ember check` refuses (unknown scorers and patterns, N:M
                     // widths, selectors that match nothing) fails now, for every cell, not
                     // after the runs before it have trained.
-                    let mut options =
-                        crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
-                    options.scorers = self.scorers.clone();
-                    options.patterns = self.patterns.clone();
-                    let recipe = crate::check_recipe(recipe, &options).into_result()?;
+                    let recipe = crate::check_recipe(recipe, &check).into_result()?;
                     let toml = recipe.to_toml();
                     if let Some(same) = seen.get(&toml) {
                         let axis = settings
