@@ -10,6 +10,7 @@
 //! cargo bench --profile dev --bench backends --features ndarray,wgpu,tch
 //! ```
 //! Criterion prints each backend's time; a table with the ratio to flex follows.
+//! `EMBER_BENCH_BACKENDS=flex,cuda` limits it to the backends named.
 
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
@@ -23,7 +24,6 @@ use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::Device;
 use common::train_step;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ember::backend::DeviceSpec;
 use ember::data::{ImageBatch, ImageBatcher, embedded_mnist_5k};
 use ember::models::{Mlp, MlpConfig};
 use ember::prelude::*;
@@ -90,7 +90,8 @@ fn backends(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(3))
         .measurement_time(Duration::from_secs(6));
     let mut rows = Vec::new();
-    for spec in DeviceSpec::compiled() {
+    let wanted = std::env::var("EMBER_BENCH_BACKENDS").ok();
+    for spec in common::backends(wanted.as_deref()) {
         let device = spec.device().expect("a compiled backend");
         let mut step = Step::new(&device);
         // A few untimed steps compile wgpu's kernels before criterion's warm-up.

@@ -15,6 +15,9 @@ tokens, AdamW at 1e-4): dense with cross-entropy, and GMP* as `recipes/gmp-star-
 runs it between pruning updates: the encoder's linear weights at 80% (global L1 through
 `torch.nn.utils.prune`), distilled from the dense model (hardness 1, temperature 2). Writes one
 JSON record per point to OUT.json.
+
+BENCH_DEVICE=cuda runs the training steps on the GPU (synchronised before every clock read),
+for `scripts/gpu-check.sh`, which passes an empty POINTS list.
 """
 
 import copy
@@ -28,6 +31,13 @@ import torch.nn.functional as F
 from torch.nn.utils import prune
 
 SAMPLES = 31
+DEVICE = torch.device(os.environ.get("BENCH_DEVICE", "cpu"))
+
+
+def sync():
+    """Waits for the GPU's queued work, so that a clock read covers it."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def interleaved(runs, samples=SAMPLES, warmup=5):
@@ -37,8 +47,10 @@ def interleaved(runs, samples=SAMPLES, warmup=5):
     for run in runs:
         for _ in range(warmup):
             run()
+        sync()
         start = time.perf_counter()
         run()
+        sync()
         once = max(time.perf_counter() - start, 1e-8)
         reps.append(min(max(1, int(2e-4 / once + 0.999)), 10_000))
     times = [[] for _ in runs]
@@ -47,6 +59,7 @@ def interleaved(runs, samples=SAMPLES, warmup=5):
             start = time.perf_counter()
             for _ in range(reps[i]):
                 run()
+            sync()
             times[i].append((time.perf_counter() - start) / reps[i])
     return [sorted(t)[len(t) // 2] for t in times]
 
@@ -98,12 +111,13 @@ def training():
     records = []
     for batch in (64, 128):
         torch.manual_seed(0)
-        models = {"dense": lenet(), "pruned": lenet()}
+        models = {"dense": lenet().to(DEVICE), "pruned": lenet().to(DEVICE)}
         weights = [(m, "weight") for m in models["pruned"] if isinstance(m, torch.nn.Linear)]
         prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.9)
         optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
         batches = [
-            (torch.rand(batch, 784), torch.randint(0, 10, (batch,))) for _ in range(16)
+            (torch.rand(batch, 784, device=DEVICE), torch.randint(0, 10, (batch,), device=DEVICE))
+            for _ in range(16)
         ]
         position = {"dense": 0, "pruned": 0}
 
@@ -139,7 +153,7 @@ def training_minilm(model_dir):
 
     batch, seq, sparsity, temperature = 16, 64, 0.8, 2.0
     torch.manual_seed(0)
-    dense = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    dense = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2).to(DEVICE)
     teacher = copy.deepcopy(dense).eval()
     student = copy.deepcopy(dense).train()
     dense.train()
@@ -158,13 +172,13 @@ def training_minilm(model_dir):
     vocab = dense.config.vocab_size
     batches = [
         (
-            torch.randint(1000, vocab, (batch, seq), generator=generator),
-            torch.randint(0, 2, (batch,), generator=generator),
+            torch.randint(1000, vocab, (batch, seq), generator=generator).to(DEVICE),
+            torch.randint(0, 2, (batch,), generator=generator).to(DEVICE),
         )
         for _ in range(8)
     ]
-    token_type_ids = torch.zeros(batch, seq, dtype=torch.long)
-    attention_mask = torch.ones(batch, seq, dtype=torch.long)
+    token_type_ids = torch.zeros(batch, seq, dtype=torch.long, device=DEVICE)
+    attention_mask = torch.ones(batch, seq, dtype=torch.long, device=DEVICE)
     position = {"dense": 0, "gmp": 0}
 
     def next_batch(kind):
@@ -229,7 +243,12 @@ def main():
         records += training_minilm(model_dir)
     with open(out_path, "w") as f:
         json.dump(
-            {"torch": torch.__version__, "threads": torch.get_num_threads(), "records": records},
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "device": str(DEVICE),
+                "records": records,
+            },
             f,
         )
 

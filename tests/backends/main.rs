@@ -3,11 +3,13 @@
 //!
 //! Run it on every backend with, for example,
 //! `cargo test -p ember --features ndarray,wgpu,tch --test backends` (see the README for the
-//! libtorch and lavapipe set-up).
+//! libtorch and lavapipe set-up). `EMBER_TEST_BACKENDS=flex,cuda` limits it to the
+//! backends named (flex, the reference, always runs).
 
 mod masks;
 mod minilm;
 mod persistence;
+mod resume;
 mod trainer;
 mod training;
 
@@ -19,11 +21,24 @@ use ember::models::{ImageClassifier, Mlp, MlpConfig};
 use ember::sparsity::Sparse;
 use ember::train::init_on_host;
 
-/// Every compiled backend's device, flex (the reference) first.
+/// Every compiled backend's device, flex (the reference) first; `EMBER_TEST_BACKENDS`
+/// (`flex,cuda`) keeps only the backends it names, so that a binary built with GPU features
+/// can run its CPU half on a machine without the GPU (`scripts/gpu-check.sh run --dry-run`).
 pub fn devices() -> Vec<(String, Device)> {
+    let only = std::env::var("EMBER_TEST_BACKENDS").ok();
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|list| name == "flex" || list.split(',').any(|n| n.trim() == name))
+    };
     let devices: Vec<(String, Device)> = DeviceSpec::compiled()
         .into_iter()
-        .map(|spec| (spec.to_string(), spec.device().expect("compiled")))
+        .filter(|spec| wanted(&spec.to_string()))
+        .map(|spec| {
+            let device = spec
+                .device()
+                .unwrap_or_else(|e| panic!("{spec} is compiled in but cannot run here: {e}"));
+            (spec.to_string(), device)
+        })
         .collect();
     assert_eq!(devices[0].0, "flex", "flex is the reference backend");
     eprintln!(

@@ -58,9 +58,8 @@ pub fn ints(rows: &[&[i64]], len: usize, device: &Device) -> Tensor<2, Int> {
     Tensor::from_data(TensorData::new(flat, [rows.len(), len]), device)
 }
 
-/// The largest absolute difference between Ember's mean-pooled embeddings of `rows` (cut to
-/// `len` tokens) on `device` and Python's.
-pub fn largest_gap(rows: &[&Sentence], len: usize, device: &Device) -> f32 {
+/// Ember's mean-pooled embeddings of `rows` (cut to `len` tokens) on `device`, row after row.
+pub fn embeddings(rows: &[&Sentence], len: usize, device: &Device) -> Vec<f32> {
     let model = ember::models::bert::load_hf(model_dir(), device).expect("all-MiniLM-L6-v2 loads");
     let column = |pick: fn(&Sentence) -> &[i64]| {
         let picked: Vec<&[i64]> = rows.iter().map(|s| pick(s)).collect();
@@ -72,20 +71,33 @@ pub fn largest_gap(rows: &[&Sentence], len: usize, device: &Device) -> f32 {
         column(|s| &s.token_type_ids),
         mask.clone(),
     );
-    let embeddings: Vec<f32> = ember::models::bert::mean_pool(hidden, mask)
+    ember::models::bert::mean_pool(hidden, mask)
         .into_data()
         .convert::<f32>()
         .try_to_vec()
-        .expect("f32");
-    let width = rows[0].embedding.len();
-    rows.iter()
-        .enumerate()
-        .map(|(i, sentence)| {
-            embeddings[i * width..(i + 1) * width]
-                .iter()
-                .zip(&sentence.embedding)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max)
-        })
+        .expect("f32")
+}
+
+/// Whether the model folder holds stand-in weights (the GPU check's, drawn by
+/// `scripts/stand_in_weights.py`), not the published ones Python's embeddings came from.
+pub fn stand_in_weights() -> bool {
+    model_dir().join("stand-in-weights.txt").exists()
+}
+
+/// The largest absolute difference between two embedding lists.
+pub fn gap(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max)
+}
+
+/// The largest absolute difference between Ember's mean-pooled embeddings of `rows` (cut to
+/// `len` tokens) on `device` and Python's.
+pub fn largest_gap(rows: &[&Sentence], len: usize, device: &Device) -> f32 {
+    let python: Vec<f32> = rows
+        .iter()
+        .flat_map(|s| s.embedding.iter().copied())
+        .collect();
+    gap(&embeddings(rows, len, device), &python)
 }

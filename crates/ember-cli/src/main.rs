@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ember::backend::{Backend, DeviceSpec};
-use ember::train::{Evaluation, Recipe, RunOptions, RunReport, Start};
+use ember::train::{DataParallel, Evaluation, Recipe, RunOptions, RunReport, Start};
 
 /// Prune and freeze burn neural networks.
 ///
@@ -59,6 +59,12 @@ enum Command {
         /// (burn-train's multi-device strategy; the first device is the main one).
         #[arg(long, conflicts_with = "device", value_name = "LIST")]
         devices: Option<String>,
+        /// How several devices share the work: `main` (gradients gathered on the first
+        /// device; any backend) or `ddp` (burn's distributed data parallel, gradients
+        /// all-reduced; CUDA only in burn 0.22) [default: ddp when every device is cuda,
+        /// else main].
+        #[arg(long, value_name = "STRATEGY")]
+        parallel: Option<ParallelArg>,
     },
     /// Print the report of a finished run.
     Report {
@@ -274,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             overrides,
             device,
             devices,
+            parallel,
         } => {
             let (recipe, out, start) = match resume {
                 Some(dir) => {
@@ -298,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut parsed = Recipe::load(&recipe, &overrides)?;
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let specs = device_specs(device, devices)?;
+            let strategy = data_parallel(&specs, parallel)?;
             let devices = specs
                 .iter()
                 .map(DeviceSpec::device)
@@ -318,6 +326,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             let options = RunOptions::new(&out_dir, devices[0].clone(), device_name)
                 .with_devices(devices)
+                .with_data_parallel(strategy)
                 .with_start(start);
             let report = ember::train::run(&parsed, &options)?;
             outln!("{}", report.summary());
@@ -643,6 +652,9 @@ fn run(cli: Cli) -> Result<()> {
             for backend in Backend::ALL {
                 if backend.is_compiled() {
                     outln!("{backend}");
+                    if let Err(missing) = DeviceSpec::new(backend).check_libraries() {
+                        eprintln!("  but not usable on this machine: {missing}");
+                    }
                 } else {
                     eprintln!(
                         "{backend} (not built; needs --features {})",
@@ -655,7 +667,6 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// The devices named by `--devices` or `--device`, else the first compiled backend.
 /// One run of a sweep or lottery experiment, as `ember run` does it: the recipe's model and
 /// data filled in from the cache, trained into `dir` on `device`, then plotted.
 fn run_plotted(
@@ -691,6 +702,39 @@ fn print_plots(paths: &[PathBuf]) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "plots: {}", names.join(", "))
 }
 
+/// `--parallel`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ParallelArg {
+    /// burn-train's multi-device strategy, optimizer step on the first device.
+    Main,
+    /// burn-train's distributed data parallel (CUDA).
+    Ddp,
+}
+
+/// The strategy for `specs`: what `--parallel` asks, checked against the devices, else DDP
+/// when every device is `cuda` and there are several, else main-device.
+fn data_parallel(specs: &[DeviceSpec], asked: Option<ParallelArg>) -> Result<DataParallel> {
+    let all_cuda = specs.iter().all(|s| s.backend == Backend::Cuda);
+    match asked {
+        Some(ParallelArg::Main) => Ok(DataParallel::MainDevice),
+        Some(ParallelArg::Ddp) if !all_cuda => {
+            let other = specs
+                .iter()
+                .find(|s| s.backend != Backend::Cuda)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            anyhow::bail!(
+                "--parallel ddp needs cuda devices (`{other}` is not): burn 0.22's collective \
+                 all-reduce exists only for CubeCL's CUDA runtime; use --parallel main"
+            )
+        }
+        Some(ParallelArg::Ddp) => Ok(DataParallel::Ddp),
+        None if all_cuda && specs.len() > 1 => Ok(DataParallel::Ddp),
+        None => Ok(DataParallel::MainDevice),
+    }
+}
+
+/// The devices named by `--devices` or `--device`, else the first compiled backend.
 fn device_specs(device: Option<String>, devices: Option<String>) -> Result<Vec<DeviceSpec>> {
     let specs = match devices {
         Some(list) => DeviceSpec::parse_list(&list)?,

@@ -659,3 +659,27 @@ fn late_rewinding_starts_every_round_from_the_weights_after_k_epochs() {
     }
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn ddp_is_refused_where_burn_has_no_all_reduce() {
+    let out = tempfile::tempdir().unwrap();
+    let output = ember(&[
+        "run",
+        "recipes/quickstart.toml",
+        "--devices",
+        "flex,flex",
+        "--parallel",
+        "ddp",
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("--parallel ddp needs cuda devices (`flex` is not)")
+            && message.contains("--parallel main"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(!out.path().join("run").exists(), "nothing was written");
+}

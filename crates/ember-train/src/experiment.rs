@@ -14,6 +14,7 @@ use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::run_dir::{self, Start};
 use crate::task::{Task, TaskModel};
 use crate::trainer::checkpoint::{self, Checkpoint};
+use crate::trainer::parallel::DataParallel;
 use crate::trainer::{self, Classifier, Loop, Phase, Resumable};
 use crate::{EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
 
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub devices: Vec<Device>,
     /// The devices' names for the report (`flex`, `wgpu`, `flex,flex`, …).
     pub device_name: String,
+    /// How several devices share the work (main-device gathering, or DDP on CUDA).
+    pub data_parallel: DataParallel,
     /// Scorer names that recipes may use.
     pub scorers: ScorerRegistry,
     /// Pattern names that recipes may use.
@@ -50,6 +53,7 @@ impl RunOptions {
             out_dir: out_dir.into(),
             devices: vec![device],
             device_name: device_name.into(),
+            data_parallel: DataParallel::MainDevice,
             scorers: ScorerRegistry::default(),
             patterns: PatternRegistry::default(),
             models: ModelRegistry::default(),
@@ -67,6 +71,19 @@ impl RunOptions {
     pub fn with_devices(mut self, devices: Vec<Device>) -> Self {
         self.devices = devices;
         self
+    }
+
+    /// The same options, sharing the devices' work as `strategy` says. [`DataParallel::Ddp`]
+    /// applies to a single device too (one rank), which exercises burn's collective path.
+    pub fn with_data_parallel(mut self, strategy: DataParallel) -> Self {
+        self.data_parallel = strategy;
+        self
+    }
+
+    /// Whether training goes through burn-train's data-parallel strategies (several devices,
+    /// or DDP on one), which write no checkpoints.
+    pub fn is_data_parallel(&self) -> bool {
+        self.devices.len() > 1 || self.data_parallel == DataParallel::Ddp
     }
 
     /// The first device, where evaluation and the optimizer step run.
@@ -191,7 +208,7 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
                     .into(),
             });
         }
-        if options.devices.len() > 1 && checkpoint::latest(&options.out_dir).is_some() {
+        if options.is_data_parallel() && checkpoint::latest(&options.out_dir).is_some() {
             return Err(TrainError::RunDir {
                 dir: options.out_dir.clone(),
                 message: "data-parallel runs write no checkpoints; resume on one device".into(),
@@ -449,8 +466,15 @@ where
     B: Send + Sync + Clone + core::fmt::Debug + 'static,
 {
     let training_loop = context.training_loop()?;
-    if context.options.devices.len() > 1 {
-        return trainer::parallel::train(&training_loop, &context.options.devices, phase, model);
+    let options = context.options;
+    if options.is_data_parallel() {
+        return trainer::parallel::train(
+            &training_loop,
+            &options.devices,
+            options.data_parallel,
+            phase,
+            model,
+        );
     }
     let resume = context.resume_for(phase.name);
     trainer::train(&training_loop, &phase, model, resume)

@@ -60,3 +60,4 @@ pub use report::{PhaseReport, RunReport};
 pub use run_dir::Start;
 pub use sparse_engine::{SparseBert, SparseExport, SparseMlp, checkpoint_tensors, export_sparse};
 pub use sweep::{GridAxis, Sweep, SweepSummary};
+pub use trainer::parallel::DataParallel;

@@ -1,9 +1,19 @@
-//! Data-parallel training on several devices through burn-train's strategy: each device
-//! takes a slice of every epoch, the gradients are summed on the first (main) device, and the
-//! optimizer step, with its mask update, runs there once, so every replica gets the same
-//! masks. This path writes no checkpoints: a run on several devices cannot be resumed.
+//! Data-parallel training on several devices through burn-train's strategies, in one of two
+//! ways ([`DataParallel`]):
+//!
+//! - **main device** (any backend): each device takes a slice of every epoch, the gradients
+//!   are summed on the first (main) device, and the optimizer step, with its mask update,
+//!   runs there once, so every replica gets the same masks;
+//! - **DDP** (CubeCL's CUDA runtime): every device holds a replica and runs its own optimizer
+//!   step on gradients that burn's collective all-reduces (mean) after each backward pass.
+//!   Every rank starts from the same weights and applies the same gradients, and Ember's mask
+//!   selection is a deterministic function of (weights, gradients, step), so every rank
+//!   selects the same masks without exchanging them.
+//!
+//! This path writes no checkpoints: a run on several devices cannot be resumed.
 
 use burn::tensor::Device;
+use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{ExecutionStrategy, Learner, LearnerModel, MultiDeviceOptim, SupervisedTraining};
 use ember_schedule::ScheduledLr;
@@ -12,10 +22,25 @@ use ember_sparsity::first_non_finite;
 use super::{Classifier, Loop, Phase};
 use crate::{EpochReporter, TrainError};
 
+/// How a run on several devices shares the work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataParallel {
+    /// burn-train's multi-device strategy: gradients gathered on the first device, one
+    /// optimizer step there, the model copied back to the others. Works on every backend.
+    #[default]
+    MainDevice,
+    /// burn-train's distributed data parallel: a replica and an optimizer per device,
+    /// gradients averaged by burn's collective all-reduce. burn 0.22 implements the
+    /// all-reduce for CubeCL's CUDA runtime only (NCCL); on other backends it panics, so
+    /// the CLI accepts it for `cuda` devices alone.
+    Ddp,
+}
+
 /// Trains `model` through `phase` on `devices` (the first is the main device).
 pub(crate) fn train<M, B>(
     lp: &Loop<'_, B>,
     devices: &[Device],
+    strategy: DataParallel,
     phase: Phase,
     model: M,
 ) -> Result<M, TrainError>
@@ -41,7 +66,18 @@ where
     .renderer(Box::new(reporter))
     .num_epochs(phase.epochs)
     .with_training_strategy(
-        ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice).into(),
+        match strategy {
+            DataParallel::MainDevice => {
+                ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
+            }
+            DataParallel::Ddp => ExecutionStrategy::ddp(
+                devices.to_vec(),
+                DistributedConfig {
+                    all_reduce_op: ReduceOperation::Mean,
+                },
+            ),
+        }
+        .into(),
     );
     let result = training.launch(learner);
     if let Some(error) = result.error {

@@ -5,6 +5,8 @@
 //! compiles each backend in. The CLI's `--device` / `--devices` flags and the cross-backend
 //! test suite both go through it.
 
+pub mod driver;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -131,6 +133,22 @@ pub enum DeviceError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The backend is compiled in, but a library it opens at run time is not on this machine.
+    #[error(
+        "device `{name}` needs {what} ({names}), which the dynamic loader cannot find \
+         (searched LD_LIBRARY_PATH, the ld.so cache and the default folders); it comes with \
+         {provided_by}"
+    )]
+    MissingLibrary {
+        /// The device name.
+        name: String,
+        /// What the library is.
+        what: &'static str,
+        /// The file names looked for.
+        names: String,
+        /// Which package or variable provides it.
+        provided_by: &'static str,
+    },
     /// A device list (`--devices`) was empty.
     #[error("the device list is empty; give at least one device, e.g. `flex` or `flex,flex`")]
     EmptyList,
@@ -171,7 +189,32 @@ impl DeviceSpec {
                 compiled: compiled_names(),
             });
         }
+        self.check_libraries()?;
         Ok(make_device(self.backend, self.index))
+    }
+
+    /// Looks for the shared libraries the backend opens at run time (see [`driver`]), so that
+    /// a missing driver is an error here instead of a panic at the first tensor operation.
+    pub fn check_libraries(&self) -> Result<(), DeviceError> {
+        let needed: &[driver::Library] = match self.backend {
+            Backend::Cuda => &[driver::CUDA_DRIVER, driver::NVRTC],
+            Backend::Vulkan => &[driver::VULKAN_LOADER],
+            _ => &[],
+        };
+        if !cfg!(target_os = "linux") {
+            return Ok(());
+        }
+        for library in needed {
+            if driver::locate(library).is_none() {
+                return Err(DeviceError::MissingLibrary {
+                    name: self.to_string(),
+                    what: library.what,
+                    names: library.names.join(", "),
+                    provided_by: library.provided_by,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// One device of every compiled backend, in [`Backend::ALL`] order.
