@@ -47,11 +47,18 @@ pub const NVRTC: Library = Library {
 
 /// The Vulkan loader, which wgpu's Vulkan backend opens.
 pub const VULKAN_LOADER: Library = Library {
-    what: "the Vulkan loader",
+    what: "the Vulkan loader (or, for wgpu, EGL)",
     names: &["libvulkan.so.1", "libvulkan.so"],
     provided_by: "the package libvulkan1 (plus a Vulkan driver: the NVIDIA driver, or \
                   mesa-vulkan-drivers for lavapipe on a CPU); if it is installed, add its \
                   folder to LD_LIBRARY_PATH",
+};
+
+/// EGL, through which wgpu reaches OpenGL ES where there is no Vulkan loader.
+pub const EGL: Library = Library {
+    what: "EGL",
+    names: &["libEGL.so.1", "libEGL.so"],
+    provided_by: "the package libegl1 (with a driver: libegl-mesa0, or the NVIDIA driver)",
 };
 
 /// The folders `ld.so` searches, in its order, without the cache.

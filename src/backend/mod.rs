@@ -196,16 +196,20 @@ impl DeviceSpec {
     /// Looks for the shared libraries the backend opens at run time (see [`driver`]), so that
     /// a missing driver is an error here instead of a panic at the first tensor operation.
     pub fn check_libraries(&self) -> Result<(), DeviceError> {
-        let needed: &[driver::Library] = match self.backend {
-            Backend::Cuda => &[driver::CUDA_DRIVER, driver::NVRTC],
-            Backend::Vulkan => &[driver::VULKAN_LOADER],
+        // Each entry is a library and, after it, the ones that can stand in for it: wgpu
+        // without a Vulkan loader falls back to OpenGL ES through EGL.
+        let needed: &[&[driver::Library]] = match self.backend {
+            Backend::Cuda => &[&[driver::CUDA_DRIVER], &[driver::NVRTC]],
+            Backend::Vulkan => &[&[driver::VULKAN_LOADER]],
+            Backend::Wgpu => &[&[driver::VULKAN_LOADER, driver::EGL]],
             _ => &[],
         };
         if !cfg!(target_os = "linux") {
             return Ok(());
         }
-        for library in needed {
-            if driver::locate(library).is_none() {
+        for choices in needed {
+            let library = &choices[0];
+            if choices.iter().all(|l| driver::locate(l).is_none()) {
                 return Err(DeviceError::MissingLibrary {
                     name: self.to_string(),
                     what: library.what,
