@@ -84,8 +84,10 @@ prepare() {
         strip -o "$staging/bin/${copy##*:}" "${copy%%:*}"
     done
     # The four binaries share most of their code (burn, CubeCL, LLVM: 160 MB each): one solid
-    # xz stream with a dictionary larger than one binary stores the shared part once.
-    tar -C "$staging" -cf - bin | xz -T1 -9 --lzma2=preset=9,dict=256MiB >"$staging/bin.tar.xz"
+    # xz stream with a dictionary larger than one binary stores the shared part once. The fast
+    # match finder: 61 MB in 1.5 minutes here, against 55 MB in 6.5 with xz -9's.
+    tar -C "$staging" -cf - bin |
+        xz -T1 --lzma2=preset=6,dict=256MiB,mf=hc4,mode=fast,nice=64 >"$staging/bin.tar.xz"
     rm -r "$staging/bin"
 
     # Data: the host's own binary fetches (or finds) MiniLM and Rotten Tomatoes in its cache.
