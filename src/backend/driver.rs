@@ -45,6 +45,22 @@ pub const NVRTC: Library = Library {
                   LD_LIBRARY_PATH",
 };
 
+/// NCCL, burn's all-reduce on CUDA (DDP). `cudarc` tries these names only: PyTorch's
+/// `nvidia-nccl` wheels ship `libnccl.so.2` alone, which must be linked as `libnccl.so`.
+pub const NCCL: Library = Library {
+    what: "NCCL, which burn's DDP all-reduce uses",
+    names: &[
+        "libnccl.so",
+        "libnccl.so.13",
+        "libnccl.so.12",
+        "libnccl.so.11",
+        "libnccl.so.1",
+    ],
+    provided_by: "the package libnccl2 with libnccl-dev, or PyTorch's nvidia-nccl wheel, whose \
+                  libnccl.so.2 must be linked as libnccl.so in a folder on LD_LIBRARY_PATH \
+                  (cudarc does not try the name libnccl.so.2)",
+};
+
 /// The Vulkan loader, which wgpu's Vulkan backend opens.
 pub const VULKAN_LOADER: Library = Library {
     what: "the Vulkan loader (or, for wgpu, EGL)",

@@ -7,13 +7,13 @@
 //! The parent resumes it in process on the other backend and compares the finished run with
 //! an uninterrupted flex run of the same recipe:
 //!
-//! - killed after the **last mask update**, the resumed run must end with exactly the
-//!   reference's masks (they were chosen before the kill, on the first backend, and the
-//!   checkpoint carries them), and weights within 1e-3 of it (float rounding);
-//! - killed **before a mask update**, that update is computed on the second backend from
-//!   weights that differ from flex's in the last bits, so a weight at the threshold may fall
-//!   on the other side. The test reports how many mask entries differ and holds them to
-//!   0.1% of the pruned weights; the total count of zeros is exact either way.
+//! - started on flex and killed after the **last mask update**, the resumed run must end with
+//!   exactly the reference's masks (flex chose them before the kill, and the checkpoint
+//!   carries them), and weights within 1e-3 of it (float rounding);
+//! - killed **before a mask update**, or started on another backend, some masks are chosen
+//!   on a backend whose weights differ from flex's in the last bits, so a weight at the
+//!   threshold may fall on the other side. The test reports how many mask entries differ and
+//!   holds them to 0.1% of the pruned weights; the total count of zeros is exact either way.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -203,7 +203,10 @@ fn a_run_killed_on_one_backend_resumes_on_another() {
                 zeros, pruned,
                 "{from} → {to} at {point}: the count of zeros"
             );
-            if masks_fixed {
+            // Killed after the last update of a run that began on flex, the masks were chosen
+            // by flex before the kill and must be flex's exactly. A run that began on another
+            // backend chose them there, from weights a few bits off flex's.
+            if masks_fixed && from == "flex" {
                 assert_eq!(
                     moved, 0,
                     "{from} → {to} at {point}: masks chosen before the kill"

@@ -306,6 +306,18 @@ fn run(cli: Cli) -> Result<()> {
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let specs = device_specs(device, devices)?;
             let strategy = data_parallel(&specs, parallel)?;
+            if strategy == DataParallel::Ddp
+                && cfg!(target_os = "linux")
+                && ember::backend::driver::locate(&ember::backend::driver::NCCL).is_none()
+            {
+                let nccl = ember::backend::driver::NCCL;
+                anyhow::bail!(
+                    "DDP needs {} ({}), which the dynamic loader cannot find; it comes with {}",
+                    nccl.what,
+                    nccl.names.join(", "),
+                    nccl.provided_by
+                );
+            }
             let devices = specs
                 .iter()
                 .map(DeviceSpec::device)
@@ -712,7 +724,7 @@ enum ParallelArg {
 }
 
 /// The strategy for `specs`: what `--parallel` asks, checked against the devices, else DDP
-/// when every device is `cuda` and there are several, else main-device.
+/// when every device is `cuda` and there are several distinct ones, else main-device.
 fn data_parallel(specs: &[DeviceSpec], asked: Option<ParallelArg>) -> Result<DataParallel> {
     let all_cuda = specs.iter().all(|s| s.backend == Backend::Cuda);
     match asked {
@@ -728,10 +740,22 @@ fn data_parallel(specs: &[DeviceSpec], asked: Option<ParallelArg>) -> Result<Dat
                  all-reduce exists only for CubeCL's CUDA runtime; use --parallel main"
             )
         }
+        Some(ParallelArg::Ddp) if has_duplicates(specs) => anyhow::bail!(
+            "--parallel ddp runs one rank per GPU (NCCL's rule), and a GPU is listed twice in \
+             --devices; list each once, or use --parallel main"
+        ),
         Some(ParallelArg::Ddp) => Ok(DataParallel::Ddp),
-        None if all_cuda && specs.len() > 1 => Ok(DataParallel::Ddp),
+        None if all_cuda && specs.len() > 1 && !has_duplicates(specs) => Ok(DataParallel::Ddp),
         None => Ok(DataParallel::MainDevice),
     }
+}
+
+/// Whether a GPU appears twice (`cuda` and `cuda:0` are the same device).
+fn has_duplicates(specs: &[DeviceSpec]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    specs
+        .iter()
+        .any(|s| !seen.insert((s.backend, s.index.unwrap_or(0))))
 }
 
 /// The devices named by `--devices` or `--device`, else the first compiled backend.

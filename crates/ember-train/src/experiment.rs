@@ -276,6 +276,13 @@ pub fn run_task<T: Task>(
                 .into(),
         });
     }
+    if options.data_parallel == DataParallel::Ddp {
+        trainer::parallel::check_ddp_slices(
+            data.train_len,
+            recipe.data.batch_size,
+            options.devices.len(),
+        )?;
+    }
     let steps = Steps::data_parallel(
         data.train_len,
         recipe.data.batch_size,

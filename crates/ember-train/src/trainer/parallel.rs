@@ -5,7 +5,8 @@
 //!   are summed on the first (main) device, and the optimizer step, with its mask update,
 //!   runs there once, so every replica gets the same masks;
 //! - **DDP** (CubeCL's CUDA runtime): every device holds a replica and runs its own optimizer
-//!   step on gradients that burn's collective all-reduces (mean) after each backward pass.
+//!   step on gradients that burn's collective all-reduces (summed, as the main-device
+//!   strategy sums them) after each backward pass.
 //!   Every rank starts from the same weights and applies the same gradients, and Ember's mask
 //!   selection is a deterministic function of (weights, gradients, step), so every rank
 //!   selects the same masks without exchanging them.
@@ -30,10 +31,45 @@ pub enum DataParallel {
     #[default]
     MainDevice,
     /// burn-train's distributed data parallel: a replica and an optimizer per device,
-    /// gradients averaged by burn's collective all-reduce. burn 0.22 implements the
+    /// gradients summed by burn's collective all-reduce. burn 0.22 implements the
     /// all-reduce for CubeCL's CUDA runtime only (NCCL); on other backends it panics, so
     /// the CLI accepts it for `cuda` devices alone.
     Ddp,
+}
+
+/// Refuses a DDP run whose ranks would get different numbers of batches. burn-train gives
+/// each of `ranks` devices `len / ranks` training items and the last one the remainder; every
+/// rank all-reduces its gradients after each batch, so a rank with a batch more than the
+/// others would wait for them forever.
+pub(crate) fn check_ddp_slices(
+    train_len: usize,
+    batch_size: usize,
+    ranks: usize,
+) -> Result<(), TrainError> {
+    if ranks < 2 || batch_size == 0 {
+        return Ok(());
+    }
+    let batches = |items: usize| items.div_ceil(batch_size);
+    let share = train_len / ranks;
+    let last = train_len - share * (ranks - 1);
+    if batches(share) == batches(last) {
+        return Ok(());
+    }
+    let even = share * ranks;
+    let fit = (train_len / (ranks * batch_size)) * ranks * batch_size;
+    Err(TrainError::Invalid {
+        field: "data.train_limit".into(),
+        value: train_len.to_string(),
+        message: format!(
+            "under DDP on {ranks} devices the training split of {train_len} examples gives \
+             the ranks {} and {} batches of {batch_size}, and a rank with a batch more would \
+             wait for the others' gradients forever; set data.train_limit to {} (or {even} \
+             if that keeps the batch counts equal), a multiple of devices × batch size",
+            batches(share),
+            batches(last),
+            fit.max(ranks * batch_size),
+        ),
+    })
 }
 
 /// Trains `model` through `phase` on `devices` (the first is the main device).
@@ -72,8 +108,10 @@ where
             }
             DataParallel::Ddp => ExecutionStrategy::ddp(
                 devices.to_vec(),
+                // Summed, as the main-device strategy sums the devices' gradients: a recipe
+                // trains the same under both.
                 DistributedConfig {
-                    all_reduce_op: ReduceOperation::Mean,
+                    all_reduce_op: ReduceOperation::Sum,
                 },
             ),
         }
@@ -98,4 +136,24 @@ where
         });
     }
     Ok(result.model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_ddp_slices;
+
+    #[test]
+    fn ddp_ranks_must_get_the_same_number_of_batches() {
+        // 4,500 items on 2 ranks: 2,250 each, 36 batches of 64 each.
+        assert!(check_ddp_slices(4500, 64, 2).is_ok());
+        // 129 items on 2 ranks: 64 and 65, one batch against two.
+        let err = check_ddp_slices(129, 64, 2).unwrap_err().to_string();
+        assert!(
+            err.contains("1 and 2 batches") && err.contains("data.train_limit"),
+            "{err}"
+        );
+        // One rank, or equal counts with a short last batch, are fine.
+        assert!(check_ddp_slices(129, 64, 1).is_ok());
+        assert!(check_ddp_slices(130, 64, 2).is_ok());
+    }
 }
