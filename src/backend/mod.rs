@@ -198,12 +198,26 @@ impl DeviceSpec {
     pub fn check_libraries(&self) -> Result<(), DeviceError> {
         // Each entry is a library and, after it, the ones that can stand in for it: wgpu
         // without a Vulkan loader falls back to OpenGL ES through EGL.
-        let needed: &[&[driver::Library]] = match self.backend {
+        self.require(match self.backend {
             Backend::Cuda => &[&[driver::CUDA_DRIVER], &[driver::NVRTC]],
             Backend::Vulkan => &[&[driver::VULKAN_LOADER]],
             Backend::Wgpu => &[&[driver::VULKAN_LOADER, driver::EGL]],
             _ => &[],
-        };
+        })
+    }
+
+    /// Looks for the library of burn's collective all-reduce (NCCL on `cuda`), which a DDP
+    /// run opens at its first backward pass.
+    pub fn check_collective_libraries(&self) -> Result<(), DeviceError> {
+        self.require(match self.backend {
+            Backend::Cuda => &[&[driver::NCCL]],
+            _ => &[],
+        })
+    }
+
+    /// The first of `needed` (each a library and its stand-ins) that `dlopen` would not find,
+    /// as an error; nothing is looked for outside Linux.
+    fn require(&self, needed: &[&[driver::Library]]) -> Result<(), DeviceError> {
         if !cfg!(target_os = "linux") {
             return Ok(());
         }

@@ -176,11 +176,11 @@ fn a_run_killed_on_one_backend_resumes_on_another() {
     for (point, masks_fixed) in [("step:sparse:30", true), ("step:sparse:10", false)] {
         let pairs = all.iter().skip(1).flat_map(|(other, device)| {
             [
-                ("flex", "flex".to_string(), other.clone(), device.clone()),
-                ("other", other.clone(), "flex".to_string(), Device::flex()),
+                ("flex".to_string(), other.clone(), device.clone()),
+                (other.clone(), "flex".to_string(), Device::flex()),
             ]
         });
-        for (_, from, to, to_device) in pairs {
+        for (from, to, to_device) in pairs {
             let out = dir
                 .path()
                 .join(format!("{from}-{to}-{}", point.replace(':', "-")));

@@ -306,17 +306,10 @@ fn run(cli: Cli) -> Result<()> {
             ember::fetch::fill_in_recipe(&mut parsed)?;
             let specs = device_specs(device, devices)?;
             let strategy = data_parallel(&specs, parallel)?;
-            if strategy == DataParallel::Ddp
-                && cfg!(target_os = "linux")
-                && ember::backend::driver::locate(&ember::backend::driver::NCCL).is_none()
-            {
-                let nccl = ember::backend::driver::NCCL;
-                anyhow::bail!(
-                    "DDP needs {} ({}), which the dynamic loader cannot find; it comes with {}",
-                    nccl.what,
-                    nccl.names.join(", "),
-                    nccl.provided_by
-                );
+            if strategy == DataParallel::Ddp {
+                specs
+                    .iter()
+                    .try_for_each(DeviceSpec::check_collective_libraries)?;
             }
             let devices = specs
                 .iter()

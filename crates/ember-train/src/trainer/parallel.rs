@@ -55,19 +55,18 @@ pub(crate) fn check_ddp_slices(
     if batches(share) == batches(last) {
         return Ok(());
     }
-    let even = share * ranks;
-    let fit = (train_len / (ranks * batch_size)) * ranks * batch_size;
+    // The largest limit that gives every rank a whole number of batches.
+    let fit = (train_len / (ranks * batch_size)).max(1) * ranks * batch_size;
     Err(TrainError::Invalid {
         field: "data.train_limit".into(),
         value: train_len.to_string(),
         message: format!(
             "under DDP on {ranks} devices the training split of {train_len} examples gives \
              the ranks {} and {} batches of {batch_size}, and a rank with a batch more would \
-             wait for the others' gradients forever; set data.train_limit to {} (or {even} \
-             if that keeps the batch counts equal), a multiple of devices × batch size",
+             wait for the others' gradients forever; set data.train_limit to {fit}, a \
+             multiple of devices × batch size",
             batches(share),
             batches(last),
-            fit.max(ranks * batch_size),
         ),
     })
 }
