@@ -42,7 +42,7 @@ const BATCH_SIZES: [usize; 2] = [64, 128];
 /// Distinct batches each side cycles through.
 const BATCHES: usize = 16;
 /// Plain and ember steps timed alternately for the table.
-const INTERLEAVED: usize = 30;
+const INTERLEAVED: usize = 300;
 
 /// The plain model and the sparse one, each with its optimizer and its place in the batches.
 struct Pair {

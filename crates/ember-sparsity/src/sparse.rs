@@ -98,17 +98,14 @@ pub struct Sparse<M> {
     /// The first error of an update run inside burn-train (whose `optimize` cannot fail).
     #[module(skip)]
     failure: Arc<Mutex<Option<String>>>,
-    /// Each entry's keep-mask negated (with the keep-mask's id), so that ordinary steps mask
-    /// without negating again; see `Sparse::with_fresh_masks`.
+    /// Each entry's masks as the factors a step multiplies by, with the ids of the masks they
+    /// came from; see `Sparse::with_fresh_masks`.
     #[module(skip)]
-    pruned: Arc<Vec<Option<PrunedMask>>>,
+    factors: Arc<Vec<Option<apply::CachedFactors>>>,
     /// Input-feature norms by parameter path, for scorers that weigh by activations (Wanda).
     #[module(skip)]
     inputs: Arc<BTreeMap<String, Vec<f32>>>,
 }
-
-/// A keep-mask negated, with the id of the keep-mask parameter it was computed from.
-type PrunedMask = (ParamId, Tensor<1, Bool>);
 
 impl<M: Module> Sparse<M> {
     /// Binds `plan` to `model`: resolves and validates every modifier (see
@@ -152,7 +149,7 @@ impl<M: Module> Sparse<M> {
             plan: Arc::new(plan),
             lookup: Arc::new(lookup),
             failure: Arc::new(Mutex::new(None)),
-            pruned: Arc::default(),
+            factors: Arc::default(),
             inputs: Arc::default(),
         };
         Ok(sparse.freeze_whole_tensors().with_fresh_masks())

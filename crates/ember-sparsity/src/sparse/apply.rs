@@ -28,55 +28,167 @@ fn edit_inner<const D: usize>(
     }
 }
 
-/// The pruned / frozen state of one parameter, as plain tensors.
-#[derive(Clone)]
-struct State {
-    /// `true` = pruned (the keep-mask negated once per update, not once per step).
-    pruned: Option<Tensor<1, Bool>>,
-    frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
+/// What one entry's masks do to its weight and gradient on every step, precomputed when the
+/// masks change so that a step multiplies instead of selecting.
+///
+/// A multiply is the cheapest exact form on every backend: burn's flex backend runs a
+/// `mask_fill` on a tensor nothing else holds (a weight or a gradient during a step) as one
+/// branch per element, 5.7× slower than its vectorised multiply (`benches/mask_ops.rs`), and
+/// that select was almost all of what masks cost a LeNet-300-100 step (docs/performance.md).
+#[derive(Clone, Debug)]
+pub(crate) enum Factors {
+    /// `weight · scale + offset` and `gradient · scale`.
+    Multiply {
+        /// 1.0 where the element trains, +0.0 where it is pruned or frozen.
+        scale: Tensor<1>,
+        /// The frozen values where frozen and +0.0 elsewhere; `None` without a freeze set,
+        /// where +0.0 is added instead. The addition turns the -0.0 that a negative weight
+        /// times zero gives into +0.0, so a pruned weight is +0.0, as a select would leave it.
+        offset: Option<Tensor<1>>,
+    },
+    /// Selects with the masks: for an entry with a frozen value of -0.0, which `w · 0 + v`
+    /// cannot reproduce (it gives +0.0 when `w` is positive).
+    Select {
+        /// `true` = pruned.
+        pruned: Option<Tensor<1, Bool>>,
+        /// `true` = frozen, and the frozen values.
+        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
+    },
 }
 
-impl State {
-    /// Zeroes the pruned elements and writes back the frozen values.
-    fn apply<const D: usize>(&self, tensor: Tensor<D>) -> Tensor<D> {
-        let dims = tensor.dims();
-        edit_inner(tensor, |mut value| {
-            let device = value.device();
-            if let Some(pruned) = &self.pruned {
-                value = value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+impl Factors {
+    /// The factors of a keep-mask (`true` = kept) and a freeze set (`true` = frozen, with
+    /// its values); `None` when the entry has neither.
+    fn new(
+        keep: Option<Tensor<1, Bool>>,
+        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
+    ) -> Option<Self> {
+        let trains = match (&keep, &frozen) {
+            (None, None) => return None,
+            (Some(keep), None) => keep.clone(),
+            (None, Some((frozen, _))) => frozen.clone().bool_not(),
+            (Some(keep), Some((frozen, _))) => keep.clone().bool_and(frozen.clone().bool_not()),
+        };
+        let offset = match frozen {
+            None => None,
+            Some((frozen, values)) => {
+                // 1/(-0.0) is the only way to -inf from a frozen value.
+                let negative_zero = values
+                    .clone()
+                    .recip()
+                    .equal_elem(f32::NEG_INFINITY)
+                    .bool_and(frozen.clone())
+                    .any()
+                    .into_scalar::<bool>();
+                if negative_zero {
+                    return Some(Self::Select {
+                        pruned: keep.map(Tensor::bool_not),
+                        frozen: Some((frozen, values)),
+                    });
+                }
+                Some(values.mask_fill(frozen.bool_not(), 0.0))
             }
-            if let Some((mask, values)) = &self.frozen {
-                let mask = mask.clone().to_device(&device).reshape(dims);
-                value = value.mask_where(mask, values.clone().to_device(&device).reshape(dims));
-            }
-            value
+        };
+        Some(Self::Multiply {
+            scale: trains.float(),
+            offset,
         })
     }
 
-    /// Zeroes the gradient of every pruned or frozen element.
+    /// Zeroes the pruned elements and writes back the frozen values.
+    fn apply<const D: usize>(&self, tensor: Tensor<D>) -> Tensor<D> {
+        let dims = tensor.dims();
+        edit_inner(tensor, |value| {
+            let device = value.device();
+            let on = |t: &Tensor<1>| t.clone().to_device(&device).reshape(dims);
+            match self {
+                Self::Multiply { scale, offset } => {
+                    let scaled = value.mul(on(scale));
+                    match offset {
+                        Some(offset) => scaled.add(on(offset)),
+                        None => scaled.add_scalar(0.0),
+                    }
+                }
+                Self::Select { pruned, frozen } => {
+                    let mut value = value;
+                    if let Some(pruned) = pruned {
+                        value =
+                            value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+                    }
+                    if let Some((mask, values)) = frozen {
+                        let mask = mask.clone().to_device(&device).reshape(dims);
+                        value = value.mask_where(mask, on(values));
+                    }
+                    value
+                }
+            }
+        })
+    }
+
+    /// Zeroes the gradient of every pruned or frozen element (a multiply leaves -0.0 for a
+    /// negative gradient, which every optimizer treats as zero).
     fn mask_gradient<const D: usize>(&self, grad: Tensor<D>) -> Tensor<D> {
         let dims = grad.dims();
         let device = grad.device();
-        let mut grad = grad;
-        if let Some(pruned) = &self.pruned {
-            grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+        match self {
+            Self::Multiply { scale, .. } => {
+                grad.mul(scale.clone().to_device(&device).reshape(dims))
+            }
+            Self::Select { pruned, frozen } => {
+                let mut grad = grad;
+                if let Some(pruned) = pruned {
+                    grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+                }
+                if let Some((mask, _)) = frozen {
+                    grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
+                }
+                grad
+            }
         }
-        if let Some((mask, _)) = &self.frozen {
-            grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
-        }
-        grad
     }
 }
 
-/// Each entry's state as plain tensors, and the lookup from parameter id to entry.
+/// One entry's factors with the ids of the keep-mask and freeze-set parameters they came
+/// from, and the device they live on.
+#[derive(Clone, Debug)]
+pub(crate) struct CachedFactors {
+    source: [Option<ParamId>; 2],
+    factors: Factors,
+}
+
+impl CachedFactors {
+    /// Whether these factors live on the device of `state`'s masks.
+    fn on_device_of(&self, state: &crate::state::ParamState) -> bool {
+        let mask_device = match (&state.keep, &state.frozen) {
+            (Some(keep), _) => keep.val().device(),
+            (None, Some(frozen)) => frozen.val().device(),
+            (None, None) => return false,
+        };
+        let device = match &self.factors {
+            Factors::Multiply { scale, .. } => scale.device(),
+            Factors::Select {
+                pruned: Some(pruned),
+                ..
+            } => pruned.device(),
+            Factors::Select {
+                frozen: Some((frozen, _)),
+                ..
+            } => frozen.device(),
+            Factors::Select { .. } => return false,
+        };
+        device == mask_device
+    }
+}
+
+/// Each entry's factors, and the lookup from parameter id to entry.
 struct States<'a> {
     lookup: &'a HashMap<ParamId, usize>,
-    states: Vec<Option<State>>,
+    states: Vec<Option<Factors>>,
     hits: usize,
 }
 
 impl States<'_> {
-    fn of(&mut self, id: &ParamId) -> Option<State> {
+    fn of(&mut self, id: &ParamId) -> Option<Factors> {
         let state = self.lookup.get(id).and_then(|&i| self.states[i].clone());
         self.hits += usize::from(state.is_some());
         state
@@ -142,18 +254,40 @@ impl<M: Module> Sparse<M> {
             .count()
     }
 
-    /// The pruned masks (negated keep-masks), one per entry, remembered with the id and
-    /// device of the keep-mask they came from. Rebuilt whenever masks change
-    /// ([`Sparse::new`], updates, loads); a stale entry (another id or device, as after
-    /// loading a record or moving the model) is negated again where it is used.
+    /// Each entry's factors, remembered with the ids of the masks they came from. Rebuilt
+    /// whenever masks change ([`Sparse::new`], updates, loads); a stale entry (other ids or
+    /// another device, as after loading a record or moving the model) is computed again where
+    /// it is used.
     pub(crate) fn with_fresh_masks(mut self) -> Self {
-        let pruned = self
+        let factors = self
             .state
             .iter()
-            .map(|(_, s)| s.keep.as_ref().map(|k| (k.id, k.val().inner().bool_not())))
+            .map(|(_, s)| {
+                let factors = Self::factors_of(s)?;
+                Some(CachedFactors {
+                    source: Self::sources_of(s),
+                    factors,
+                })
+            })
             .collect();
-        self.pruned = Arc::new(pruned);
+        self.factors = Arc::new(factors);
         self
+    }
+
+    fn sources_of(state: &crate::state::ParamState) -> [Option<ParamId>; 2] {
+        [
+            state.keep.as_ref().map(|k| k.id),
+            state.frozen.as_ref().map(|f| f.id),
+        ]
+    }
+
+    fn factors_of(state: &crate::state::ParamState) -> Option<Factors> {
+        let keep = state.keep.as_ref().map(|k| k.val().inner());
+        let frozen = match (&state.frozen, &state.frozen_values) {
+            (Some(m), Some(v)) => Some((m.val().inner(), v.val().inner())),
+            _ => None,
+        };
+        Factors::new(keep, frozen)
     }
 
     fn states<'a>(&self, lookup: &'a HashMap<ParamId, usize>) -> States<'a> {
@@ -161,22 +295,16 @@ impl<M: Module> Sparse<M> {
             .state
             .iter()
             .enumerate()
-            .map(|(i, (_, s))| {
-                let pruned = s.keep.as_ref().map(|k| {
-                    let keep = k.val().inner();
-                    match self.pruned.get(i).and_then(Option::as_ref) {
-                        Some((id, pruned)) if *id == k.id && pruned.device() == keep.device() => {
-                            pruned.clone()
-                        }
-                        _ => keep.bool_not(),
+            .map(
+                |(i, (_, s))| match self.factors.get(i).and_then(Option::as_ref) {
+                    Some(cached)
+                        if cached.source == Self::sources_of(s) && cached.on_device_of(s) =>
+                    {
+                        Some(cached.factors.clone())
                     }
-                });
-                let frozen = match (&s.frozen, &s.frozen_values) {
-                    (Some(m), Some(v)) => Some((m.val().inner(), v.val().inner())),
-                    _ => None,
-                };
-                (pruned.is_some() || frozen.is_some()).then_some(State { pruned, frozen })
-            })
+                    _ => Self::factors_of(s),
+                },
+            )
             .collect();
         States {
             lookup,
@@ -236,5 +364,50 @@ impl<M: Module> Sparse<M> {
         };
         self.model = self.model.map(&mut mapper);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Bool, Device, Tensor};
+
+    use super::Factors;
+
+    fn bits(tensor: Tensor<1>) -> Vec<u32> {
+        tensor.into_data().iter::<f32>().map(f32::to_bits).collect()
+    }
+
+    /// Pruned elements come out +0.0 whatever their sign; frozen values bit for bit, -0.0
+    /// included, which `w · 0 + v` alone cannot give (it is +0.0 for a positive `w`).
+    #[test]
+    fn factors_zero_pruned_and_restore_frozen_signed_zeros() {
+        let device = Device::flex();
+        let flags = |f: [bool; 4]| Tensor::<1, Bool>::from_data(f, &device);
+        let floats = |f: [f32; 4]| Tensor::<1>::from_data(f, &device);
+        let weight = floats([-3.0, 2.0, 5.0, 7.0]);
+        let keep = flags([false, true, true, true]);
+        for frozen_value in [-0.0f32, 0.0, -1.5] {
+            let frozen = (
+                flags([false, false, true, false]),
+                floats([9.0, 9.0, frozen_value, 9.0]),
+            );
+            let factors = Factors::new(Some(keep.clone()), Some(frozen)).unwrap();
+            let expected = [
+                0,
+                2.0f32.to_bits(),
+                frozen_value.to_bits(),
+                7.0f32.to_bits(),
+            ];
+            assert_eq!(
+                bits(factors.apply(weight.clone())),
+                expected,
+                "{frozen_value}"
+            );
+            let grad = factors.mask_gradient(floats([1.0, -2.0, 3.0, 4.0]));
+            let grad: Vec<f32> = grad.into_data().iter::<f32>().collect();
+            assert_eq!(grad, [0.0, -2.0, 0.0, 4.0]);
+        }
+        let pruned_only = Factors::new(Some(keep), None).unwrap();
+        assert_eq!(bits(pruned_only.apply(weight))[0], 0, "+0.0, not -0.0");
     }
 }
