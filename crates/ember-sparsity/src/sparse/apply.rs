@@ -51,8 +51,8 @@ pub(crate) enum Factors {
     Select {
         /// `true` = pruned.
         pruned: Option<Tensor<1, Bool>>,
-        /// `true` = frozen, and the frozen values.
-        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
+        /// `true` = frozen, and the frozen values (boxed: the rare variant stays small).
+        frozen: Option<Box<(Tensor<1, Bool>, Tensor<1>)>>,
     },
 }
 
@@ -83,7 +83,7 @@ impl Factors {
                 if negative_zero {
                     return Some(Self::Select {
                         pruned: keep.map(Tensor::bool_not),
-                        frozen: Some((frozen, values)),
+                        frozen: Some(Box::new((frozen, values))),
                     });
                 }
                 Some(values.mask_fill(frozen.bool_not(), 0.0))
@@ -115,7 +115,7 @@ impl Factors {
                         value =
                             value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
                     }
-                    if let Some((mask, values)) = frozen {
+                    if let Some((mask, values)) = frozen.as_deref() {
                         let mask = mask.clone().to_device(&device).reshape(dims);
                         value = value.mask_where(mask, on(values));
                     }
@@ -139,7 +139,7 @@ impl Factors {
                 if let Some(pruned) = pruned {
                     grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
                 }
-                if let Some((mask, _)) = frozen {
+                if let Some((mask, _)) = frozen.as_deref() {
                     grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
                 }
                 grad
@@ -171,9 +171,9 @@ impl CachedFactors {
                 ..
             } => pruned.device(),
             Factors::Select {
-                frozen: Some((frozen, _)),
+                frozen: Some(frozen),
                 ..
-            } => frozen.device(),
+            } => frozen.0.device(),
             Factors::Select { .. } => return false,
         };
         device == mask_device
