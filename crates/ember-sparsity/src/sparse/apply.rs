@@ -35,6 +35,8 @@ fn edit_inner<const D: usize>(
 /// `mask_fill` on a tensor nothing else holds (a weight or a gradient during a step) as one
 /// branch per element, 5.7× slower than its vectorised multiply (`benches/mask_ops.rs`), and
 /// that select was almost all of what masks cost a LeNet-300-100 step (docs/performance.md).
+// One per masked tensor, built when masks change: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub(crate) enum Factors {
     /// `weight · scale + offset` and `gradient · scale`.
@@ -51,8 +53,8 @@ pub(crate) enum Factors {
     Select {
         /// `true` = pruned.
         pruned: Option<Tensor<1, Bool>>,
-        /// `true` = frozen, and the frozen values (boxed: the rare variant stays small).
-        frozen: Option<Box<(Tensor<1, Bool>, Tensor<1>)>>,
+        /// `true` = frozen, and the frozen values.
+        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
     },
 }
 
@@ -83,7 +85,7 @@ impl Factors {
                 if negative_zero {
                     return Some(Self::Select {
                         pruned: keep.map(Tensor::bool_not),
-                        frozen: Some(Box::new((frozen, values))),
+                        frozen: Some((frozen, values)),
                     });
                 }
                 Some(values.mask_fill(frozen.bool_not(), 0.0))
@@ -115,7 +117,7 @@ impl Factors {
                         value =
                             value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
                     }
-                    if let Some((mask, values)) = frozen.as_deref() {
+                    if let Some((mask, values)) = frozen {
                         let mask = mask.clone().to_device(&device).reshape(dims);
                         value = value.mask_where(mask, on(values));
                     }
@@ -139,7 +141,7 @@ impl Factors {
                 if let Some(pruned) = pruned {
                     grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
                 }
-                if let Some((mask, _)) = frozen.as_deref() {
+                if let Some((mask, _)) = frozen {
                     grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
                 }
                 grad
@@ -171,9 +173,9 @@ impl CachedFactors {
                 ..
             } => pruned.device(),
             Factors::Select {
-                frozen: Some(frozen),
+                frozen: Some((frozen, _)),
                 ..
-            } => frozen.0.device(),
+            } => frozen.device(),
             Factors::Select { .. } => return false,
         };
         device == mask_device
