@@ -6,8 +6,8 @@
 //! batch of the embedded MNIST data, so no backend can answer from a cache.
 //!
 //! ```sh
-//! cargo bench --profile dev --bench backends                       # flex
-//! cargo bench --profile dev --bench backends --features ndarray,wgpu,tch
+//! cargo bench --bench backends                       # flex
+//! cargo bench --bench backends --features ndarray,wgpu,tch
 //! ```
 //! Criterion prints each backend's time; a table with the ratio to flex follows.
 //! `EMBER_BENCH_BACKENDS=flex,cuda` limits it to the backends named.

@@ -5,7 +5,7 @@
 //! - `freeze_elements`: 90% of `layers.0.weight` frozen element by element (top magnitude).
 //!
 //! ```sh
-//! cargo bench --profile dev --bench freeze
+//! cargo bench --bench freeze
 //! ```
 //! Criterion prints the step times; the optimizer state sizes are printed before them.
 

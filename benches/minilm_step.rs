@@ -1,10 +1,12 @@
 //! A training step of pretrained all-MiniLM-L6-v2 for sequence classification, batch 16 ×
 //! 64 tokens, as the GMP* recipe trains it, on every compiled CPU backend:
 //! - `dense`: the dense fine-tuning step (cross-entropy, AdamW at 1e-4);
-//! - `gmp`: the step under GMP* in its steady state between pruning updates: the model in
-//!   [`Sparse`] at 80% global magnitude sparsity over the encoder's linear weights (pruned at
-//!   step 0, before timing), trained against a dense teacher at hardness 1 and temperature 2
-//!   (the teacher's forward pass is part of every step).
+//! - `sparse`: the same step with the model in [`Sparse`] at 80% global magnitude sparsity
+//!   over the encoder's linear weights (pruned at step 0, before timing), no teacher: what the
+//!   masks alone cost a transformer's step;
+//! - `gmp`: the step under GMP* in its steady state between pruning updates: `sparse`
+//!   trained against a dense teacher at hardness 1 and temperature 2 (the teacher's forward
+//!   pass is part of every step).
 //!
 //! A step is what Ember's training loop runs: [`TrainStep::step`] (forward, loss, backward),
 //! the loss read back to the host (the loop checks it is finite), then
@@ -12,8 +14,8 @@
 //! 8 batches of random token ids (every token attended, so no padding is computed).
 //!
 //! ```sh
-//! cargo bench --profile dev --bench minilm_step                  # flex
-//! MINILM_BACKENDS=flex,tch cargo bench --profile dev --bench minilm_step --features tch
+//! cargo bench --bench minilm_step                                # flex
+//! MINILM_BACKENDS=flex,tch cargo bench --bench minilm_step --features tch
 //! ```
 //! The model comes from Ember's cache (`ember fetch minilm`). Each line starting with
 //! `BENCH ` is one JSON record, for `cargo xtask bench`, which times PyTorch + `transformers`
@@ -91,11 +93,13 @@ where
     model.optimize(optim, LR.into(), output.grads)
 }
 
-/// The dense model and the one under GMP*, each with its optimizer and its place in the
-/// batches.
+/// The dense model, the masked one and the one under GMP*, each with its optimizer and its
+/// place in the batches.
 struct Pair {
     dense: Option<Classifier>,
     dense_optim: ModuleOptimizer,
+    sparse: Option<Sparse<Classifier>>,
+    sparse_optim: ModuleOptimizer,
     gmp: Option<Sparse<Classifier>>,
     gmp_optim: ModuleOptimizer,
     batches: Cycle<TextBatch>,
@@ -129,9 +133,12 @@ impl Pair {
             temperature: 2.0,
         };
         let student = TaskModel::new(pretrained.clone().train()).with_teacher(teacher, distill);
+        let masked = TaskModel::new(pretrained.clone().train());
         let mut pair = Self {
             dense: Some(TaskModel::new(pretrained.train())),
             dense_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
+            sparse: Some(Sparse::new(masked, plan.clone()).expect("a valid plan")),
+            sparse_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
             gmp: Some(Sparse::new(student, plan).expect("a valid plan")),
             gmp_optim: AdamWConfig::new().with_weight_decay(0.0).init(),
             batches: Cycle::new(batches(config.vocab_size, &device.clone().autodiff())),
@@ -139,14 +146,17 @@ impl Pair {
         // Step 0 prunes to 80%; the measured steps come after it.
         for _ in 0..WARMUP {
             pair.dense();
+            pair.sparse();
             pair.gmp();
         }
-        let report = pair.gmp.as_ref().expect("a model").report();
-        assert!(
-            (report.ratio - SPARSITY).abs() < 1e-3,
-            "the encoder is {:.4} sparse, not {SPARSITY}",
-            report.ratio
-        );
+        for model in [&pair.sparse, &pair.gmp] {
+            let report = model.as_ref().expect("a model").report();
+            assert!(
+                (report.ratio - SPARSITY).abs() < 1e-3,
+                "the encoder is {:.4} sparse, not {SPARSITY}",
+                report.ratio
+            );
+        }
         pair
     }
 
@@ -156,8 +166,14 @@ impl Pair {
         self.dense = Some(step(model, &mut self.dense_optim, batch));
     }
 
-    fn gmp(&mut self) {
+    fn sparse(&mut self) {
         let batch = self.batches.next(1);
+        let model = self.sparse.take().expect("a model between steps");
+        self.sparse = Some(step(model, &mut self.sparse_optim, batch));
+    }
+
+    fn gmp(&mut self) {
+        let batch = self.batches.next(2);
         let model = self.gmp.take().expect("a model between steps");
         self.gmp = Some(step(model, &mut self.gmp_optim, batch));
     }
@@ -166,22 +182,30 @@ impl Pair {
 fn main() {
     println!(
         "training step, all-MiniLM-L6-v2, batch {BATCH} x {SEQ} tokens, AdamW: dense against \
-         GMP* ({:.0}% + distillation), medians of {SAMPLES} interleaved steps",
+         {:.0}% sparse and GMP* (the same + distillation), medians of {SAMPLES} interleaved \
+         steps",
         SPARSITY * 100.0
     );
-    println!("{:<10} {:>10} {:>10}", "backend", "dense s", "gmp s");
+    println!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10}",
+        "backend", "dense s", "sparse s", "overhead", "gmp s"
+    );
     // The CPU backends unless MINILM_BACKENDS names others.
     let wanted = std::env::var("MINILM_BACKENDS").unwrap_or_else(|_| "flex,ndarray,tch".into());
     for spec in backends(Some(&wanted)) {
         let device = spec.device().expect("a compiled backend");
         let mut pair = Pair::new(&device);
-        let [dense, gmp] = alternating(SAMPLES, &mut pair, |pair, side| {
-            if side == 0 { pair.dense() } else { pair.gmp() }
+        let [dense, sparse, gmp] = alternating(SAMPLES, &mut pair, |pair, side| match side {
+            0 => pair.dense(),
+            1 => pair.sparse(),
+            _ => pair.gmp(),
         });
-        println!("{spec:<10} {dense:>10.3} {gmp:>10.3}");
+        let overhead = (sparse / dense - 1.0) * 100.0;
+        println!("{spec:<10} {dense:>10.3} {sparse:>10.3} {overhead:>9.1}% {gmp:>10.3}");
         println!(
             "BENCH {{\"kind\":\"train_minilm\",\"backend\":\"{spec}\",\"batch\":{BATCH},\
-             \"seq\":{SEQ},\"sparsity\":{SPARSITY},\"dense_s\":{dense:e},\"gmp_s\":{gmp:e}}}"
+             \"seq\":{SEQ},\"sparsity\":{SPARSITY},\"dense_s\":{dense:e},\
+             \"sparse_s\":{sparse:e},\"gmp_s\":{gmp:e}}}"
         );
     }
 }

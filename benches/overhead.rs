@@ -5,21 +5,25 @@
 //! backward, `GradientsParams::from_grads` and the optimizer step, then one value read back so
 //! that asynchronous backends (wgpu) finish the step before the clock stops.
 //! - `plain`: `optim.step(..)` on the bare model;
-//! - `ember`: [`Sparse::optimizer_step`] with a one-shot 90% global magnitude plan on
+//! - `pruned`: [`Sparse::optimizer_step`] with a one-shot 90% global magnitude plan on
 //!   `re:layers\.\d+\.weight`, pruned at step 0; the measured steps come after it, so they are
-//!   the steady state: masked gradients and the mask write-back, no mask update.
+//!   the steady state: masked gradients and the mask write-back, no mask update;
+//! - `frozen`: the same three weights with their top-magnitude 90% frozen element by element
+//!   at step 0 (gradients masked, frozen values written back);
+//! - `frozen_tensor`: `layers.0` frozen whole, through burn's `require_grad = false` (no
+//!   gradient, no optimizer state: faster than plain).
 //!
-//! Both start from the same weights and feed the same batches of the embedded MNIST data.
+//! All start from the same weights and feed the same batches of the embedded MNIST data.
 //!
 //! ```sh
-//! cargo bench --profile dev --bench overhead                   # flex
-//! cargo bench --profile dev --bench overhead --features tch    # flex and tch
-//! OVERHEAD_BACKENDS=flex,tch OVERHEAD_SPARSITY=0 cargo bench --profile dev --bench overhead \
-//!     --features ndarray,wgpu,tch                               # the backend suite's build
+//! cargo bench --bench overhead                                 # flex
+//! OVERHEAD_BACKENDS=flex,ndarray,tch cargo bench --bench overhead --features ndarray,tch
+//! OVERHEAD_SPARSITY=0 cargo bench --bench overhead              # bookkeeping alone
 //! ```
-//! `OVERHEAD_SPARSITY=0` measures Ember's bookkeeping alone (the masks prune nothing).
-//! Criterion prints each step time; a table follows with the overhead, from the medians of
-//! 30 interleaved plain and ember steps (alternating, so that machine noise hits both alike).
+//! `OVERHEAD_SPARSITY=0` measures Ember's bookkeeping alone (the masks prune and freeze
+//! nothing). Criterion prints the plain and pruned step times; a table follows with each
+//! side's overhead, from the medians of `INTERLEAVED` steps taken in rotation (so that machine
+//! noise hits every side alike).
 
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
@@ -36,79 +40,100 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ember::data::ImageBatch;
 use ember::models::{Mlp, MlpConfig};
 use ember::prelude::*;
+use ember::sparsity::{FreezeRule, Freezer};
 use ember::train::init_on_host;
 
 const BATCH_SIZES: [usize; 2] = [64, 128];
 /// Distinct batches each side cycles through.
 const BATCHES: usize = 16;
-/// Plain and ember steps timed alternately for the table.
+/// Steps of each side timed in rotation for the table.
 const INTERLEAVED: usize = 300;
+/// The wrapped sides, in the order of the table's columns.
+const WRAPPED: [&str; 3] = ["pruned", "frozen", "frozen_tensor"];
 
-/// The plain model and the sparse one, each with its optimizer and its place in the batches.
-struct Pair {
+/// The pruned (or frozen) fraction: 0.9, or `OVERHEAD_SPARSITY` (0 measures the bookkeeping
+/// alone).
+fn sparsity() -> f64 {
+    std::env::var("OVERHEAD_SPARSITY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.9)
+}
+
+/// The plan of a wrapped side.
+fn plan(side: &str) -> SparsityPlan {
+    let weights = || Selector::new([r"re:layers\.\d+\.weight"]);
+    let at_start = SparsitySchedule::one_shot(sparsity(), 0);
+    match side {
+        "pruned" => SparsityPlan::new(vec![Pruner::magnitude("gmp", weights(), at_start)]),
+        "frozen" => SparsityPlan::default().with_freezer(Freezer::new(
+            "top",
+            weights(),
+            FreezeRule::TopMagnitude,
+            at_start,
+        )),
+        _ => SparsityPlan::default().with_freezer(Freezer::new(
+            "first",
+            Selector::new(["layers.0.weight", "layers.0.bias"]),
+            FreezeRule::All,
+            at_start,
+        )),
+    }
+}
+
+/// The plain model and the wrapped ones, each with its optimizer, and the batches.
+struct Sides {
     plain: Option<Mlp>,
     plain_optim: ModuleOptimizer,
-    sparse: Option<Sparse<Mlp>>,
-    sparse_optim: ModuleOptimizer,
+    wrapped: Vec<(Option<Sparse<Mlp>>, ModuleOptimizer)>,
     batches: Cycle<ImageBatch>,
 }
 
-impl Pair {
+impl Sides {
     fn new(device: &Device, batch_size: usize) -> Self {
         let model = || init_on_host(1, device, |host| MlpConfig::new().init(host)).train();
-        let plan = SparsityPlan::new(vec![Pruner::magnitude(
-            "gmp",
-            Selector::new([r"re:layers\.\d+\.weight"]),
-            SparsitySchedule::one_shot(sparsity(), 0),
-        )]);
-        let mut pair = Self {
+        let mut sides = Self {
             plain: Some(model()),
             plain_optim: AdamConfig::new().init(),
-            sparse: Some(Sparse::new(model(), plan).expect("a valid plan")),
-            sparse_optim: AdamConfig::new().init(),
+            wrapped: WRAPPED
+                .iter()
+                .map(|side| {
+                    let sparse = Sparse::new(model(), plan(side)).expect("a valid plan");
+                    (Some(sparse), AdamConfig::new().init())
+                })
+                .collect(),
             batches: Cycle::new(mnist_batches(
                 batch_size,
                 BATCHES,
                 &device.clone().autodiff(),
             )),
         };
-        // Step 0 prunes to 90%; the untimed steps after it also compile wgpu's kernels.
+        // Step 0 prunes and freezes; the untimed steps after it also compile wgpu's kernels.
         for _ in 0..4 {
-            pair.plain();
-            pair.ember();
+            for side in 0..=WRAPPED.len() {
+                sides.step(side);
+            }
         }
-        pair
+        sides
     }
 
-    fn plain(&mut self) {
-        let batch = self.batches.next(0);
-        let model = self.plain.take().expect("a model between steps");
-        self.plain = Some(plain_step(
-            model,
-            &mut self.plain_optim,
-            batch.images,
-            batch.targets,
-        ));
+    /// One step of side `side`: 0 is plain, then the wrapped sides in `WRAPPED`'s order.
+    fn step(&mut self, side: usize) {
+        let batch = self.batches.next(side);
+        if side == 0 {
+            let model = self.plain.take().expect("a model between steps");
+            self.plain = Some(plain_step(
+                model,
+                &mut self.plain_optim,
+                batch.images,
+                batch.targets,
+            ));
+        } else {
+            let (sparse, optim) = &mut self.wrapped[side - 1];
+            let model = sparse.take().expect("a model between steps");
+            *sparse = Some(train_step(model, optim, batch.images, batch.targets));
+        }
     }
-
-    fn ember(&mut self) {
-        let batch = self.batches.next(1);
-        let sparse = self.sparse.take().expect("a model between steps");
-        self.sparse = Some(train_step(
-            sparse,
-            &mut self.sparse_optim,
-            batch.images,
-            batch.targets,
-        ));
-    }
-}
-
-/// The pruned fraction: 0.9, or `OVERHEAD_SPARSITY` (0 measures the bookkeeping alone).
-fn sparsity() -> f64 {
-    std::env::var("OVERHEAD_SPARSITY")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.9)
 }
 
 fn overhead(c: &mut Criterion) {
@@ -122,45 +147,56 @@ fn overhead(c: &mut Criterion) {
     for spec in backends(std::env::var("OVERHEAD_BACKENDS").ok().as_deref()) {
         let device = spec.device().expect("a compiled backend");
         for batch_size in BATCH_SIZES {
-            let mut pair = Pair::new(&device, batch_size);
+            let mut sides = Sides::new(&device, batch_size);
             group.bench_function(format!("{spec}/{batch_size}/plain"), |b| {
-                b.iter(|| pair.plain())
+                b.iter(|| sides.step(0))
             });
-            group.bench_function(format!("{spec}/{batch_size}/ember"), |b| {
-                b.iter(|| pair.ember())
+            group.bench_function(format!("{spec}/{batch_size}/pruned"), |b| {
+                b.iter(|| sides.step(1))
             });
-            let [plain, ember] = alternating(INTERLEAVED, &mut pair, |pair, side| {
-                if side == 0 {
-                    pair.plain()
-                } else {
-                    pair.ember()
-                }
-            });
-            rows.push((spec.to_string(), batch_size, plain, ember));
+            let times: [f64; 4] = alternating(INTERLEAVED, &mut sides, Sides::step);
+            rows.push((spec.to_string(), batch_size, times));
         }
     }
     group.finish();
 
     println!(
-        "\ntraining step, LeNet-300-100, Adam: plain burn against Ember (90% sparse), \
-         medians of {INTERLEAVED} interleaved steps:"
+        "\ntraining step, LeNet-300-100, Adam: plain burn against Ember ({:.0}% pruned, {:.0}% \
+         frozen element by element, layers.0 frozen whole), medians of {INTERLEAVED} steps \
+         taken in rotation:",
+        sparsity() * 100.0,
+        sparsity() * 100.0,
     );
     println!(
-        "{:<10} {:>6} {:>10} {:>10} {:>10}",
-        "backend", "batch", "plain ms", "ember ms", "overhead"
+        "{:<10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "backend",
+        "batch",
+        "plain ms",
+        "pruned",
+        "overhead",
+        "frozen",
+        "overhead",
+        "tensor",
+        "ratio"
     );
-    for (name, batch_size, plain, ember) in &rows {
-        let overhead = (ember / plain - 1.0) * 100.0;
+    for (name, batch_size, [plain, pruned, frozen, tensor]) in &rows {
+        let overhead = |t: f64| (t / plain - 1.0) * 100.0;
         // One JSON record per row, for `cargo xtask bench`.
         println!(
             "BENCH {{\"kind\":\"train_lenet\",\"backend\":\"{name}\",\"batch\":{batch_size},\
-             \"sparsity\":{},\"plain_s\":{plain:e},\"ember_s\":{ember:e}}}",
+             \"sparsity\":{},\"plain_s\":{plain:e},\"ember_s\":{pruned:e},\
+             \"frozen_s\":{frozen:e},\"frozen_tensor_s\":{tensor:e}}}",
             sparsity()
         );
         println!(
-            "{name:<10} {batch_size:>6} {:>10.2} {:>10.2} {overhead:>9.1}%",
+            "{name:<10} {batch_size:>6} {:>9.3} {:>9.3} {:>8.1}% {:>9.3} {:>8.1}% {:>9.3} {:>8.2}x",
             plain * 1e3,
-            ember * 1e3
+            pruned * 1e3,
+            overhead(*pruned),
+            frozen * 1e3,
+            overhead(*frozen),
+            tensor * 1e3,
+            tensor / plain
         );
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! ```sh
 //! cargo xtask bench-select    # makes a venv with numpy, then runs the line below with it
-//! SELECT_BENCH_PYTHON=/path/to/python cargo bench --profile dev --bench select
-//! SELECT_BENCH_SIZES=1000,100000 cargo bench --profile dev --bench select
+//! SELECT_BENCH_PYTHON=/path/to/python cargo bench --bench select
+//! SELECT_BENCH_SIZES=1000,100000 cargo bench --bench select
 //! ```
 //! The scores are uniform in [0, 1), rounded to 1e-6 so that many of them tie. Every result is
 //! checked: exactly `k` flags, every flagged score at most every unflagged one, and the `k`-th

@@ -4,7 +4,7 @@
 //! against Ember's dense product (burn's flex backend, which Ember runs on by default).
 //!
 //! ```sh
-//! cargo bench --profile dev --bench sparse_inference
+//! cargo bench --bench sparse_inference
 //! ```
 //! Each point is the median of interleaved samples (dense and sparse alternate, so machine
 //! noise hits both alike). Every line starting with `BENCH ` is one JSON record, for

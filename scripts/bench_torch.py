@@ -16,6 +16,12 @@ runs it between pruning updates: the encoder's linear weights at 80% (global L1 
 `torch.nn.utils.prune`), distilled from the dense model (hardness 1, temperature 2). Writes one
 JSON record per point to OUT.json.
 
+With BENCH_E2E_EXPORT (an `ember export --format hf` folder), BENCH_E2E_TEXTS (the JSON of
+`ember eval RUN --sample N --json`: the sentences with Ember's logits) and BENCH_E2E_MAX_LEN
+(the run's `data.max_len`), `transformers` classifies the same sentences one at a time, as
+`ember eval --batch-size 1` does: the end-to-end row's PyTorch dense figure, loading included
+as in Ember's, and how often its classes agree with Ember's.
+
 BENCH_DEVICE=cuda runs the training steps on the GPU (synchronised before every clock read),
 for `scripts/gpu-check.sh`, which passes an empty POINTS list.
 """
@@ -232,6 +238,34 @@ def training_minilm(model_dir):
     ]
 
 
+def end_to_end(export, texts_path, max_len):
+    """Sentences per second of `transformers` at batch 1 on the sentences Ember classified,
+    and the fraction whose class agrees with Ember's."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    predictions = json.loads(open(texts_path).read())["predictions"]
+    start = time.perf_counter()
+    model = AutoModelForSequenceClassification.from_pretrained(export).eval()
+    tokenizer = AutoTokenizer.from_pretrained(export)
+    agree = 0
+    with torch.no_grad():
+        for p in predictions:
+            batch = tokenizer(
+                p["text"], truncation=True, max_length=max_len, return_tensors="pt"
+            )
+            logits = model(**batch).logits[0]
+            agree += int(logits.argmax().item() == p["class"])
+    seconds = time.perf_counter() - start
+    return [
+        {
+            "kind": "eval_minilm",
+            "examples": len(predictions),
+            "seconds": seconds,
+            "agree": agree / max(len(predictions), 1),
+        }
+    ]
+
+
 def main():
     points_path, out_path = sys.argv[1:3]
     torch.set_num_threads(os.cpu_count() or 1)
@@ -241,6 +275,13 @@ def main():
     model_dir = os.environ.get("BENCH_MINILM_DIR")
     if model_dir:
         records += training_minilm(model_dir)
+    export = os.environ.get("BENCH_E2E_EXPORT")
+    if export:
+        records += end_to_end(
+            export,
+            os.environ["BENCH_E2E_TEXTS"],
+            int(os.environ["BENCH_E2E_MAX_LEN"]),
+        )
     with open(out_path, "w") as f:
         json.dump(
             {

@@ -77,11 +77,11 @@ pub fn backends(wanted: Option<&str>) -> Vec<DeviceSpec> {
         .collect()
 }
 
-/// The same batches for two sides, each side taking them in turn from its own place in the
+/// The same batches for several sides, each side taking them in turn from its own place in the
 /// cycle, so both see the same sequence.
 pub struct Cycle<T> {
     batches: Vec<T>,
-    next: [usize; 2],
+    next: [usize; 4],
 }
 
 impl<T: Clone> Cycle<T> {
@@ -89,11 +89,11 @@ impl<T: Clone> Cycle<T> {
     pub fn new(batches: Vec<T>) -> Self {
         Self {
             batches,
-            next: [0, 0],
+            next: [0; 4],
         }
     }
 
-    /// The next batch of side `side` (0 or 1).
+    /// The next batch of side `side` (0 to 3).
     pub fn next(&mut self, side: usize) -> T {
         let batch = self.batches[self.next[side] % self.batches.len()].clone();
         self.next[side] += 1;
@@ -101,16 +101,17 @@ impl<T: Clone> Cycle<T> {
     }
 }
 
-/// The medians of `samples` timed calls of `step(state, 0)` and `step(state, 1)`,
-/// alternating which side goes first, so that machine noise hits both alike.
-pub fn alternating<P>(
+/// The medians of `samples` timed calls of `step(state, side)` for each of the `N` sides,
+/// rotating which side goes first, so that machine noise hits all alike.
+pub fn alternating<P, const N: usize>(
     samples: usize,
     state: &mut P,
     mut step: impl FnMut(&mut P, usize),
-) -> [f64; 2] {
-    let mut times = [Vec::new(), Vec::new()];
+) -> [f64; N] {
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
     for i in 0..samples {
-        for side in [i % 2, 1 - i % 2] {
+        for k in 0..N {
+            let side = (i + k) % N;
             let started = Instant::now();
             step(state, side);
             times[side].push(started.elapsed().as_secs_f64());

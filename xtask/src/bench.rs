@@ -9,13 +9,21 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{cache, cargo_command, ember, hf_venv, run, short_gmp_star};
+use crate::{Build, cache, cargo_command, ember_in, hf_venv, run, short_gmp_star};
+
+/// `ember` from a release build: every command whose time or output the tables use.
+fn ember(args: &[&str]) -> Result<String> {
+    ember_in(Build::Release, args)
+}
 
 /// The JSON records a bench printed on lines starting with `BENCH `.
 fn bench_records(args: &[&str], envs: &[(String, String)]) -> Result<Vec<Value>> {
     let mut command = cargo_command();
     command
-        .args(["bench", "--profile", "dev"])
+        // `cargo bench` builds with the bench profile, which inherits release: the only
+        // build whose timings mean anything (the dev profile builds Ember's crates, and every
+        // burn generic they instantiate, at opt-level 1).
+        .arg("bench")
         .args(args)
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .stderr(Stdio::inherit());
@@ -102,6 +110,7 @@ fn short_minilm_run(sparsity: f64) -> Result<String> {
     if !dir.join("report.json").is_file() {
         let _ = std::fs::remove_dir_all(&dir);
         short_gmp_star(
+            Build::Release,
             &dir_s,
             &[&format!("modifiers[0].schedule.final_sparsity={sparsity}")],
         )?;
@@ -185,6 +194,21 @@ fn eval_at_batch_1(run_dir: &str, engine: &str) -> Result<(f64, f64, u64)> {
     ))
 }
 
+/// The `data.max_len` of the run in `run_dir` (its recipe.toml).
+fn recipe_max_len(run_dir: &str) -> Result<u64> {
+    let path = Path::new(run_dir).join("recipe.toml");
+    let recipe: toml::Table = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}", path.display()))?
+        .parse()
+        .with_context(|| format!("{} is not TOML", path.display()))?;
+    recipe
+        .get("data")
+        .and_then(|d| d.get("max_len"))
+        .and_then(toml::Value::as_integer)
+        .and_then(|n| u64::try_from(n).ok())
+        .with_context(|| format!("{} has no data.max_len", path.display()))
+}
+
 /// Where the generated part of `docs/performance.md` starts.
 const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -->";
 
@@ -193,10 +217,8 @@ pub fn bench() -> Result<()> {
     let python = hf_venv()?;
     let inference = bench_records(&["--bench", "sparse_inference"], &[])?;
     // The training steps on every CPU backend: flex, ndarray and tch (libtorch from the PyPI
-    // wheel), built with the backend suite's features so that CI's build is reused.
-    // BENCH_FEATURES= (empty) measures flex alone.
-    let features =
-        std::env::var("BENCH_FEATURES").unwrap_or_else(|_| "ndarray,wgpu,tch".to_string());
+    // wheel). BENCH_FEATURES= (empty) measures flex alone.
+    let features = std::env::var("BENCH_FEATURES").unwrap_or_else(|_| "ndarray,tch".to_string());
     let envs = if features.contains("tch") {
         libtorch_env()?
     } else {
@@ -234,6 +256,32 @@ pub fn bench() -> Result<()> {
                 "sparsity": r["sparsity"], "format": r["format"]})
         })
         .collect();
+    let short = short_minilm_run(0.8)?;
+    let minilm = std::env::var("BENCH_MINILM_RUN").unwrap_or_else(|_| short.clone());
+    // PyTorch's end-to-end side: the run exported for `transformers`, and the test sentences
+    // with Ember's classes (the sparse engine's, fast; the dense engine agrees, below).
+    let e2e_export = work.join("e2e-hf");
+    let _ = std::fs::remove_dir_all(&e2e_export);
+    ember(&[
+        "export",
+        &minilm,
+        "--format",
+        "hf",
+        &e2e_export.to_string_lossy(),
+    ])?;
+    let e2e_texts = work.join("e2e-texts.json");
+    let all_sentences = usize::MAX.to_string();
+    let classified = ember(&[
+        "eval",
+        &minilm,
+        "--engine",
+        "sparse",
+        "--sample",
+        &all_sentences,
+        "--json",
+    ])?;
+    std::fs::write(&e2e_texts, classified)?;
+
     let points_path = work.join("points.json");
     let torch_path = work.join("torch.json");
     std::fs::write(&points_path, serde_json::to_string(&points)?)?;
@@ -241,12 +289,12 @@ pub fn bench() -> Result<()> {
         .arg("scripts/bench_torch.py")
         .arg(&points_path)
         .arg(&torch_path)
-        .env("BENCH_MINILM_DIR", &minilm_dir))?;
+        .env("BENCH_MINILM_DIR", &minilm_dir)
+        .env("BENCH_E2E_EXPORT", &e2e_export)
+        .env("BENCH_E2E_TEXTS", &e2e_texts)
+        .env("BENCH_E2E_MAX_LEN", recipe_max_len(&minilm)?.to_string()))?;
     let torch: Value = serde_json::from_str(&std::fs::read_to_string(&torch_path)?)?;
     let torch_records = torch["records"].as_array().cloned().unwrap_or_default();
-
-    let short = short_minilm_run(0.8)?;
-    let minilm = std::env::var("BENCH_MINILM_RUN").unwrap_or_else(|_| short.clone());
     let dense_e2e = eval_at_batch_1(&minilm, "dense")?;
     let sparse_e2e = eval_at_batch_1(&minilm, "sparse")?;
     if (dense_e2e.1 - sparse_e2e.1).abs() > 1e-9 {
@@ -256,6 +304,10 @@ pub fn bench() -> Result<()> {
             sparse_e2e.1
         );
     }
+    let torch_e2e = torch_records
+        .iter()
+        .find(|t| t["kind"] == "eval_minilm")
+        .context("bench_torch.py wrote no end-to-end record")?;
     let minilm_report: Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(&minilm).join("report.json"))
             .context("the MiniLM run's report.json")?,
@@ -316,10 +368,12 @@ pub fn bench() -> Result<()> {
     writeln!(
         md,
         "\n### Training step, LeNet-300-100, Adam\n\n\
-         Ember: plain burn (dense) and the model under `Sparse` at 90% global magnitude \
-         sparsity. PyTorch: eager, dense and under `torch.nn.utils.prune` at 90% (global L1).\n\n\
-         | backend | batch | Ember dense | Ember 90% | PyTorch dense | PyTorch 90% | Ember 90% / PyTorch 90% |\n\
-         |---|---|---|---|---|---|---|"
+         Ember: plain burn (dense), the model under `Sparse` at 90% global magnitude \
+         sparsity, and the same three weights with their top-magnitude 90% frozen element by \
+         element; the overhead is Ember's step over plain burn's in the same run. PyTorch: \
+         eager, dense and under `torch.nn.utils.prune` at 90% (global L1).\n\n\
+         | backend | batch | Ember dense | Ember 90% | overhead | Ember 90% frozen | overhead | PyTorch dense | PyTorch 90% | Ember 90% / PyTorch 90% |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
     )?;
     for r in &training {
         let t = torch_records
@@ -328,16 +382,21 @@ pub fn bench() -> Result<()> {
         let (tdense, tpruned) = t.map_or((f64::NAN, f64::NAN), |t| {
             (f(t, "torch_dense_s"), f(t, "torch_pruned_s"))
         });
+        let (plain, pruned, frozen) = (f(r, "plain_s"), f(r, "ember_s"), f(r, "frozen_s"));
+        let overhead = |t: f64| format!("{:+.1}%", (t / plain - 1.0) * 100.0);
         writeln!(
             md,
-            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |",
+            "| {} | {} | {:.3} ms | {:.3} ms | {} | {:.3} ms | {} | {:.3} ms | {:.3} ms | {:.2}x |",
             r["backend"].as_str().unwrap_or("?"),
             r["batch"],
-            f(r, "plain_s") * 1e3,
-            f(r, "ember_s") * 1e3,
+            plain * 1e3,
+            pruned * 1e3,
+            overhead(pruned),
+            frozen * 1e3,
+            overhead(frozen),
             tdense * 1e3,
             tpruned * 1e3,
-            f(r, "ember_s") / tpruned
+            pruned / tpruned
         )?;
     }
     writeln!(
@@ -346,24 +405,27 @@ pub fn bench() -> Result<()> {
          all-MiniLM-L6-v2 with a 2-label head, every token attended. Dense: cross-entropy. GMP*: \
          the steady state between pruning updates, 80% global magnitude sparsity of the \
          encoder's linear weights and distillation from the dense model (hardness 1, \
-         temperature 2; the teacher's forward pass is part of the step). Ember: its training \
+         temperature 2; the teacher's forward pass is part of the step). Ember 80%: the same \
+         masks without the teacher, what masking alone costs. Ember: its training \
          loop's step (`TrainStep::step`, the loss read back, `optimize` under `Sparse`). \
          PyTorch: `transformers`' `BertForSequenceClassification`, eager, the student pruned \
          by `torch.nn.utils.prune` (global L1).\n\n\
-         | backend | Ember dense | Ember GMP* | PyTorch dense | PyTorch GMP* | Ember / PyTorch dense | Ember / PyTorch GMP* | GMP* / dense (Ember) |\n\
-         |---|---|---|---|---|---|---|---|"
+         | backend | Ember dense | Ember 80% | overhead | Ember GMP* | PyTorch dense | PyTorch GMP* | Ember / PyTorch dense | Ember / PyTorch GMP* | GMP* / dense (Ember) |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
     )?;
     let torch_minilm = torch_records.iter().find(|t| t["kind"] == "train_minilm");
     let (tdense, tgmp) = torch_minilm.map_or((f64::NAN, f64::NAN), |t| {
         (f(t, "torch_dense_s"), f(t, "torch_gmp_s"))
     });
     for r in &minilm_training {
-        let (dense, gmp) = (f(r, "dense_s"), f(r, "gmp_s"));
+        let (dense, sparse, gmp) = (f(r, "dense_s"), f(r, "sparse_s"), f(r, "gmp_s"));
         writeln!(
             md,
-            "| {} | {:.3} s | {:.3} s | {tdense:.3} s | {tgmp:.3} s | {:.2}x | {:.2}x | {:.2}x |",
+            "| {} | {:.3} s | {:.3} s | {:+.1}% | {:.3} s | {tdense:.3} s | {tgmp:.3} s | {:.2}x | {:.2}x | {:.2}x |",
             r["backend"].as_str().unwrap_or("?"),
             dense,
+            sparse,
+            (sparse / dense - 1.0) * 100.0,
             gmp,
             dense / tdense,
             gmp / tgmp,
@@ -376,11 +438,17 @@ pub fn bench() -> Result<()> {
          `ember eval <run> --batch-size 1` with the dense engine (burn, flex) and with \
          `--engine sparse`, whole commands (loading included); the run is `{minilm}` at \
          {:.1}% sparsity of the encoder's linear weights.\n\n\
+         PyTorch dense is `transformers` on the same sentences one at a time \
+         ({} threads), its model loaded from `ember export --format hf` of the run, loading \
+         included; its classes agree with Ember's on {:.2}% of the sentences.\n\n\
          | engine | examples | accuracy | wall time | sentences/s |\n|---|---|---|---|---|\n\
-         | dense (flex) | {} | {:.2}% | {:.1} s | {:.1} |\n\
-         | sparse | {} | {:.2}% | {:.1} s | {:.1} |\n\n\
-         Sparse / dense speed-up: {:.2}x.",
+         | Ember dense (flex) | {} | {:.2}% | {:.1} s | {:.1} |\n\
+         | Ember sparse | {} | {:.2}% | {:.1} s | {:.1} |\n\
+         | PyTorch dense | {} | | {:.1} s | {:.1} |\n\n\
+         Ember sparse / Ember dense: {:.2}x; Ember sparse / PyTorch dense: {:.2}x.",
         f(&minilm_report["sparsity"], "ratio") * 100.0,
+        torch["threads"],
+        f(torch_e2e, "agree") * 100.0,
         dense_e2e.2,
         dense_e2e.1,
         dense_e2e.0,
@@ -389,7 +457,11 @@ pub fn bench() -> Result<()> {
         sparse_e2e.1,
         sparse_e2e.0,
         sparse_e2e.2 as f64 / sparse_e2e.0,
-        dense_e2e.0 / sparse_e2e.0
+        torch_e2e["examples"],
+        f(torch_e2e, "seconds"),
+        f(torch_e2e, "examples") / f(torch_e2e, "seconds"),
+        dense_e2e.0 / sparse_e2e.0,
+        f(torch_e2e, "seconds") / sparse_e2e.0
     )?;
     writeln!(
         md,

@@ -85,7 +85,7 @@ fn venv(name: &str, probe: &str, packages: &[&str]) -> Result<PathBuf> {
 fn bench_select() -> Result<()> {
     let python = venv("bench-venv", "import numpy", &["numpy"])?;
     run(cargo_command()
-        .args(["bench", "--profile", "dev", "--bench", "select"])
+        .args(["bench", "--bench", "select"])
         .env("SELECT_BENCH_PYTHON", &python))
 }
 
@@ -131,9 +131,24 @@ fn hf_venv() -> Result<PathBuf> {
 }
 
 /// `cargo run -p ember-cli -- <args>`, failing unless it succeeds; returns its stdout.
-fn ember(args: &[&str]) -> Result<String> {
-    let output = cargo_command()
-        .args(["run", "--quiet", "-p", "ember-cli", "--"])
+/// The profile `ember` is built with: the round trip reuses the test build; every timing
+/// comes from release.
+#[derive(Clone, Copy)]
+enum Build {
+    /// `cargo run`: the dev profile, which the tests build anyway.
+    Dev,
+    /// `cargo run --release`.
+    Release,
+}
+
+fn ember_in(build: Build, args: &[&str]) -> Result<String> {
+    let mut command = cargo_command();
+    command.args(["run", "--quiet"]);
+    if let Build::Release = build {
+        command.arg("--release");
+    }
+    let output = command
+        .args(["-p", "ember-cli", "--"])
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -144,9 +159,13 @@ fn ember(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+fn ember(args: &[&str]) -> Result<String> {
+    ember_in(Build::Dev, args)
+}
+
 /// GMP*'s recipe cut to a minute into `out`: 64 training sentences, one dense epoch, one
 /// epoch of distillation while pruning to 70% then 80%, plus the overrides `extra`.
-fn short_gmp_star(out: &str, extra: &[&str]) -> Result<String> {
+fn short_gmp_star(build: Build, out: &str, extra: &[&str]) -> Result<String> {
     let mut args = vec!["run", "recipes/gmp-star-minilm-rt.toml", "--out", out];
     let overrides = [
         "data.train_limit=64",
@@ -157,7 +176,7 @@ fn short_gmp_star(out: &str, extra: &[&str]) -> Result<String> {
     for value in overrides.iter().chain(extra) {
         args.extend(["--set", value]);
     }
-    ember(&args)
+    ember_in(build, &args)
 }
 
 /// The round trip through Python `transformers`: train a small pruned and distilled MiniLM
@@ -172,6 +191,7 @@ fn roundtrip_hf() -> Result<()> {
     let max_len = "32";
     let run_dir_s = run_dir.to_string_lossy().into_owned();
     short_gmp_star(
+        Build::Dev,
         &run_dir_s,
         &[
             &format!("data.max_len={max_len}"),
