@@ -292,21 +292,32 @@ impl<M: Module> Sparse<M> {
         Factors::new(keep, frozen)
     }
 
+    /// Entry `i`'s cached factors, if they still belong to its masks and their device.
+    fn cached_factors(&self, i: usize, state: &crate::state::ParamState) -> Option<&Factors> {
+        self.factors
+            .get(i)
+            .and_then(Option::as_ref)
+            .filter(|cached| cached.source == Self::sources_of(state) && cached.on_device_of(state))
+            .map(|cached| &cached.factors)
+    }
+
+    /// Whether a masked entry has no valid cached factors (the masks were loaded or moved
+    /// since they were built).
+    fn factors_stale(&self) -> bool {
+        self.state.iter().enumerate().any(|(i, (_, s))| {
+            (s.keep.is_some() || s.frozen.is_some()) && self.cached_factors(i, s).is_none()
+        })
+    }
+
     fn states<'a>(&self, lookup: &'a HashMap<ParamId, usize>) -> States<'a> {
         let states = self
             .state
             .iter()
             .enumerate()
-            .map(
-                |(i, (_, s))| match self.factors.get(i).and_then(Option::as_ref) {
-                    Some(cached)
-                        if cached.source == Self::sources_of(s) && cached.on_device_of(s) =>
-                    {
-                        Some(cached.factors.clone())
-                    }
-                    _ => Self::factors_of(s),
-                },
-            )
+            .map(|(i, (_, s))| match self.cached_factors(i, s) {
+                Some(cached) => Some(cached.clone()),
+                None => Self::factors_of(s),
+            })
             .collect();
         States {
             lookup,
@@ -324,6 +335,11 @@ impl<M: Module> Sparse<M> {
 
     /// Writes zeros into every pruned weight and the saved value into every frozen one.
     pub fn apply_masks(mut self) -> Self {
+        // Factors go stale when a record is loaded or the model moves to another device;
+        // rebuilt here, once, instead of on every later step.
+        if self.factors_stale() {
+            self = self.with_fresh_masks();
+        }
         let lookup = self.lookup.clone();
         let mut mapper = ApplyToWeights(self.states(&lookup));
         self.model = self.model.map(&mut mapper);
