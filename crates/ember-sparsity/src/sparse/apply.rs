@@ -74,7 +74,8 @@ impl Factors {
         let offset = match frozen {
             None => None,
             Some((frozen, values)) => {
-                // 1/(-0.0) is the only way to -inf from a frozen value.
+                // 1/(-0.0) is -inf; so is 1/x for the smallest negative subnormals, which
+                // then select too: slower for that tensor, never wrong.
                 let negative_zero = values
                     .clone()
                     .recip()
