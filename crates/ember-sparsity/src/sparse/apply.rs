@@ -43,9 +43,12 @@ pub(crate) enum Factors {
     Multiply {
         /// 1.0 where the element trains, +0.0 where it is pruned or frozen.
         scale: Tensor<1>,
-        /// The frozen values where frozen and +0.0 elsewhere; `None` without a freeze set,
-        /// where +0.0 is added instead. The addition turns the -0.0 that a negative weight
-        /// times zero gives into +0.0, so a pruned weight is +0.0, as a select would leave it.
+        /// The frozen values where frozen and +0.0 elsewhere; `None` without a freeze set.
+        /// Without one the step is a single multiply, and a pruned weight is +0.0 or -0.0
+        /// (the sign of what the optimizer left there): equal to zero for every comparison,
+        /// the sparse engine and the exports (the sparse export writes both as absent). An
+        /// addition of +0.0 to make every pruned zero positive cost a third pass over the
+        /// weights, a third of what masks cost a LeNet-300-100 step (docs/performance.md).
         offset: Option<Tensor<1>>,
     },
     /// Selects with the masks: for an entry with a frozen value of -0.0, which `w · 0 + v`
@@ -98,7 +101,8 @@ impl Factors {
         })
     }
 
-    /// Zeroes the pruned elements and writes back the frozen values.
+    /// Zeroes the pruned elements (to +0.0 or -0.0, see [`Factors::Multiply`]) and writes
+    /// back the frozen values bit for bit.
     fn apply<const D: usize>(&self, tensor: Tensor<D>) -> Tensor<D> {
         let dims = tensor.dims();
         edit_inner(tensor, |value| {
@@ -109,7 +113,7 @@ impl Factors {
                     let scaled = value.mul(on(scale));
                     match offset {
                         Some(offset) => scaled.add(on(offset)),
-                        None => scaled.add_scalar(0.0),
+                        None => scaled,
                     }
                 }
                 Self::Select { pruned, frozen } => {
@@ -396,8 +400,9 @@ mod tests {
         tensor.into_data().iter::<f32>().map(f32::to_bits).collect()
     }
 
-    /// Pruned elements come out +0.0 whatever their sign; frozen values bit for bit, -0.0
-    /// included, which `w · 0 + v` alone cannot give (it is +0.0 for a positive `w`).
+    /// Pruned elements come out zero (+0.0 where a freeze set's offset is added, either sign
+    /// without one); frozen values bit for bit, -0.0 included, which `w · 0 + v` alone cannot
+    /// give (it is +0.0 for a positive `w`).
     #[test]
     fn factors_zero_pruned_and_restore_frozen_signed_zeros() {
         let device = Device::flex();
@@ -427,6 +432,11 @@ mod tests {
             assert_eq!(grad, [0.0, -2.0, 0.0, 4.0]);
         }
         let pruned_only = Factors::new(Some(keep), None).unwrap();
-        assert_eq!(bits(pruned_only.apply(weight))[0], 0, "+0.0, not -0.0");
+        let applied: Vec<f32> = pruned_only
+            .apply(weight)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(applied, [0.0, 2.0, 5.0, 7.0]);
     }
 }

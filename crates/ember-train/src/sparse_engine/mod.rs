@@ -79,7 +79,8 @@ pub struct SparseExport {
 
 /// Writes the final model of the run in `run_dir` to `out` in Ember's compressed sparse file
 /// (the layout is documented in `ember_kernels`' `file` module and in `docs/performance.md`),
-/// atomically.
+/// atomically. Zeros of either sign are written as absent (they read back as +0.0); every
+/// other value is kept bit for bit.
 pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainError> {
     // Only an earlier sparse export may be replaced: never the run's model.bpk, a report, or
     // any other file.
@@ -92,7 +93,14 @@ pub fn export_sparse(run_dir: &Path, out: &Path) -> Result<SparseExport, TrainEr
                 })
                 .is_ok_and(|magic| &magic == ember_kernels::MAGIC)
     })?;
-    let tensors = checkpoint_tensors(&run_dir.join("model.bpk"))?;
+    let mut tensors = checkpoint_tensors(&run_dir.join("model.bpk"))?;
+    // A pruned weight is +0.0 or -0.0 (the masks are applied by one multiply); the file
+    // stores every value but +0.0 bit for bit, so both zeros are written as absent here.
+    for tensor in &mut tensors {
+        for value in tensor.values.iter_mut().filter(|v| **v == 0.0) {
+            *value = 0.0;
+        }
+    }
     let metadata = BTreeMap::from([
         ("producer".to_string(), "ember".to_string()),
         (
