@@ -125,25 +125,6 @@ fn time_ember(scores: &[f32], k: usize) -> (f64, f32) {
     (median(times), kth)
 }
 
-/// The Python to use, if it has numpy; else why not.
-fn numpy_python() -> Result<String, String> {
-    let python = std::env::var("SELECT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python)
-        .args(["-c", "import numpy; print(numpy.__version__)"])
-        .output();
-    match probe {
-        Err(error) => Err(format!("cannot run {python} ({error})")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "{python} has no numpy (`cargo xtask bench-select` makes a venv with it)"
-        )),
-        Ok(out) => {
-            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            println!("numpy {version} from {python}");
-            Ok(python)
-        }
-    }
-}
-
 fn write_scores(path: &Path, scores: &[f32]) -> std::io::Result<()> {
     let mut file = BufWriter::new(File::create(path)?);
     for score in scores {
@@ -189,9 +170,12 @@ fn run_numpy(python: &str, path: &Path, k: usize) -> Result<(f64, f64), String> 
 }
 
 fn main() {
-    let python = numpy_python()
-        .inspect_err(|why| println!("numpy column skipped: {why}"))
-        .ok();
+    let python = common::numpy_python(
+        "SELECT_BENCH_PYTHON",
+        "`cargo xtask bench-select` makes a venv with it",
+    )
+    .inspect_err(|why| println!("numpy column skipped: {why}"))
+    .ok();
     let mut rows = Vec::new();
     for (index, n) in sizes().into_iter().enumerate() {
         let k = prune_count(SPARSITY, n);

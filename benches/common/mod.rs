@@ -4,6 +4,7 @@
 // Each bench compiles this module; not all of them use everything.
 #![allow(dead_code)]
 
+use std::process::Command;
 use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -124,4 +125,22 @@ pub fn alternating<P, const N: usize>(
 pub fn median(mut seconds: Vec<f64>) -> f64 {
     seconds.sort_by(f64::total_cmp);
     seconds[seconds.len() / 2]
+}
+
+/// The Python that `env_var` names (`python3` without it), if it has numpy; else why not,
+/// with `hint` saying where to get one.
+pub fn numpy_python(env_var: &str, hint: &str) -> Result<String, String> {
+    let python = std::env::var(env_var).unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import numpy; print(numpy.__version__)"])
+        .output();
+    match probe {
+        Err(error) => Err(format!("cannot run {python} ({error})")),
+        Ok(out) if !out.status.success() => Err(format!("{python} has no numpy ({hint})")),
+        Ok(out) => {
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            println!("numpy {version} from {python}");
+            Ok(python)
+        }
+    }
 }
