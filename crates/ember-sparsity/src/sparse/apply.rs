@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::kind::Basic;
+use burn::tensor::{Bool, Device, Tensor};
 
 use super::Sparse;
 use crate::collect_params;
@@ -107,24 +108,22 @@ impl Factors {
         let dims = tensor.dims();
         edit_inner(tensor, |value| {
             let device = value.device();
-            let on = |t: &Tensor<1>| t.clone().to_device(&device).reshape(dims);
             match self {
                 Self::Multiply { scale, offset } => {
-                    let scaled = value.mul(on(scale));
+                    let scaled = value.mul(placed(scale, &device, dims));
                     match offset {
-                        Some(offset) => scaled.add(on(offset)),
+                        Some(offset) => scaled.add(placed(offset, &device, dims)),
                         None => scaled,
                     }
                 }
                 Self::Select { pruned, frozen } => {
                     let mut value = value;
                     if let Some(pruned) = pruned {
-                        value =
-                            value.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+                        value = value.mask_fill(placed(pruned, &device, dims), 0.0);
                     }
                     if let Some((mask, values)) = frozen {
-                        let mask = mask.clone().to_device(&device).reshape(dims);
-                        value = value.mask_where(mask, on(values));
+                        value = value
+                            .mask_where(placed(mask, &device, dims), placed(values, &device, dims));
                     }
                     value
                 }
@@ -138,21 +137,28 @@ impl Factors {
         let dims = grad.dims();
         let device = grad.device();
         match self {
-            Self::Multiply { scale, .. } => {
-                grad.mul(scale.clone().to_device(&device).reshape(dims))
-            }
+            Self::Multiply { scale, .. } => grad.mul(placed(scale, &device, dims)),
             Self::Select { pruned, frozen } => {
                 let mut grad = grad;
                 if let Some(pruned) = pruned {
-                    grad = grad.mask_fill(pruned.clone().to_device(&device).reshape(dims), 0.0);
+                    grad = grad.mask_fill(placed(pruned, &device, dims), 0.0);
                 }
                 if let Some((mask, _)) = frozen {
-                    grad = grad.mask_fill(mask.clone().to_device(&device).reshape(dims), 0.0);
+                    grad = grad.mask_fill(placed(mask, &device, dims), 0.0);
                 }
                 grad
             }
         }
     }
+}
+
+/// A flat mask or factor on `device`, in the shape of the tensor it applies to.
+fn placed<const D: usize, K: Basic>(
+    flat: &Tensor<1, K>,
+    device: &Device,
+    dims: [usize; D],
+) -> Tensor<D, K> {
+    flat.clone().to_device(device).reshape(dims)
 }
 
 /// One entry's factors with the ids of the keep-mask and freeze-set parameters they came
