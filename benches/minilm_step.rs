@@ -34,7 +34,8 @@ use ember::data::TextBatch;
 use ember::models::{BertConfig, BertForSequenceClassification};
 use ember::prelude::*;
 use ember::train::init_on_host;
-use ember::train::task::{Distillation, TaskModel, TextClassification};
+use ember::train::task::{Distillation, TaskModel};
+use ember::zoo::TextClassification;
 
 const BATCH: usize = 16;
 const SEQ: usize = 64;

@@ -120,17 +120,26 @@ schedule = { kind = "one_shot", sparsity = 0.5, at_epoch = 1 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::env::temp_dir().join("ember-custom-scorer-and-pattern");
-    let mut options = RunOptions::new(out_dir.clone(), Device::flex(), "flex");
+    let mut options = RunOptions::new(
+        out_dir.clone(),
+        Device::flex(),
+        "flex",
+        ember::zoo::registries(),
+    );
     options
+        .registries
         .scorers
         .register("ema_saliency", || Arc::new(EmaSaliency { beta: 0.9 }));
-    options.patterns.register("paired_outputs", |args: &str| {
-        if args.is_empty() {
-            Ok(Arc::new(PairedOutputs) as Arc<dyn Pattern>)
-        } else {
-            Err(format!("takes no arguments, got `{args}`"))
-        }
-    });
+    options
+        .registries
+        .patterns
+        .register("paired_outputs", |args: &str| {
+            if args.is_empty() {
+                Ok(Arc::new(PairedOutputs) as Arc<dyn Pattern>)
+            } else {
+                Err(format!("takes no arguments, got `{args}`"))
+            }
+        });
 
     let recipe = Recipe::from_toml(RECIPE, "custom_scorer_and_pattern", &[])?;
     let report = ember::train::run(&recipe, &options)?;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use ember_models::{BertConfig, MlpConfig};
-use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse};
+use ember_sparsity::Sparse;
 use ember_train::Recipe;
 use ember_train::recipe::Steps;
 
@@ -76,11 +76,7 @@ pub fn checkpoint(data: &[u8]) {
     let model = MlpConfig::new().with_hidden(vec![3]).init(&device);
     let recipe = Recipe::from_toml(CHECKPOINT_RECIPE, "fuzz", &[]).expect("the recipe is valid");
     let plan = recipe
-        .plan(
-            &Steps::new(1),
-            &ScorerRegistry::default(),
-            &PatternRegistry::default(),
-        )
+        .plan(&Steps::new(1), &ember_train::Registries::default())
         .expect("the plan binds");
     if let Ok(sparse) = Sparse::new(model, plan) {
         let _ = sparse.load_checkpoint(&path);

@@ -4,9 +4,14 @@
 //! This facade re-exports Ember's crates:
 //! - [`schedule`]: pure sparsity and learning-rate schedules (cubic GMP, sawtooth, …);
 //! - [`sparsity`]: selectors, scorers, masks and the [`Sparse`](sparsity::Sparse) wrapper;
-//! - [`models`]: LeNet-300-100 and LeNet-5;
+//! - [`models`]: the burn modules: LeNet-300-100, LeNet-5 and BERT with Hugging Face import;
 //! - [`data`]: MNIST-family readers and the embedded quick-start data set;
-//! - [`train`]: recipes, experiments and run reports.
+//! - [`train`]: the runtime: recipes, the registries their names resolve in, experiments and
+//!   run reports;
+//! - [`zoo`]: the model families recipes name (`mlp`, `lenet5`, `bert`), with their tasks,
+//!   Hugging Face export and sparse engines;
+//! - [`kernels`]: sparse CPU kernels and the compressed sparse file;
+//! - [`plot`]: plots of runs, sweeps and lottery experiments.
 //!
 //! - [`backend`]: device names (`flex`, `wgpu`, `tch`, `cuda:1`) and the features behind them.
 //!
@@ -29,6 +34,7 @@ pub use ember_plot as plot;
 pub use ember_schedule as schedule;
 pub use ember_sparsity as sparsity;
 pub use ember_train as train;
+pub use ember_zoo as zoo;
 
 /// The names most programs need.
 pub mod prelude {

@@ -61,9 +61,7 @@ fn set_overrides_replace_file_values() {
 fn the_sawtooth_rewinds_at_the_pruning_steps_of_the_recipe() {
     let recipe = common::recipe("quickstart.toml", &[]).unwrap();
     let steps = Steps::new(71); // ceil(4500 / 64)
-    let plan = recipe
-        .plan(&steps, &Default::default(), &Default::default())
-        .unwrap();
+    let plan = recipe.plan(&steps, &Default::default()).unwrap();
     let updates = plan.modifiers[0].schedule().update_steps();
     assert_eq!(updates, (0..=8).map(|e| e * 71).collect::<Vec<u64>>());
     let total = steps.at(recipe.epochs as f64);

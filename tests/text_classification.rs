@@ -14,8 +14,9 @@ use burn::tensor::Device;
 use ember::data::{TextBatch, TextTokenizer};
 use ember::models::{BertConfig, BertForSequenceClassification};
 use ember::sparsity::{SparsityReport, prune_count};
-use ember::train::task::{Task, TextClassification};
-use ember::train::{Evaluation, ModelRegistry, Recipe, RunReport, TrainError, export_hf};
+use ember::train::task::Task;
+use ember::train::{Evaluation, Recipe, RunReport, TrainError, export_hf};
+use ember::zoo::{TextClassification, registries};
 
 const POSITIVE: [&str; 8] = [
     "a warm, funny and moving film",
@@ -144,9 +145,12 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
 
     // `ember eval`: the test split (dev.tsv, 16 rows) and predictions for given texts.
     let recipe = Recipe::load(&out.path().join("recipe.toml"), &[]).unwrap();
-    let entry = ModelRegistry::default().get("bert").unwrap();
+    let entry = ember::zoo::models().get("bert").unwrap();
     let device = Device::flex();
-    match entry.evaluate(out.path(), &recipe, &device, &[]).unwrap() {
+    match entry
+        .evaluate(out.path(), &recipe, &registries(), &device, &[])
+        .unwrap()
+    {
         Evaluation::Accuracy { accuracy, examples } => {
             assert_eq!(examples, 16);
             assert!((accuracy - report.final_.accuracy).abs() < 1e-9);
@@ -155,7 +159,7 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
     }
     let texts: Vec<String> = vec![POSITIVE[0].into(), NEGATIVE[1].into(), "é 😀".into()];
     let Evaluation::Predictions(predictions) = entry
-        .evaluate(out.path(), &recipe, &device, &texts)
+        .evaluate(out.path(), &recipe, &registries(), &device, &texts)
         .unwrap()
     else {
         panic!("predictions expected");
@@ -190,7 +194,7 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
 
     // The Hugging Face export loads back into a fresh model with identical logits and zeros.
     let export = out.path().join("hf");
-    let written = export_hf(out.path(), &export).unwrap();
+    let written = export_hf(out.path(), &export, &registries()).unwrap();
     for file in ["model.safetensors", "config.json", "tokenizer.json"] {
         assert!(
             written.files.iter().any(|f| f == file),
@@ -242,7 +246,7 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
     }
 
     // A second export replaces the first whole, and leaves no temporary folder behind.
-    export_hf(out.path(), &export).unwrap();
+    export_hf(out.path(), &export, &registries()).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -261,7 +265,7 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
     );
     let recipe = Recipe::from_toml(&wanda, "test", &[]).unwrap();
     let pruned = out.path().join("wanda");
-    let entry = ModelRegistry::default().get("bert").unwrap();
+    let entry = ember::zoo::models().get("bert").unwrap();
     let source = out.path().join("dense.bpk");
     let report = entry
         .prune(&recipe, &common::options(&pruned), &source, 2)
@@ -325,17 +329,20 @@ fn recipes_that_mix_models_and_data_are_refused_with_the_field() {
     let data = tempfile::tempdir().unwrap();
     let model = data.path();
     let text = recipe_text(data.path(), model, "");
-    let with = |from: &str, to: &str| Recipe::from_toml(&text.replace(from, to), "t", &[]);
+    // What `ember check` and `ember run` refuse: the recipe's own ranges, then the family's.
+    let checked = |text: &str| {
+        Recipe::from_toml(text, "t", &[]).and_then(|recipe| {
+            ember::train::check_recipe(recipe, &common::options(Path::new("unused"))).into_result()
+        })
+    };
+    let with = |from: &str, to: &str| checked(&text.replace(from, to));
     assert_eq!(invalid_field(with("glue_tsv", "mnist")), "data.source");
     let as_mlp = format!(
         "kind = \"mlp\"\n[data]{}",
         text.split("[data]").nth(1).unwrap()
     );
     let as_mlp = format!("{}[model]\n{as_mlp}", text.split("[model]").next().unwrap());
-    assert_eq!(
-        invalid_field(Recipe::from_toml(&as_mlp, "t", &[])),
-        "data.source"
-    );
+    assert_eq!(invalid_field(checked(&as_mlp)), "data.source");
     assert_eq!(
         invalid_field(with("max_len = 24", "max_len = 2")),
         "data.max_len"

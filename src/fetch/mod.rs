@@ -198,14 +198,20 @@ pub fn fetch_rotten_tomatoes(cache: &Path) -> Result<PathBuf, FetchError> {
     Ok(dir.join(file))
 }
 
-/// Fills in what a recipe left to Ember's cache, fetching it first: the all-MiniLM-L6-v2
-/// folder of a `bert` model without `dir`, and the Rotten Tomatoes folder of a
+/// Fills in what a recipe left to Ember's cache, fetching it first: the model folder of a
+/// family whose entry names an `ember fetch` item for it ([`ModelEntry::fetch_dir`]:
+/// all-MiniLM-L6-v2 for `bert`) when `model.dir` is omitted, and the Rotten Tomatoes folder of a
 /// `rotten_tomatoes` data set without `dir`. An `mnist` or `fashion_mnist` data set without
 /// `dir` gets its cache folder, not fetched: loading it names `ember fetch` when it is not
 /// there. The resolved paths are then what the run directory's `recipe.toml` records.
-pub fn fill_in_recipe(recipe: &mut crate::train::Recipe) -> Result<(), FetchError> {
+///
+/// [`ModelEntry::fetch_dir`]: crate::train::ModelEntry::fetch_dir
+pub fn fill_in_recipe(
+    recipe: &mut crate::train::Recipe,
+    models: &crate::train::ModelRegistry,
+) -> Result<(), FetchError> {
     use crate::data::DatasetSource;
-    use crate::train::recipe::{ModelSpec, SourceKind};
+    use crate::train::recipe::SourceKind;
     if matches!(
         recipe.data.source,
         SourceKind::Mnist | SourceKind::FashionMnist
@@ -215,11 +221,20 @@ pub fn fill_in_recipe(recipe: &mut crate::train::Recipe) -> Result<(), FetchErro
     {
         recipe.data.dir = Some(dir);
     }
-    if let ModelSpec::Bert {
-        dir: dir @ None, ..
-    } = &mut recipe.model
+    // A family that is not registered is named by the run's own check.
+    if recipe.model.dir.is_none()
+        && let Ok(entry) = models.get(recipe.model.name())
     {
-        *dir = Some(fetch_minilm(&cache_dir()?)?);
+        match entry.fetch_dir() {
+            Some("minilm") => recipe.model.dir = Some(fetch_minilm(&cache_dir()?)?),
+            Some(other) => {
+                return Err(FetchError {
+                    what: format!("`{other}` for the `{}` model", recipe.model.name()),
+                    message: "`ember fetch` knows no such item (its models: minilm)".into(),
+                });
+            }
+            None => {}
+        }
     }
     if recipe.data.source == SourceKind::RottenTomatoes && recipe.data.dir.is_none() {
         let file = fetch_rotten_tomatoes(&cache_dir()?)?;

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use burn::tensor::Device;
 use ember::backend::DeviceSpec;
 use ember::models::MlpConfig;
-use ember::sparsity::{ScorerRegistry, Sparse};
+use ember::sparsity::Sparse;
 use ember::train::recipe::Steps;
 use ember::train::{Recipe, RunOptions, Start};
 
@@ -71,7 +71,12 @@ fn resume_child_runs_until_killed() {
         return;
     };
     let spec: DeviceSpec = device.parse().unwrap();
-    let options = RunOptions::new(dir, spec.device().unwrap(), device);
+    let options = RunOptions::new(
+        dir,
+        spec.device().unwrap(),
+        device,
+        ember::zoo::registries(),
+    );
     ember::train::run(&recipe(), &options).unwrap();
     panic!("the child run finished: it never reached its pause point");
 }
@@ -113,9 +118,7 @@ fn kill_on(backend: &str, out: &Path, point: &str) {
 fn finished(dir: &Path) -> (Vec<Vec<bool>>, Vec<Vec<f32>>) {
     let recipe = recipe();
     let steps = Steps::data_parallel(1000, 64, 1);
-    let plan = recipe
-        .plan(&steps, &ScorerRegistry::default(), &Default::default())
-        .unwrap();
+    let plan = recipe.plan(&steps, &Default::default()).unwrap();
     let device = Device::flex();
     let model = MlpConfig::new().with_hidden(vec![64]).init(&device);
     let sparse = Sparse::new(model, plan)
@@ -161,7 +164,7 @@ fn a_run_killed_on_one_backend_resumes_on_another() {
     let reference = dir.path().join("reference");
     ember::train::run(
         &recipe(),
-        &RunOptions::new(&reference, Device::flex(), "flex"),
+        &RunOptions::new(&reference, Device::flex(), "flex", ember::zoo::registries()),
     )
     .unwrap();
     let (want_masks, want_weights) = finished(&reference);
@@ -185,7 +188,8 @@ fn a_run_killed_on_one_backend_resumes_on_another() {
                 .path()
                 .join(format!("{from}-{to}-{}", point.replace(':', "-")));
             kill_on(&from, &out, point);
-            let options = RunOptions::new(&out, to_device, to.clone()).with_start(Start::Resume);
+            let options = RunOptions::new(&out, to_device, to.clone(), ember::zoo::registries())
+                .with_start(Start::Resume);
             ember::train::run(&recipe(), &options)
                 .unwrap_or_else(|e| panic!("{from} → {to} at {point}: {e}"));
             let (masks, weights) = finished(&out);

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use ember::models::MlpConfig;
-use ember::sparsity::{ScorerRegistry, Sparse};
+use ember::sparsity::Sparse;
 use ember::train::recipe::Steps;
 use ember::train::{Recipe, RunOptions, RunReport};
 
@@ -41,7 +41,12 @@ fn the_trainer_gives_the_same_sparsity_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     let mut reference: Option<RunReport> = None;
     for (backend, device) in devices() {
-        let options = RunOptions::new(dir.path().join(&backend), device, backend.clone());
+        let options = RunOptions::new(
+            dir.path().join(&backend),
+            device,
+            backend.clone(),
+            ember::zoo::registries(),
+        );
         let report = ember::train::run(&recipe, &options).unwrap();
         eprintln!(
             "{backend}: dense {:.2}%, final {:.2}%, zeros {:?}",
@@ -63,9 +68,7 @@ fn the_trainer_gives_the_same_sparsity_on_every_backend() {
 
 /// The masks of a finished run, read back from its `model.bpk`.
 fn run_masks(recipe: &Recipe, dir: &Path, steps: &Steps) -> (Vec<Option<Vec<bool>>>, u64) {
-    let plan = recipe
-        .plan(steps, &ScorerRegistry::default(), &Default::default())
-        .unwrap();
+    let plan = recipe.plan(steps, &Default::default()).unwrap();
     let device = Device::flex();
     let sparse = Sparse::new(MlpConfig::new().init(&device), plan)
         .unwrap()
@@ -87,7 +90,12 @@ fn two_devices_keep_the_masks_of_one() {
     let dense = small_quickstart(&[]);
     ember::train::run(
         &dense,
-        &RunOptions::new(dir.path().join("dense"), Device::flex(), "flex"),
+        &RunOptions::new(
+            dir.path().join("dense"),
+            Device::flex(),
+            "flex",
+            ember::zoo::registries(),
+        ),
     )
     .unwrap();
     let dense_path = dir.path().join("dense/dense.bpk");
@@ -120,9 +128,13 @@ schedule = {{ kind = "one_shot", sparsity = 0.85, at_epoch = 0 }}
     let recipe = Recipe::from_toml(&text, "one-shot-from-dense", &[]).unwrap();
 
     let one = dir.path().join("one");
-    ember::train::run(&recipe, &RunOptions::new(&one, Device::flex(), "flex")).unwrap();
+    ember::train::run(
+        &recipe,
+        &RunOptions::new(&one, Device::flex(), "flex", ember::zoo::registries()),
+    )
+    .unwrap();
     let two = dir.path().join("two");
-    let options = RunOptions::new(&two, Device::flex(), "flex,flex")
+    let options = RunOptions::new(&two, Device::flex(), "flex,flex", ember::zoo::registries())
         .with_devices(vec![Device::flex(), Device::flex()]);
     let report = ember::train::run(&recipe, &options).unwrap();
     assert_eq!(report.device, "flex,flex");
@@ -153,7 +165,12 @@ fn distillation_from_the_dense_model_composes_with_pruning_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     let mut reference: Option<RunReport> = None;
     for (backend, device) in devices() {
-        let options = RunOptions::new(dir.path().join(&backend), device, backend.clone());
+        let options = RunOptions::new(
+            dir.path().join(&backend),
+            device,
+            backend.clone(),
+            ember::zoo::registries(),
+        );
         let report = ember::train::run(&distilled, &options).unwrap();
         eprintln!(
             "{backend}: distilled final {:.2}%, zeros {:?}",
@@ -172,7 +189,11 @@ fn distillation_from_the_dense_model_composes_with_pruning_on_every_backend() {
     // distillation loss, not the cross-entropy of the plain run.
     let plain_dir = dir.path().join("plain");
     let plain = small_quickstart(&[]);
-    ember::train::run(&plain, &RunOptions::new(&plain_dir, Device::flex(), "flex")).unwrap();
+    ember::train::run(
+        &plain,
+        &RunOptions::new(&plain_dir, Device::flex(), "flex", ember::zoo::registries()),
+    )
+    .unwrap();
     let sparse_losses = |dir: &Path| -> Vec<String> {
         std::fs::read_to_string(dir.join("metrics.csv"))
             .unwrap()

@@ -21,7 +21,7 @@ pub fn recipe(name: &str, overrides: &[&str]) -> Result<Recipe, ember::train::Tr
 
 /// Run options on flex into `out`.
 pub fn options(out: &Path) -> RunOptions {
-    RunOptions::new(out, Device::flex(), "flex")
+    RunOptions::new(out, Device::flex(), "flex", ember::zoo::registries())
 }
 
 /// The names in `dir`, sorted (none when it does not exist).

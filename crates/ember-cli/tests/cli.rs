@@ -187,7 +187,7 @@ fn eval_and_export_answer_for_an_image_run_and_refuse_what_they_cannot_do() {
     let export = ember(&["export", &run_dir, "--format", "hf", &out]);
     assert!(!export.status.success());
     assert!(
-        stderr(&export).contains("image model"),
+        stderr(&export).contains("has no Hugging Face export"),
         "{}",
         stderr(&export)
     );

@@ -51,16 +51,19 @@ pub fn check_recipe(recipe: Recipe, options: &RunOptions) -> CheckReport {
     }
     let mut errors = Vec::new();
     let mut bound = false;
-    match options.models.get(recipe.model.name()) {
+    let registries = &options.registries;
+    match registries.models.get(recipe.model.name()) {
         Err(error) => errors.push(error),
+        // The family's own settings, sizes and data: a model with a mistyped width of
+        // millions must not be built to bind the plan.
+        Ok(entry) if let Err(error) = entry.validate(&recipe) => errors.push(error),
         Ok(entry) => {
             let host = Device::flex();
             let steps = Steps::new(1);
-            let (scorers, patterns) = (&options.scorers, &options.patterns);
             let mut each_binds = true;
             for index in 0..recipe.modifiers.len() {
                 let bound_one = recipe
-                    .plan_of(index, &steps, scorers, patterns)
+                    .plan_of(index, &steps, registries)
                     .and_then(|plan| entry.bind(&recipe, plan, &host));
                 match bound_one {
                     Ok(done) => bound |= done,
@@ -73,7 +76,7 @@ pub fn check_recipe(recipe: Recipe, options: &RunOptions) -> CheckReport {
             if each_binds {
                 // Together: what no modifier shows alone (a tensor claimed twice).
                 match recipe
-                    .plan(&steps, scorers, patterns)
+                    .plan(&steps, registries)
                     .and_then(|plan| entry.bind(&recipe, plan, &host))
                 {
                     Ok(done) => bound |= done,

@@ -7,7 +7,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
 use burn::train::LearnerModel;
-use ember_sparsity::{PatternRegistry, ScorerRegistry, Sparse, first_non_finite};
+use ember_sparsity::{Sparse, first_non_finite};
 
 use crate::files::{load_weights, save_module, save_sparse};
 use crate::recipe::{DenseSpec, Recipe, Steps};
@@ -16,7 +16,7 @@ use crate::task::{Task, TaskModel};
 use crate::trainer::checkpoint::{self, Checkpoint};
 use crate::trainer::parallel::DataParallel;
 use crate::trainer::{self, Classifier, Loop, Phase, Resumable};
-use crate::{EpochRow, ModelRegistry, PhaseReport, RunReport, TrainError, accuracy};
+use crate::{EpochRow, PhaseReport, Registries, RunReport, TrainError, accuracy};
 
 /// Where and how to run a recipe.
 #[derive(Debug, Clone)]
@@ -32,31 +32,28 @@ pub struct RunOptions {
     pub device_name: String,
     /// How several devices share the work (main-device gathering, or DDP on CUDA).
     pub data_parallel: DataParallel,
-    /// Scorer names that recipes may use.
-    pub scorers: ScorerRegistry,
-    /// Pattern names that recipes may use.
-    pub patterns: PatternRegistry,
-    /// The models recipes may name.
-    pub models: ModelRegistry,
+    /// The names recipes may use: model families, modifier kinds, scorers, patterns.
+    pub registries: Registries,
     /// What to do with a run directory that holds an earlier run's files.
     pub start: Start,
 }
 
 impl RunOptions {
-    /// Options for a run on one device, with the built-in scorers.
+    /// Options for a run on one device that resolves the recipe's names in `registries`
+    /// (`ember_zoo::registries()` for Ember's model families and the built-in modifiers,
+    /// scorers and patterns).
     pub fn new(
         out_dir: impl Into<PathBuf>,
         device: Device,
         device_name: impl Into<String>,
+        registries: Registries,
     ) -> Self {
         Self {
             out_dir: out_dir.into(),
             devices: vec![device],
             device_name: device_name.into(),
             data_parallel: DataParallel::MainDevice,
-            scorers: ScorerRegistry::default(),
-            patterns: PatternRegistry::default(),
-            models: ModelRegistry::default(),
+            registries,
             start: Start::Fresh,
         }
     }
@@ -178,7 +175,7 @@ impl<B> Context<'_, B> {
 
 /// Runs `recipe`: takes the run directory (a lock, and `options.start` applied to an earlier
 /// run's files), writes `recipe.toml`, then hands the run to the model's entry in
-/// `options.models`, which loads the data, builds the model and calls [`run_task`]. A
+/// `options.registries.models`, which loads the data, builds the model and calls [`run_task`]. A
 /// finished run removes its checkpoints.
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
     // Everything `ember check` refuses is refused here, before the data or a step.
@@ -236,6 +233,7 @@ pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainErro
         format!("{}\n", options.device_name).as_bytes(),
     )?;
     let result = options
+        .registries
         .models
         .get(recipe.model.name())?
         .run(recipe, options);
@@ -332,11 +330,7 @@ fn run_model<T: Task>(
     };
 
     let started = Instant::now();
-    let plan = recipe.plan(
-        &context.steps,
-        &context.options.scorers,
-        &context.options.patterns,
-    )?;
+    let plan = recipe.plan(&context.steps, &context.options.registries)?;
     let model = match recipe.distill {
         // The teacher is the dense model as it stands now: fine-tuned, or loaded. At
         // hardness 0 the loss is plain cross-entropy: no teacher, no wasted forward passes.

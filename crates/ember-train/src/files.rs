@@ -1,3 +1,7 @@
+//! A run's files: written atomically, with their SHA-256 sums in the folder's `SHA256SUMS`
+//! ([`MANIFEST`]), and checked against it when read back, so a damaged or swapped file is an
+//! error naming it rather than a silently different result.
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -36,10 +40,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 /// Refuses to write an output at `out` when something is there that `ours` does not
 /// recognise as an earlier output of the same kind: Ember replaces its own exports, never a
 /// file or folder it did not create for this output (a run's model, a folder of runs).
-pub(crate) fn refuse_to_replace(
-    out: &Path,
-    ours: impl Fn(&Path) -> bool,
-) -> Result<(), TrainError> {
+pub fn refuse_to_replace(out: &Path, ours: impl Fn(&Path) -> bool) -> Result<(), TrainError> {
     match std::fs::symlink_metadata(out) {
         Err(_) => Ok(()),
         Ok(_) if ours(out) => Ok(()),
@@ -75,7 +76,7 @@ pub fn write_recorded(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 /// Records the file `path`, as it is on disk, in the [`MANIFEST`] of its directory: the
 /// `.bpk` files of a run, whose own checksums cover every byte burn reads but not the
 /// alignment padding between them, so that `sha256sum -c` checks the whole directory.
-pub(crate) fn record_file(path: &Path) -> Result<(), TrainError> {
+pub fn record_file(path: &Path) -> Result<(), TrainError> {
     let sum = file_sha256(path).map_err(|e| TrainError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -167,9 +168,7 @@ fn dir_and_name(path: &Path) -> (PathBuf, String) {
 }
 
 /// The sums of `dir`'s manifest by file name (none when it has no manifest).
-pub(crate) fn read_manifest(
-    dir: &Path,
-) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
+pub fn read_manifest(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
     let path = dir.join(MANIFEST);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -215,14 +214,14 @@ pub(crate) fn save_module<M: burn::module::Module>(
 
 /// Adds checksums to the burnpack file `path` that burn just wrote
 /// ([`ember_sparsity::seal_burnpack`]).
-pub(crate) fn seal(path: &Path) -> Result<(), TrainError> {
+pub fn seal(path: &Path) -> Result<(), TrainError> {
     ember_sparsity::seal_burnpack(path)?;
     Ok(())
 }
 
 /// Checks the checksums of the burnpack file `path` before it is read: a file of a run
 /// (`required`) must carry them; a weights file a user brings may be a plain burn record.
-pub(crate) fn verify(path: &Path, required: bool) -> Result<(), TrainError> {
+pub fn verify(path: &Path, required: bool) -> Result<(), TrainError> {
     // The file's own checksums first: they name the damaged tensor.
     ember_sparsity::verify_burnpack(path, required)?;
     // Then every byte, padding included, where the run's manifest lists the file.

@@ -6,12 +6,12 @@
 //! through burn-train's data-parallel strategy. A run directory is locked while its run is
 //! live ([`run_dir`]).
 //!
-//! One runner ([`run_task`]) serves every [`task::Task`] (image classification, text
-//! classification with optional distillation); recipes pick their model through the
-//! [`ModelRegistry`], and [`export_hf`] hands a text model to Hugging Face `transformers`.
-//! [`export_sparse`] writes any run's model as Ember's compressed sparse file, and
-//! [`SparseMlp`] / [`SparseBert`] run finished runs on the sparse CPU kernels of
-//! `ember-kernels` (`ember eval --engine sparse`).
+//! One runner ([`run_task`]) serves every [`task::Task`] (classification of any batch, with
+//! optional distillation). The runtime names no model family: recipes pick theirs through the
+//! [`ModelRegistry`] they run with (`ember_zoo::models()` holds Ember's `mlp`, `lenet5` and
+//! `bert`), whose [`ModelEntry`] trains, evaluates, prunes one-shot and exports it.
+//! [`export_hf`] writes a family's Hugging Face folder, [`export_sparse`] any run's model as
+//! Ember's compressed sparse file.
 //!
 //! Three drivers compose ordinary runs: [`Sweep`] (methods × a grid of recipe keys × seeds,
 //! summarised as mean ± std), [`Lottery`] (iterative magnitude pruning with rewinding and a
@@ -28,18 +28,19 @@ mod check;
 mod error;
 mod evaluate;
 mod experiment;
-mod export;
-mod files;
+mod export_hf;
+pub mod files;
 mod init;
 pub mod lottery;
 pub mod oneshot;
 mod pause;
 mod progress;
 pub mod recipe;
+mod registries;
 mod registry;
 mod report;
 pub mod run_dir;
-mod sparse_engine;
+mod sparse_file;
 pub mod sweep;
 pub mod task;
 mod trainer;
@@ -48,16 +49,17 @@ pub use check::{CheckReport, check, check_recipe};
 pub use error::TrainError;
 pub use evaluate::accuracy;
 pub use experiment::{RunOptions, TaskData, run, run_task};
-pub use export::{HfExport, export_hf};
+pub use export_hf::{HfExport, export_hf};
 pub use files::{MANIFEST, read_recorded, write_atomically, write_recorded};
 pub use init::init_on_host;
 pub use lottery::{Lottery, LotterySummary, Rewind};
 pub use oneshot::prune_task;
 pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
-pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction};
+pub use registries::Registries;
+pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction, load_run};
 pub use report::{PhaseReport, RunReport};
 pub use run_dir::Start;
-pub use sparse_engine::{SparseBert, SparseExport, SparseMlp, checkpoint_tensors, export_sparse};
+pub use sparse_file::{SparseExport, checkpoint_tensors, export_sparse};
 pub use sweep::{GridAxis, Sweep, SweepSummary};
 pub use trainer::parallel::DataParallel;

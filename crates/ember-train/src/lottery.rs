@@ -67,6 +67,8 @@ pub struct Lottery {
     pub rewind: Rewind,
     /// Also train the re-initialised control.
     pub control: bool,
+    /// The names the recipe may use (`ember_zoo::registries()` for Ember's own).
+    pub registries: crate::Registries,
 }
 
 /// One round of one arm.
@@ -135,7 +137,8 @@ impl Lottery {
     /// round trains: `--params` must select tensors and every `--rate-for` path must be among
     /// them (the check a later round would otherwise make only after the dense round).
     fn bind_to_model(&self, base: &Recipe) -> Result<(), TrainError> {
-        let entry = crate::ModelRegistry::default().get(base.model.name())?;
+        let entry = self.registries.models.get(base.model.name())?;
+        entry.validate(base)?;
         let mut pruner = ember_sparsity::Pruner::magnitude(
             "lottery",
             Selector::new(self.params.clone()),

@@ -56,14 +56,9 @@ pub fn one_shot_recipe(recipe: &Recipe) -> Result<Recipe, TrainError> {
             }
             ModifierSpec::Mask(_) => {}
             other => {
-                let kind = match other {
-                    ModifierSpec::Freeze(_) => "freeze",
-                    ModifierSpec::Rigl(_) => "rigl",
-                    _ => "set",
-                };
                 return Err(invalid(
                     &format!("modifiers[{index}].kind"),
-                    kind.into(),
+                    other.kind().into(),
                     "trains while it changes the model; one-shot pruning takes `prune` and \
                      `mask` modifiers"
                         .into(),
@@ -107,7 +102,7 @@ fn needs(
     let (mut gradients, mut inputs) = (None, None);
     for (index, modifier) in recipe.modifiers.iter().enumerate() {
         if let ModifierSpec::Prune(prune) = modifier {
-            let scorer = options.scorers.get(&prune.scorer)?;
+            let scorer = options.registries.scorers.get(&prune.scorer)?;
             let name = format!("modifiers[{index}] (scorer `{}`)", prune.scorer);
             if scorer.needs_gradient() || scorer.accumulates() {
                 gradients.get_or_insert(name.clone());
@@ -191,8 +186,7 @@ pub fn prune_task<T: Task>(
 
     let plan = recipe.plan(
         &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),
-        &options.scorers,
-        &options.patterns,
+        &options.registries,
     )?;
     let mut sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
     let mut last_grads = None;

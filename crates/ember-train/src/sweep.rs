@@ -13,8 +13,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use ember_sparsity::{PatternRegistry, ScorerRegistry};
-
 use crate::{Recipe, RunReport, TrainError, write_recorded};
 
 /// One axis of a grid: a recipe key (as `--set` writes it) and the values it takes.
@@ -79,10 +77,9 @@ pub struct Sweep {
     pub seeds: usize,
     /// Overrides applied to every run before the grid's.
     pub overrides: Vec<String>,
-    /// The scorers the runs may name (checked before the first run).
-    pub scorers: ScorerRegistry,
-    /// The patterns the runs may name.
-    pub patterns: PatternRegistry,
+    /// The names the runs may use (checked before the first run): model families, modifier
+    /// kinds, scorers, patterns.
+    pub registries: crate::Registries,
 }
 
 /// One run of a sweep.
@@ -237,9 +234,12 @@ impl Sweep {
         let mut runs = Vec::new();
         let mut methods = BTreeMap::new();
         // What `ember check` binds each cell with: this sweep's scorers and patterns.
-        let mut check = crate::RunOptions::new("", burn::tensor::Device::flex(), "flex");
-        check.scorers = self.scorers.clone();
-        check.patterns = self.patterns.clone();
+        let check = crate::RunOptions::new(
+            "",
+            burn::tensor::Device::flex(),
+            "flex",
+            self.registries.clone(),
+        );
         for path in &self.recipes {
             // Only the name and the seed: the grid may still fix out-of-range values.
             let base = Recipe::load_unvalidated(path, &self.overrides)?;

@@ -36,6 +36,7 @@
 //! the field's path (and the line, for errors in the file).
 
 mod checkpoint;
+mod custom;
 mod data;
 mod lr;
 mod model;
@@ -47,10 +48,11 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use ember_sparsity::{PatternRegistry, Regrowth, ScorerRegistry, SparsityPlan};
+use ember_sparsity::{Regrowth, SparsityPlan};
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::CheckpointSpec;
+pub use custom::{BUILT_IN_MODIFIERS, CustomSpec, ModifierContext, ModifierKind, ModifierRegistry};
 pub use data::{DataSpec, SourceKind, TextDataPlan};
 pub use lr::LrSpec;
 pub use model::ModelSpec;
@@ -61,8 +63,8 @@ pub use modifier::{
 pub use optim::OptimizerSpec;
 pub use steps::Steps;
 
-use crate::TrainError;
 use crate::task::Distillation;
+use crate::{Registries, TrainError};
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,10 +130,6 @@ pub struct DenseSpec {
 fn default_dense_lr() -> LrSpec {
     LrSpec::Constant { lr: 1e-3 }
 }
-
-/// The most weights an `mlp` recipe may ask for, 2^30 (4 GiB of f32): the model is built on
-/// the host by `ember check`, so a mistyped width must be refused before it is allocated.
-pub const MAX_MLP_WEIGHTS: u64 = 1 << 30;
 
 /// The largest recipe file read, 1 MiB: a recipe is a page of TOML; a larger input (a
 /// mistyped path to a data file, `/dev/zero`) is refused before it is read.
@@ -218,7 +216,7 @@ impl Recipe {
         if let Some(dir) = self.data.dir.as_mut() {
             paths.push(("data.dir".to_string(), dir));
         }
-        if let ModelSpec::Bert { dir: Some(dir), .. } = &mut self.model {
+        if let Some(dir) = self.model.dir.as_mut() {
             paths.push(("model.dir".to_string(), dir));
         }
         if let Some(load) = self.dense.as_mut().and_then(|d| d.load.as_mut()) {
@@ -329,27 +327,6 @@ impl Recipe {
                 ));
             }
         }
-        if let ModelSpec::Mlp {
-            hidden: Some(hidden),
-        } = &self.model
-        {
-            // 784 inputs and 10 outputs (MNIST); a wider input only makes it larger.
-            let widths: Vec<u64> = std::iter::once(784)
-                .chain(hidden.iter().map(|w| *w as u64))
-                .chain(std::iter::once(10))
-                .collect();
-            let weights: u64 = widths.windows(2).map(|w| w[0].saturating_mul(w[1])).sum();
-            if weights > MAX_MLP_WEIGHTS {
-                return Err(invalid(
-                    "model.hidden".into(),
-                    format!("{hidden:?}"),
-                    &format!(
-                        "gives {weights} weights; an `mlp` has at most {MAX_MLP_WEIGHTS} \
-                         (4 GB of f32)"
-                    ),
-                ));
-            }
-        }
         if self.epochs == 0 && !self.modifiers.is_empty() {
             return Err(invalid(
                 "epochs".into(),
@@ -369,7 +346,7 @@ impl Recipe {
                 ));
             }
         }
-        self.check_model_and_data()?;
+        self.check_data()?;
         if let Err((field, value, message)) = self.checkpoint.validate() {
             return Err(invalid(field.into(), value, message));
         }
@@ -382,7 +359,10 @@ impl Recipe {
         }
         for (index, modifier) in self.modifiers.iter().enumerate() {
             let prefix = format!("modifiers[{index}]");
-            let params = modifier.params();
+            let Some(params) = modifier.params() else {
+                // A kind of one's own checks its settings when it builds its modifier.
+                continue;
+            };
             let schedule = match modifier {
                 ModifierSpec::Prune(prune) => Some(prune.schedule.clone()),
                 ModifierSpec::Freeze(freeze) => {
@@ -393,7 +373,7 @@ impl Recipe {
                     check_dynamic(&prefix, dynamic)?;
                     Some(dynamic.schedule_spec())
                 }
-                ModifierSpec::Mask(_) => None,
+                ModifierSpec::Mask(_) | ModifierSpec::Custom(_) => None,
             };
             if params.is_empty() {
                 return Err(invalid(
@@ -425,90 +405,43 @@ impl Recipe {
         {
             sizes.push(("dense.epochs".into(), dense.epochs as u64, 100_000));
         }
-        match &self.model {
-            ModelSpec::Mlp {
-                hidden: Some(hidden),
-            } => {
-                if hidden.len() > 64 {
-                    sizes.push(("model.hidden (layers)".into(), hidden.len() as u64, 64));
-                }
-                for (i, width) in hidden.iter().enumerate() {
-                    sizes.push((format!("model.hidden[{i}]"), *width as u64, 1 << 16));
-                }
-            }
-            ModelSpec::Lenet5 {
-                hidden: Some(hidden),
-            } => sizes.push(("model.hidden".into(), *hidden as u64, 1 << 16)),
-            ModelSpec::Bert { num_labels, .. } => {
-                sizes.push(("model.num_labels".into(), *num_labels as u64, 1 << 16));
-            }
-            _ => {}
-        }
         if let Some(max_len) = self.data.max_len {
             sizes.push(("data.max_len".into(), max_len as u64, 1 << 16));
         }
         sizes
     }
 
-    fn check_model_and_data(&self) -> Result<(), TrainError> {
+    fn check_data(&self) -> Result<(), TrainError> {
         let invalid = |field: &str, value: String, message: &str| TrainError::Invalid {
             field: field.to_string(),
             value,
             message: message.to_string(),
         };
-        let source = format!("{:?}", self.data.source);
-        match (&self.model, self.data.source.is_text()) {
-            (ModelSpec::Bert { num_labels, .. }, true) => {
-                if *num_labels == 0 {
-                    return Err(invalid(
-                        "model.num_labels",
-                        "0".into(),
-                        "must be at least 1",
-                    ));
-                }
-                // `dir` may still be filled in by `ember run`; everything else is checked now.
-                let mut probe = self.data.clone();
-                probe.dir.get_or_insert_with(|| PathBuf::from("."));
-                probe
-                    .text_plan()
-                    .map_err(|(field, message)| invalid(field, "(given)".into(), &message))?;
-            }
-            (ModelSpec::Bert { .. }, false) => {
+        if self.data.source.is_text() {
+            // `dir` may still be filled in by `ember run`; everything else is checked now.
+            let mut probe = self.data.clone();
+            probe.dir.get_or_insert_with(|| PathBuf::from("."));
+            probe
+                .text_plan()
+                .map_err(|(field, message)| invalid(field, "(given)".into(), &message))?;
+        } else {
+            self.data
+                .source()
+                .map_err(|message| invalid("data.dir", "(missing)".into(), &message))?;
+            let share = self.data.image_validation();
+            if !(0.0..1.0).contains(&share) {
                 return Err(invalid(
-                    "data.source",
-                    source,
-                    "a `bert` model reads sentences: use `rotten_tomatoes` or `glue_tsv`",
+                    "data.validation",
+                    share.to_string(),
+                    "must lie in [0, 1): the rest of the training split trains",
                 ));
             }
-            (_, true) => {
+            if self.data.test.is_some() {
                 return Err(invalid(
-                    "data.source",
-                    source,
-                    &format!(
-                        "the `{}` model reads images: a text data set needs `kind = \"bert\"`",
-                        self.model.name()
-                    ),
+                    "data.test",
+                    "(given)".into(),
+                    "image data sets come with their own test split",
                 ));
-            }
-            (_, false) => {
-                self.data
-                    .source()
-                    .map_err(|message| invalid("data.dir", "(missing)".into(), &message))?;
-                let share = self.data.image_validation();
-                if !(0.0..1.0).contains(&share) {
-                    return Err(invalid(
-                        "data.validation",
-                        share.to_string(),
-                        "must lie in [0, 1): the rest of the training split trains",
-                    ));
-                }
-                if self.data.test.is_some() {
-                    return Err(invalid(
-                        "data.test",
-                        "(given)".into(),
-                        "image data sets come with their own test split",
-                    ));
-                }
             }
         }
         if let Some(distill) = &self.distill {
@@ -614,14 +547,9 @@ impl Recipe {
     }
 
     /// The sparsity plan of the pruning phase, with epochs turned into steps.
-    pub fn plan(
-        &self,
-        steps: &Steps,
-        scorers: &ScorerRegistry,
-        patterns: &PatternRegistry,
-    ) -> Result<SparsityPlan, TrainError> {
+    pub fn plan(&self, steps: &Steps, registries: &Registries) -> Result<SparsityPlan, TrainError> {
         (0..self.modifiers.len()).try_fold(SparsityPlan::default(), |plan, index| {
-            self.add_modifier(plan, index, steps, scorers, patterns)
+            self.add_modifier(plan, index, steps, registries)
         })
     }
 
@@ -631,10 +559,9 @@ impl Recipe {
         &self,
         index: usize,
         steps: &Steps,
-        scorers: &ScorerRegistry,
-        patterns: &PatternRegistry,
+        registries: &Registries,
     ) -> Result<SparsityPlan, TrainError> {
-        self.add_modifier(SparsityPlan::default(), index, steps, scorers, patterns)
+        self.add_modifier(SparsityPlan::default(), index, steps, registries)
     }
 
     fn add_modifier(
@@ -642,9 +569,9 @@ impl Recipe {
         plan: SparsityPlan,
         index: usize,
         steps: &Steps,
-        scorers: &ScorerRegistry,
-        patterns: &PatternRegistry,
+        registries: &Registries,
     ) -> Result<SparsityPlan, TrainError> {
+        let (scorers, patterns) = (&registries.scorers, &registries.patterns);
         Ok(match &self.modifiers[index] {
             ModifierSpec::Prune(prune) => {
                 plan.with_pruner(prune.to_pruner(index, steps, scorers, patterns, self.seed)?)
@@ -663,6 +590,20 @@ impl Recipe {
                 self.seed,
             ))),
             ModifierSpec::Mask(mask) => plan.with_modifier(Arc::new(mask.to_pruner(index)?)),
+            ModifierSpec::Custom(spec) => {
+                let context = ModifierContext {
+                    index,
+                    steps,
+                    seed: self.seed,
+                    epochs: self.epochs,
+                    scorers,
+                    patterns,
+                };
+                registries
+                    .modifiers
+                    .get(&spec.kind, index)?
+                    .add(plan, spec, &context)?
+            }
         })
     }
 }

@@ -1,69 +1,76 @@
 use std::path::PathBuf;
 
-use ember_models::{LeNet5Config, MlpConfig};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// `[model]`: which built-in model to train. Omitted sizes take the defaults of the model's
-/// burn `Config` (`MlpConfig::new()`, `LeNet5Config::new()`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ModelSpec {
-    /// A multi-layer perceptron; LeNet-300-100 by default.
-    Mlp {
-        /// Hidden layer widths (default `[300, 100]`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hidden: Option<Vec<usize>>,
-    },
-    /// LeNet-5 (Caffe variant: 20 and 50 channels, 500 hidden).
-    Lenet5 {
-        /// Width of the hidden fully connected layer (default 500).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hidden: Option<usize>,
-    },
-    /// A pretrained BERT-family encoder (BERT, MiniLM, …) from a Hugging Face directory
-    /// (`config.json`, `model.safetensors`, `tokenizer.json`) with a fresh classification
-    /// head, for text data sets.
-    Bert {
-        /// The model directory. `ember run` fills in all-MiniLM-L6-v2 from Ember's cache
-        /// (fetching it first) when it is omitted.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        dir: Option<PathBuf>,
-        /// Classes of the classification head (default 2).
-        #[serde(default = "default_num_labels")]
-        num_labels: usize,
-    },
-}
+use crate::TrainError;
 
-fn default_num_labels() -> usize {
-    2
+/// `[model]`: which model family trains, the folder of its files when it reads any, and the
+/// family's own settings.
+///
+/// `kind` names an entry of the [`ModelRegistry`](crate::ModelRegistry) the run is given
+/// (`ember_zoo::models()` holds `mlp`, `lenet5` and `bert`); the other keys belong to that
+/// family, which reads them with [`ModelSpec::settings`] and refuses the ones it does not know
+/// ([`ModelEntry::validate`](crate::ModelEntry::validate)). So a family of one's own is named
+/// from a recipe like a built-in one:
+///
+/// ```toml
+/// [model]
+/// kind = "mlp"
+/// hidden = [300, 100]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The family's name in the model registry.
+    pub kind: String,
+    /// The folder of the model's files (configuration, weights, tokenizer), for families that
+    /// read any. A relative path in a recipe file is relative to the file's folder, as every
+    /// path of a recipe is; a family may fill it in when it is omitted
+    /// ([`ModelEntry::fetch_dir`](crate::ModelEntry::fetch_dir)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Every other key of `[model]`: the family's settings.
+    #[serde(flatten)]
+    pub settings: toml::Table,
 }
 
 impl ModelSpec {
-    /// The model's short name (`mlp`, `lenet5`, `bert`), its key in the
-    /// [`ModelRegistry`](crate::ModelRegistry).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Mlp { .. } => "mlp",
-            Self::Lenet5 { .. } => "lenet5",
-            Self::Bert { .. } => "bert",
+    /// A spec of family `kind` without a folder or settings.
+    pub fn new(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            dir: None,
+            settings: toml::Table::new(),
         }
     }
 
-    /// The burn config of an MLP spec.
-    pub fn mlp_config(hidden: &Option<Vec<usize>>) -> MlpConfig {
-        let config = MlpConfig::new();
-        match hidden {
-            Some(hidden) => config.with_hidden(hidden.clone()),
-            None => config,
-        }
+    /// The family's name, its key in the [`ModelRegistry`](crate::ModelRegistry).
+    pub fn name(&self) -> &str {
+        &self.kind
     }
 
-    /// The burn config of a LeNet-5 spec.
-    pub fn lenet5_config(hidden: &Option<usize>) -> LeNet5Config {
-        let config = LeNet5Config::new();
-        match hidden {
-            Some(hidden) => config.with_hidden(*hidden),
-            None => config,
+    /// The settings read as the family's own type `S` (a serde struct that should deny
+    /// unknown fields): a missing key takes `S`'s default, an unknown or mistyped one is an
+    /// error naming `model`.
+    pub fn settings<S: DeserializeOwned>(&self) -> Result<S, TrainError> {
+        toml::Value::Table(self.settings.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| TrainError::Invalid {
+                field: "model".into(),
+                value: format!("kind = {:?}", self.kind),
+                message: e.message().trim_end().to_string(),
+            })
+    }
+
+    /// Refuses a `dir` for a family that reads no files.
+    pub fn refuse_dir(&self) -> Result<(), TrainError> {
+        match &self.dir {
+            None => Ok(()),
+            Some(dir) => Err(TrainError::Invalid {
+                field: "model.dir".into(),
+                value: dir.display().to_string(),
+                message: format!("the `{}` model reads no files", self.kind),
+            }),
         }
     }
 }

@@ -8,10 +8,12 @@ use ember_sparsity::{
 use serde::{Deserialize, Serialize};
 
 use super::Steps;
+use super::custom::{BUILT_IN_MODIFIERS, CustomSpec};
 
-/// One `[[modifiers]]` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// One `[[modifiers]]` entry: a built-in kind, or one a [`ModifierRegistry`] resolves.
+///
+/// [`ModifierRegistry`]: super::ModifierRegistry
+#[derive(Debug, Clone, PartialEq)]
 pub enum ModifierSpec {
     /// Prune the selected parameters.
     Prune(PruneSpec),
@@ -23,6 +25,74 @@ pub enum ModifierSpec {
     Set(DynamicSpec),
     /// Prune exactly the elements a mask file lists (a lottery-ticket round's masks).
     Mask(MaskSpec),
+    /// A kind of one's own, built by its [`ModifierKind`](super::ModifierKind).
+    Custom(CustomSpec),
+}
+
+/// The built-in kinds as they are written, for serde.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum BuiltIn {
+    Prune(PruneSpec),
+    Freeze(FreezeSpec),
+    Rigl(DynamicSpec),
+    Set(DynamicSpec),
+    Mask(MaskSpec),
+}
+
+/// [`BuiltIn`] by reference, for writing.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum BuiltInRef<'a> {
+    Prune(&'a PruneSpec),
+    Freeze(&'a FreezeSpec),
+    Rigl(&'a DynamicSpec),
+    Set(&'a DynamicSpec),
+    Mask(&'a MaskSpec),
+}
+
+impl Serialize for ModifierSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Prune(spec) => BuiltInRef::Prune(spec).serialize(serializer),
+            Self::Freeze(spec) => BuiltInRef::Freeze(spec).serialize(serializer),
+            Self::Rigl(spec) => BuiltInRef::Rigl(spec).serialize(serializer),
+            Self::Set(spec) => BuiltInRef::Set(spec).serialize(serializer),
+            Self::Mask(spec) => BuiltInRef::Mask(spec).serialize(serializer),
+            Self::Custom(spec) => spec.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ModifierSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(kind)) => kind.clone(),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`kind` must be a string, not {other}"
+                )));
+            }
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        if !BUILT_IN_MODIFIERS.contains(&kind.as_str()) {
+            let mut settings = table;
+            settings.remove("kind");
+            return Ok(Self::Custom(CustomSpec { kind, settings }));
+        }
+        let built_in: BuiltIn = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| D::Error::custom(e.message().trim_end()))?;
+        Ok(match built_in {
+            BuiltIn::Prune(spec) => Self::Prune(spec),
+            BuiltIn::Freeze(spec) => Self::Freeze(spec),
+            BuiltIn::Rigl(spec) => Self::Rigl(spec),
+            BuiltIn::Set(spec) => Self::Set(spec),
+            BuiltIn::Mask(spec) => Self::Mask(spec),
+        })
+    }
 }
 
 /// A fixed-mask pruner (`kind = "mask"`) as a recipe writes it.
@@ -70,13 +140,27 @@ impl MaskSpec {
 }
 
 impl ModifierSpec {
-    /// The parameter patterns the modifier selects.
-    pub fn params(&self) -> &[String] {
+    /// The parameter patterns a built-in modifier selects (`None` for a kind of one's own,
+    /// whose settings are its kind's to read).
+    pub fn params(&self) -> Option<&[String]> {
         match self {
-            Self::Prune(p) => &p.params,
-            Self::Freeze(f) => &f.params,
-            Self::Rigl(d) | Self::Set(d) => &d.params,
-            Self::Mask(m) => &m.params,
+            Self::Prune(p) => Some(&p.params),
+            Self::Freeze(f) => Some(&f.params),
+            Self::Rigl(d) | Self::Set(d) => Some(&d.params),
+            Self::Mask(m) => Some(&m.params),
+            Self::Custom(_) => None,
+        }
+    }
+
+    /// The kind as a recipe names it.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Prune(_) => "prune",
+            Self::Freeze(_) => "freeze",
+            Self::Rigl(_) => "rigl",
+            Self::Set(_) => "set",
+            Self::Mask(_) => "mask",
+            Self::Custom(spec) => &spec.kind,
         }
     }
 }

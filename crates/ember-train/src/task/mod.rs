@@ -10,7 +10,6 @@
 mod distill;
 mod image;
 mod model;
-mod text;
 
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Int, Tensor};
@@ -18,7 +17,6 @@ use burn::tensor::{Int, Tensor};
 pub use distill::{Distillation, distillation_loss};
 pub use image::ImageClassification;
 pub use model::TaskModel;
-pub use text::TextClassification;
 
 /// A classification problem over some batch type.
 ///

@@ -1,10 +1,11 @@
-//! Text classification: a BERT-family encoder with a classification head on token batches.
+//! The `bert` family's task: a BERT-family encoder with a classification head on token
+//! batches.
 
 use burn::tensor::{Int, Tensor};
 use ember_data::TextBatch;
 use ember_models::BertForSequenceClassification;
 
-use super::Task;
+use ember_train::task::Task;
 
 /// Classifying sentences ([`TextBatch`]es) with [`BertForSequenceClassification`].
 pub struct TextClassification;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use ember_kernels::{NamedTensor, SparseMatrix};
 
-use crate::TrainError;
+use ember_train::TrainError;
 
 /// A linear layer: `[out, in]` sparse weights (N:M when the mask is, CSR otherwise) and a
 /// bias.
@@ -98,7 +98,7 @@ impl<'a> Tensors<'a> {
             return Err(invalid(format!("{prefix}.bias has the wrong size")));
         }
         Ok(SparseLinear {
-            weight: super::linear_weight(weight, inputs, outputs)
+            weight: crate::mlp::linear_weight(weight, inputs, outputs)
                 .map_err(|e| invalid(format!("{prefix}.weight: {e}")))?,
             bias,
         })
@@ -285,10 +285,10 @@ fn gelu(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint_tensors;
     use burn::module::{Module, ModuleMapper, Param};
     use burn::tensor::{Device, Distribution, Int, Tensor};
     use ember_models::{BertConfig, BertForSequenceClassification};
+    use ember_train::checkpoint_tensors;
 
     /// Sets about 80% of every matrix to exact zeros.
     struct Pruning;
@@ -331,7 +331,7 @@ mod tests {
         }
         .save_file(&path)
         .unwrap();
-        crate::files::seal(&path).unwrap();
+        ember_train::files::seal(&path).unwrap();
         let sparse =
             SparseBert::from_tensors(&checkpoint_tensors(&path).unwrap(), 2, 1e-12).unwrap();
 
