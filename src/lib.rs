@@ -11,6 +11,7 @@
 //! - [`zoo`]: the model families recipes name (`mlp`, `lenet5`, `bert`), with their tasks,
 //!   Hugging Face export and sparse engines;
 //! - [`kernels`]: sparse CPU kernels and the compressed sparse file;
+//! - [`report`]: run reports, sweep and lottery summaries, files recorded with SHA-256 sums;
 //! - [`plot`]: plots of runs, sweeps and lottery experiments.
 //!
 //! - [`backend`]: device names (`flex`, `wgpu`, `tch`, `cuda:1`) and the features behind them.
@@ -31,6 +32,7 @@ pub use ember_data as data;
 pub use ember_kernels as kernels;
 pub use ember_models as models;
 pub use ember_plot as plot;
+pub use ember_report as report;
 pub use ember_schedule as schedule;
 pub use ember_sparsity as sparsity;
 pub use ember_train as train;

@@ -67,9 +67,9 @@ pub enum PlotError {
 
 /// The message of a failed read of a run's file, without the path a [`PlotError`] names
 /// itself.
-fn read_message(error: ember_train::TrainError) -> String {
+fn read_message(error: ember_report::ReportError) -> String {
     match error {
-        ember_train::TrainError::ReadFile { message, .. } => message,
+        ember_report::ReportError::ReadFile { message, .. } => message,
         other => other.to_string(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_train::LotterySummary;
+use ember_report::LotterySummary;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

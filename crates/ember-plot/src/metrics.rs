@@ -29,7 +29,7 @@ const HEADER: &str =
 /// Reads a run's `metrics.csv`, refusing a wrong header or a malformed row by line number.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, PlotError> {
     // Through the run's SHA256SUMS, which lists it.
-    let text = ember_train::read_recorded(path).map_err(|e| PlotError::Read {
+    let text = ember_report::read_recorded(path).map_err(|e| PlotError::Read {
         path: path.to_path_buf(),
         message: crate::read_message(e),
     })?;

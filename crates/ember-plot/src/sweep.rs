@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_train::SweepSummary;
-use ember_train::sweep::mean_std;
+use ember_report::SweepSummary;
+use ember_report::sweep::mean_std;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

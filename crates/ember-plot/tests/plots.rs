@@ -72,6 +72,11 @@ fn a_run_gets_sparsity_and_curve_plots_as_png_and_svg() {
     let dir = scratch("run");
     std::fs::write(dir.join("report.json"), REPORT).unwrap();
     std::fs::write(dir.join("metrics.csv"), METRICS).unwrap();
+    std::fs::write(
+        dir.join("recipe.toml"),
+        "name = \"tiny\"\n\n[data]\nsource = \"mnist\"\nbatch_size = 64\n",
+    )
+    .unwrap();
     let written = plot_run(&dir).unwrap();
     let names: Vec<String> = written
         .iter()
@@ -86,6 +91,8 @@ fn a_run_gets_sparsity_and_curve_plots_as_png_and_svg() {
     }
     let svg = std::fs::read_to_string(dir.join("sparsity.svg")).unwrap();
     assert!(svg.contains("layers.1.weight") && !svg.contains("layers.0.bias"));
+    // The title names the data set, read from the run's `recipe.toml`.
+    assert!(svg.contains("tiny (mlp on mnist)"), "{svg:.400}");
     // No temporary file is left beside them.
     let leftovers = std::fs::read_dir(&dir)
         .unwrap()
@@ -123,10 +130,10 @@ fn a_sweep_gets_accuracy_against_sparsity() {
             }
         }
     }
-    let rows: Vec<ember_train::sweep::SweepRow> =
+    let rows: Vec<ember_report::sweep::SweepRow> =
         serde_json::from_str(&format!("[{}]", rows.join(","))).unwrap();
     let summary =
-        ember_train::SweepSummary::new(vec!["modifiers[0].schedule.final_sparsity".into()], rows);
+        ember_report::SweepSummary::new(vec!["modifiers[0].schedule.final_sparsity".into()], rows);
     summary.write(&dir).unwrap();
     let written = plot_sweep(&dir).unwrap();
     assert_eq!(written.len(), 2);

@@ -2,31 +2,11 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+pub use ember_report::LayerReport;
 use serde::{Deserialize, Serialize};
 
 use crate::path::PathTracker;
 use crate::{Sparse, count_true};
-
-/// The measured sparsity of one parameter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerReport {
-    /// The dotted path.
-    pub path: String,
-    /// The owning module type.
-    pub layer_type: String,
-    /// Number of elements.
-    pub numel: usize,
-    /// Number of elements that are exactly zero in the weights.
-    pub zeros: usize,
-    /// `zeros / numel`.
-    pub sparsity: f64,
-    /// Whether a pruner selects this parameter.
-    pub selected: bool,
-    /// Number of frozen elements (all of them for a tensor frozen whole).
-    pub frozen: usize,
-    /// Number of elements the optimizer may still change: not pruned, not frozen.
-    pub trainable: usize,
-}
 
 /// Sparsity measured from the weights themselves (not from the masks), so it cannot claim
 /// more than the model really has.

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use ember_data::DataError;
 use ember_models::BertError;
+use ember_report::ReportError;
 use ember_sparsity::SparsityError;
 
 /// Everything that can stop an experiment.
@@ -143,6 +144,16 @@ pub enum TrainError {
         /// What burn-train reported.
         message: String,
     },
+}
+
+impl From<ReportError> for TrainError {
+    /// Each variant becomes [`TrainError`]'s of the same name, with the same message.
+    fn from(error: ReportError) -> Self {
+        match error {
+            ReportError::ReadFile { path, message } => Self::ReadFile { path, message },
+            ReportError::Write { path, message } => Self::Write { path, message },
+        }
+    }
 }
 
 fn grid_message(axis: &str, message: &str) -> String {

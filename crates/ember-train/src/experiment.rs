@@ -315,7 +315,7 @@ pub fn run_task<T: Task>(
     )?;
 
     report.wall_seconds = started.elapsed().as_secs_f64();
-    report.write_into(&options.out_dir)
+    crate::report::write_into(report, &options.out_dir)
 }
 
 fn run_model<T: Task>(
@@ -379,7 +379,7 @@ fn run_model<T: Task>(
         last => sparse.shortfall(last - 1),
     };
     save_sparse(&sparse, &out.join("model.bpk"))?;
-    let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
+    let (sparsity, parameters) = crate::report::sparsity_parts(&measured);
     Ok(RunReport {
         recipe: recipe.name.clone(),
         model: recipe.model.name().to_string(),

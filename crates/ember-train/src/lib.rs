@@ -21,6 +21,8 @@
 //! A run directory holds `recipe.toml` (the resolved recipe), `metrics.csv` (one row per phase
 //! and epoch), `report.json` ([`RunReport`]: accuracies, per-layer sparsity measured from the
 //! weights, wall time), the final weights `model.bpk`, and `checkpoints/` while it runs.
+//! The report and summary types, and the recorded files, come from [`ember_report`], which
+//! reads them without the trainer; they are re-exported here under their old paths.
 //!
 //! This crate never names a backend: the caller passes a `burn::tensor::Device`.
 
@@ -46,6 +48,7 @@ pub mod task;
 mod trainer;
 
 pub use check::{CheckReport, check, check_recipe};
+pub use ember_report::{PhaseReport, RunReport};
 pub use error::TrainError;
 pub use evaluate::accuracy;
 pub use experiment::{RunOptions, TaskData, run, run_task};
@@ -58,7 +61,6 @@ pub use progress::{EpochReporter, EpochRow};
 pub use recipe::Recipe;
 pub use registries::Registries;
 pub use registry::{Evaluation, ModelEntry, ModelRegistry, Prediction, load_run};
-pub use report::{PhaseReport, RunReport};
 pub use run_dir::Start;
 pub use sparse_file::{SparseExport, checkpoint_tensors, export_sparse};
 pub use sweep::{GridAxis, Sweep, SweepSummary};

@@ -19,28 +19,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::ParamId;
+pub use ember_report::lottery::{LotteryRound, LotterySummary, Rewind};
 use ember_sparsity::select::select_lowest;
 use ember_sparsity::{ParamInfo, Scope, Selector};
-use serde::{Deserialize, Serialize};
 
 use crate::recipe::{MaskSpec, ModifierSpec};
 use crate::sweep::finished_run;
 use crate::{Recipe, RunReport, TrainError, checkpoint_tensors, write_recorded};
-
-/// Where a round's training starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rewind {
-    /// The survivors' initial values (a winning ticket).
-    Init,
-    /// The previous round's trained weights, with the learning rate rewound.
-    LearningRate,
-    /// The dense network's weights after this many epochs (late rewinding). They come from a
-    /// run of that many epochs with the round's recipe and seed: with a constant learning rate
-    /// that is exactly the start of round 0. Later rounds train the remaining epochs, their
-    /// data order starting again from the first epoch's.
-    Epoch(usize),
-}
 
 /// The seed offset of the control arm's initial weights.
 const CONTROL_SEED_OFFSET: u64 = 1_000_003;
@@ -69,32 +54,6 @@ pub struct Lottery {
     pub control: bool,
     /// The names the recipe may use (`ember_zoo::registries()` for Ember's own).
     pub registries: crate::Registries,
-}
-
-/// One round of one arm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LotteryRound {
-    /// `ticket` or `reinit`.
-    pub arm: String,
-    /// The round, 0 being dense.
-    pub round: usize,
-    /// The fraction of the selected weights that remain.
-    pub remaining: f64,
-    /// Test accuracy (percent).
-    pub accuracy: f64,
-    /// The run directory, relative to the experiment's.
-    pub dir: String,
-}
-
-/// `lottery.json`: every round of every arm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LotterySummary {
-    /// How rounds started.
-    pub rewind: Rewind,
-    /// The fraction pruned per round.
-    pub rate: f64,
-    /// Every round, ticket arm first.
-    pub rounds: Vec<LotteryRound>,
 }
 
 fn invalid(message: String) -> TrainError {
@@ -387,53 +346,5 @@ impl Lottery {
                 (info.path.clone(), indices)
             })
             .collect())
-    }
-}
-
-impl LotterySummary {
-    /// The rounds as CSV: arm, round, remaining fraction, accuracy.
-    pub fn to_csv(&self) -> String {
-        let mut text = String::from("arm,round,remaining,accuracy\n");
-        for r in &self.rounds {
-            text += &format!(
-                "{},{},{:.6},{:.2}\n",
-                r.arm, r.round, r.remaining, r.accuracy
-            );
-        }
-        text
-    }
-
-    /// The rounds as a Markdown table, the ticket and the control side by side.
-    pub fn to_markdown(&self) -> String {
-        let control: BTreeMap<usize, f64> = self
-            .rounds
-            .iter()
-            .filter(|r| r.arm == "reinit")
-            .map(|r| (r.round, r.accuracy))
-            .collect();
-        let mut text = String::from(
-            "| round | weights remaining | ticket accuracy (%) | re-initialised (%) |\n\
-             | ---: | ---: | ---: | ---: |\n",
-        );
-        for r in self.rounds.iter().filter(|r| r.arm == "ticket") {
-            let other = control
-                .get(&r.round)
-                .map_or("n/a".to_string(), |a| format!("{a:.2}"));
-            text += &format!(
-                "| {} | {:.1}% | {:.2} | {other} |\n",
-                r.round,
-                100.0 * r.remaining,
-                r.accuracy
-            );
-        }
-        text
-    }
-
-    /// Writes `lottery.json`, `lottery.csv` and `lottery.md` into `dir`, each atomically.
-    pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
-        let json = serde_json::to_string_pretty(self).expect("a summary always serialises");
-        write_recorded(&dir.join("lottery.json"), json.as_bytes())?;
-        write_recorded(&dir.join("lottery.csv"), self.to_csv().as_bytes())?;
-        write_recorded(&dir.join("lottery.md"), self.to_markdown().as_bytes())
     }
 }

@@ -227,7 +227,7 @@ pub fn prune_task<T: Task>(
         &options.out_dir.join("metrics.csv"),
         b"phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity\n",
     )?;
-    let (sparsity, parameters) = RunReport::sparsity_parts(&measured);
+    let (sparsity, parameters) = crate::report::sparsity_parts(&measured);
     let seconds = started.elapsed().as_secs_f64();
     let report = RunReport {
         recipe: recipe.name.clone(),
@@ -251,5 +251,5 @@ pub fn prune_task<T: Task>(
         wall_seconds: seconds,
         shortfall: sparse.shortfall(0),
     };
-    report.write_into(&options.out_dir)
+    crate::report::write_into(report, &options.out_dir)
 }

@@ -1,169 +1,45 @@
-use ember_sparsity::{LayerReport, SparsityReport};
-use serde::{Deserialize, Serialize};
+//! The trainer's side of `report.json`: the report types live in [`ember_report`]; filling
+//! the sparsity parts from a measurement and writing the report (a missed target an error)
+//! need the sparsity core and [`TrainError`].
 
-/// What one training phase achieved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseReport {
-    /// Top-1 test accuracy in percent.
-    pub accuracy: f64,
-    /// Epochs trained in this phase (0 when the weights were loaded).
-    pub epochs: usize,
-    /// Wall-clock seconds of the phase.
-    pub wall_seconds: f64,
-    /// The weights file the phase started from, when it loaded one instead of training.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loaded_from: Option<String>,
-}
+use std::path::Path;
 
-/// Sparsity totals of a run, measured from the final weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SparsitySummary {
-    /// Zeros / elements over the parameters the recipe prunes.
-    pub ratio: f64,
-    /// Elements of the pruned parameters.
-    pub selected_numel: usize,
-    /// Zeros among them.
-    pub selected_zeros: usize,
-    /// Compression of the pruned parameters: elements / non-zeros (1 when nothing is pruned).
-    pub compression: f64,
-}
+use ember_report::{ParameterCounts, RunReport, SparsitySummary};
+use ember_sparsity::SparsityReport;
 
-/// Parameter counts of the final model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParameterCounts {
-    /// All float parameters.
-    pub total: usize,
-    /// Those that are not zero.
-    pub nonzero: usize,
-    /// Those that are frozen.
-    pub frozen: usize,
-    /// Those the optimizer may still change (neither pruned nor frozen).
-    pub trainable: usize,
-}
+use crate::TrainError;
 
-/// `report.json`: everything a run measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunReport {
-    /// The recipe's name.
-    pub recipe: String,
-    /// The model kind.
-    pub model: String,
-    /// The device the run trained on.
-    pub device: String,
-    /// The dense baseline, when the recipe has a dense phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dense: Option<PhaseReport>,
-    /// The pruned model at the end of the run.
-    #[serde(rename = "final")]
-    pub final_: PhaseReport,
-    /// Sparsity totals.
-    pub sparsity: SparsitySummary,
-    /// Parameter counts.
-    pub parameters: ParameterCounts,
-    /// Every float parameter with its measured sparsity.
-    pub layers: Vec<LayerReport>,
-    /// Wall-clock seconds of the whole run.
-    pub wall_seconds: f64,
-    /// What the run failed to reach (a sparsity target), if anything: such a run exits with
-    /// an error after writing its files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shortfall: Option<String>,
-}
-
-impl RunReport {
-    /// Reads a run's `report.json`.
-    pub fn read(path: &std::path::Path) -> Result<Self, crate::TrainError> {
-        let error = |message: String| crate::TrainError::ReadFile {
-            path: path.to_path_buf(),
+/// Writes `report` to `dir/report.json` (atomically) and returns it; a run that missed a
+/// target gets [`TrainError::Shortfall`] instead, its report written all the same.
+pub(crate) fn write_into(report: RunReport, dir: &Path) -> Result<RunReport, TrainError> {
+    let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
+    crate::write_recorded(&dir.join("report.json"), json.as_bytes())?;
+    match report.shortfall {
+        Some(message) => Err(TrainError::Shortfall {
+            dir: dir.to_path_buf(),
             message,
-        };
-        let text = crate::read_recorded(path)?;
-        serde_json::from_str(&text).map_err(|e| error(format!("not an Ember report: {e}")))
+        }),
+        None => Ok(report),
     }
+}
 
-    /// Writes the report to `dir/report.json` (atomically) and returns it; a run that
-    /// missed a target gets [`TrainError::Shortfall`](crate::TrainError::Shortfall)
-    /// instead, its report written all the same.
-    pub(crate) fn write_into(self, dir: &std::path::Path) -> Result<Self, crate::TrainError> {
-        let json = serde_json::to_string_pretty(&self).expect("a report always serialises");
-        crate::write_recorded(&dir.join("report.json"), json.as_bytes())?;
-        match self.shortfall {
-            Some(message) => Err(crate::TrainError::Shortfall {
-                dir: dir.to_path_buf(),
-                message,
-            }),
-            None => Ok(self),
-        }
-    }
-
-    /// Fills the sparsity parts from a measurement.
-    pub(crate) fn sparsity_parts(measured: &SparsityReport) -> (SparsitySummary, ParameterCounts) {
-        let nonzero = measured.selected_numel - measured.selected_zeros;
-        (
-            SparsitySummary {
-                ratio: measured.ratio,
-                selected_numel: measured.selected_numel,
-                selected_zeros: measured.selected_zeros,
-                // Every element pruned counts as one survivor, so the figure stays finite (JSON
-                // has no infinity).
-                compression: measured.selected_numel as f64 / nonzero.max(1) as f64,
-            },
-            ParameterCounts {
-                total: measured.total_numel,
-                nonzero: measured.total_numel - measured.total_zeros,
-                frozen: measured.total_frozen,
-                trainable: measured.trainable,
-            },
-        )
-    }
-
-    /// A human-readable summary, as `ember report` prints it.
-    pub fn summary(&self) -> String {
-        let mut text = format!(
-            "recipe {}  model {}  device {}  wall {:.1}s\n",
-            self.recipe, self.model, self.device, self.wall_seconds
-        );
-        if let Some(dense) = &self.dense {
-            text += &format!("dense accuracy   {:.2}%\n", dense.accuracy);
-        }
-        text += &format!("final accuracy   {:.2}%\n", self.final_.accuracy);
-        if let Some(shortfall) = &self.shortfall {
-            text += &format!("TARGET MISSED    {shortfall}\n");
-        }
-        text += &format!(
-            "sparsity         {:.4} ({} of {} pruned weights are zero, {:.1}x compression)\n",
-            self.sparsity.ratio,
-            self.sparsity.selected_zeros,
-            self.sparsity.selected_numel,
-            self.sparsity.compression
-        );
-        text += &format!(
-            "parameters       {} total, {} non-zero, {} frozen, {} trainable\n\n{:<32} {:>10} {:>10} {:>9} {:>10}\n",
-            self.parameters.total,
-            self.parameters.nonzero,
-            self.parameters.frozen,
-            self.parameters.trainable,
-            "layer",
-            "numel",
-            "zeros",
-            "sparsity",
-            "frozen"
-        );
-        for layer in &self.layers {
-            text += &format!(
-                "{:<32} {:>10} {:>10} {:>9.4} {:>10}{}\n",
-                layer.path,
-                layer.numel,
-                layer.zeros,
-                layer.sparsity,
-                layer.frozen,
-                if layer.selected || layer.frozen > 0 {
-                    ""
-                } else {
-                    "  (not pruned)"
-                }
-            );
-        }
-        text
-    }
+/// Fills the sparsity parts of a report from a measurement.
+pub(crate) fn sparsity_parts(measured: &SparsityReport) -> (SparsitySummary, ParameterCounts) {
+    let nonzero = measured.selected_numel - measured.selected_zeros;
+    (
+        SparsitySummary {
+            ratio: measured.ratio,
+            selected_numel: measured.selected_numel,
+            selected_zeros: measured.selected_zeros,
+            // Every element pruned counts as one survivor, so the figure stays finite (JSON
+            // has no infinity).
+            compression: measured.selected_numel as f64 / nonzero.max(1) as f64,
+        },
+        ParameterCounts {
+            total: measured.total_numel,
+            nonzero: measured.total_numel - measured.total_zeros,
+            frozen: measured.total_frozen,
+            trainable: measured.trainable,
+        },
+    )
 }

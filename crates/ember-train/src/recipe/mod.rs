@@ -154,7 +154,7 @@ fn read_recipe_text(path: &Path) -> Result<String, TrainError> {
             metadata.len()
         ))));
     }
-    crate::read_recorded(path)
+    Ok(crate::read_recorded(path)?)
 }
 
 impl Recipe {
