@@ -290,6 +290,52 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
         checked += 1;
     }
     assert_eq!(checked, 36);
+    // The same Wanda layer by layer: each block scored on the inputs the pruned blocks before
+    // it give. The first block's query, key and value read the embeddings, which no pruning
+    // changes, so their masks are the whole-model pass's; the same counts everywhere.
+    let layerwise = recipe_text(
+        data.path(),
+        &model_dir,
+        &LAYERWISE_WANDA.replace("PARAMS", LINEAR),
+    );
+    let recipe_layerwise = Recipe::from_toml(&layerwise, "test", &[]).unwrap();
+    let by_layer = out.path().join("layerwise");
+    let report = entry
+        .prune(&recipe_layerwise, &common::options(&by_layer), &source, 2)
+        .unwrap();
+    assert_eq!(report.sparsity.selected_zeros, numel / 2);
+    let stages = std::fs::read_to_string(by_layer.join("layerwise.csv")).unwrap();
+    assert_eq!(stages.lines().count(), 1 + 6 + 1, "{stages}");
+    let sequential = ember::train::checkpoint_tensors(&by_layer.join("model.bpk")).unwrap();
+    let mut differing = Vec::new();
+    for (a, b) in sequential.iter().zip(&tensors) {
+        assert_eq!(a.name, b.name);
+        if !a.name.starts_with("bert.encoder") || a.shape.len() != 2 {
+            continue;
+        }
+        let masks_differ = a
+            .values
+            .iter()
+            .zip(&b.values)
+            .filter(|(x, y)| (**x == 0.0) != (**y == 0.0))
+            .count();
+        differing.push((a.name.clone(), masks_differ));
+    }
+    for (name, count) in &differing {
+        if name.starts_with("bert.encoder.layers.0.mha.") && !name.contains("output") {
+            assert_eq!(*count, 0, "{name}");
+        }
+    }
+    let later: usize = differing
+        .iter()
+        .filter(|(name, _)| !name.starts_with("bert.encoder.layers.0."))
+        .map(|(_, count)| count)
+        .sum();
+    assert!(
+        later > 0,
+        "later blocks were scored on the dense activations: {differing:?}"
+    );
+
     // Without calibration data Wanda has nothing to measure: an error, nothing written.
     let refused = out.path().join("refused");
     let err = entry
@@ -299,6 +345,15 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
     assert!(err.contains("give calibration batches"), "{err}");
     assert!(!refused.exists());
 }
+
+const LAYERWISE_WANDA: &str = r#"
+[[modifiers]]
+kind = "layerwise"
+params = ['PARAMS']
+solver = "wanda"
+pattern = "per_output"
+sparsity = 0.5
+"#;
 
 const WANDA_PER_OUTPUT: &str = r#"
 [[modifiers]]

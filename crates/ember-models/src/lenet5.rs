@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::blocks::{Blocks, Capture, linear_inputs_of};
 use crate::{ImageClassifier, LinearInputs};
 
 /// LeNet-5 for 28×28 images, in the Caffe variant used by the pruning literature
@@ -68,14 +69,45 @@ impl ImageClassifier for LeNet5 {
     }
 }
 
+/// The convolutions and pooling are the stem (they are not linear layers); `fc1` with its
+/// ReLU is the one block, `fc2` the head.
+impl Blocks for LeNet5 {
+    type Input = Tensor<4>;
+    type Hidden = Tensor<2>;
+
+    fn stem(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.pool.forward(self.conv1.forward(images));
+        let x = self.pool.forward(self.conv2.forward(x));
+        x.flatten(1, 3)
+    }
+
+    fn num_blocks(&self) -> usize {
+        1
+    }
+
+    fn block_linears(&self, _index: usize) -> Vec<String> {
+        vec!["fc1.weight".into()]
+    }
+
+    fn block(&self, _index: usize, x: Tensor<2>, capture: &mut Capture) -> Tensor<2> {
+        capture.record("fc1.weight", || x.clone());
+        relu(self.fc1.forward(x))
+    }
+
+    fn head_linears(&self) -> Vec<String> {
+        vec!["fc2.weight".into()]
+    }
+
+    fn head(&self, x: Tensor<2>, capture: &mut Capture) -> Tensor<2> {
+        capture.record("fc2.weight", || x.clone());
+        self.fc2.forward(x)
+    }
+}
+
 impl LinearInputs<Tensor<4>> for LeNet5 {
     /// The inputs of `fc1` and `fc2` (the convolutions are not linear layers).
     fn linear_inputs(&self, images: Tensor<4>) -> Vec<(String, Tensor<2>)> {
-        let x = self.pool.forward(self.conv1.forward(images));
-        let x = self.pool.forward(self.conv2.forward(x));
-        let x: Tensor<2> = x.flatten(1, 3);
-        let hidden = relu(self.fc1.forward(x.clone()));
-        vec![("fc1.weight".into(), x), ("fc2.weight".into(), hidden)]
+        linear_inputs_of(self, images)
     }
 }
 

@@ -4,6 +4,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::blocks::{Blocks, Capture, linear_inputs_of};
 use crate::{ImageClassifier, LinearInputs};
 
 /// A fully connected classifier with ReLU between layers. The default is LeNet-300-100
@@ -58,19 +59,42 @@ impl ImageClassifier for Mlp {
     }
 }
 
+/// Every layer but the last is a block (`Linear` then ReLU); the last is the head.
+impl Blocks for Mlp {
+    type Input = Tensor<4>;
+    type Hidden = Tensor<2>;
+
+    fn stem(&self, images: Tensor<4>) -> Tensor<2> {
+        images.flatten(1, 3)
+    }
+
+    fn num_blocks(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    fn block_linears(&self, index: usize) -> Vec<String> {
+        vec![format!("layers.{index}.weight")]
+    }
+
+    fn block(&self, index: usize, x: Tensor<2>, capture: &mut Capture) -> Tensor<2> {
+        capture.record(format!("layers.{index}.weight"), || x.clone());
+        relu(self.layers[index].forward(x))
+    }
+
+    fn head_linears(&self) -> Vec<String> {
+        vec![format!("layers.{}.weight", self.layers.len() - 1)]
+    }
+
+    fn head(&self, x: Tensor<2>, capture: &mut Capture) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        capture.record(format!("layers.{last}.weight"), || x.clone());
+        self.layers[last].forward(x)
+    }
+}
+
 impl LinearInputs<Tensor<4>> for Mlp {
     fn linear_inputs(&self, images: Tensor<4>) -> Vec<(String, Tensor<2>)> {
-        let mut x: Tensor<2> = images.flatten(1, 3);
-        let last = self.layers.len() - 1;
-        let mut inputs = Vec::with_capacity(self.layers.len());
-        for (index, layer) in self.layers.iter().enumerate() {
-            inputs.push((format!("layers.{index}.weight"), x.clone()));
-            x = layer.forward(x);
-            if index < last {
-                x = relu(x);
-            }
-        }
-        inputs
+        linear_inputs_of(self, images)
     }
 }
 

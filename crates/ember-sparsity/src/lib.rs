@@ -32,6 +32,7 @@ mod sparse;
 pub mod state;
 mod train_step;
 
+pub mod solve;
 pub use checksum::{ChecksumError, seal_burnpack, to_hex, verify_burnpack};
 pub use error::SparsityError;
 pub use finite::{NonFinite, first_non_finite};
@@ -39,7 +40,7 @@ pub use modifier::{
     DynamicSparse, Effect, FreezeRule, Freezer, MaskPruner, Modifier, Pruner, Regrowth, Scope,
     TargetView,
 };
-pub use path::{ParamInfo, collect_params};
+pub use path::{ParamInfo, collect_params, replace_values};
 pub use pattern::{Pattern, PatternRegistry};
 pub use plan::SparsityPlan;
 pub use report::{LayerReport, MaskCounts, SparsityReport};

@@ -90,3 +90,67 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
     module.visit(&mut collector);
     collector.params
 }
+
+struct Replace<'a> {
+    tracker: PathTracker,
+    values: &'a std::collections::BTreeMap<String, Vec<f32>>,
+    replaced: Vec<String>,
+    wrong_size: Option<(String, usize, usize)>,
+}
+
+impl burn::module::ModuleMapper for Replace<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.tracker.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.tracker.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.tracker.path();
+        let Some(values) = self.values.get(&path) else {
+            return param;
+        };
+        let shape: Vec<usize> = param.lazy_shape().iter().copied().collect();
+        let numel: usize = shape.iter().product();
+        if values.len() != numel {
+            self.wrong_size = Some((path, values.len(), numel));
+            return param;
+        }
+        self.replaced.push(path);
+        param.map(|tensor| {
+            let data = burn::tensor::TensorData::new(values.clone(), shape);
+            Tensor::from_data(data, &tensor.device())
+        })
+    }
+}
+
+/// `module` with the float parameters named in `values` (flat, in the parameter's own
+/// layout) replaced, on their devices and under their ids: how a one-shot solver's new
+/// weights go back into the model. Every path must name a parameter of that many elements.
+pub fn replace_values<M: Module>(
+    module: M,
+    values: &std::collections::BTreeMap<String, Vec<f32>>,
+) -> Result<M, crate::SparsityError> {
+    let mut mapper = Replace {
+        tracker: PathTracker::default(),
+        values,
+        replaced: Vec::new(),
+        wrong_size: None,
+    };
+    let module = module.map(&mut mapper);
+    if let Some((path, given, numel)) = mapper.wrong_size {
+        return Err(crate::SparsityError::modifier(
+            "replace_values",
+            format!("{given} values for `{path}`, which has {numel} elements"),
+        ));
+    }
+    if let Some(missing) = values.keys().find(|path| !mapper.replaced.contains(path)) {
+        return Err(crate::SparsityError::modifier(
+            "replace_values",
+            format!("the model has no float parameter `{missing}`"),
+        ));
+    }
+    Ok(module)
+}

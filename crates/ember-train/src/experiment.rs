@@ -178,6 +178,15 @@ impl<B> Context<'_, B> {
 /// `options.registries.models`, which loads the data, builds the model and calls [`run_task`]. A
 /// finished run removes its checkpoints.
 pub fn run(recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
+    if let Some(index) = recipe.prunes_layer_by_layer() {
+        return Err(TrainError::Invalid {
+            field: format!("modifiers[{index}].kind"),
+            value: "layerwise".into(),
+            message: "prunes one-shot, layer by layer, with calibration data: run it with \
+                      `ember prune SOURCE --recipe …`, not `ember run`"
+                .into(),
+        });
+    }
     // Everything `ember check` refuses is refused here, before the data or a step.
     crate::check_recipe(recipe.clone(), options).into_result()?;
     if options.start == Start::Force {

@@ -33,6 +33,7 @@ mod experiment;
 mod export_hf;
 pub mod files;
 mod init;
+pub mod layerwise;
 pub mod lottery;
 pub mod oneshot;
 mod pause;

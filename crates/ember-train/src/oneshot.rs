@@ -54,7 +54,7 @@ pub fn one_shot_recipe(recipe: &Recipe) -> Result<Recipe, TrainError> {
                     at_epoch: 0.0,
                 };
             }
-            ModifierSpec::Mask(_) => {}
+            ModifierSpec::Mask(_) | ModifierSpec::Layerwise(_) => {}
             other => {
                 return Err(invalid(
                     &format!("modifiers[{index}].kind"),

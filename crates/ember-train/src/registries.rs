@@ -1,5 +1,6 @@
 //! Every name a recipe can use, resolved through one bundle of registries.
 
+use ember_sparsity::solve::SolverRegistry;
 use ember_sparsity::{PatternRegistry, ScorerRegistry};
 
 use crate::ModelRegistry;
@@ -19,6 +20,8 @@ pub struct Registries {
     pub scorers: ScorerRegistry,
     /// Patterns (the built-in ones and any registered).
     pub patterns: PatternRegistry,
+    /// One-shot solvers of `layerwise` modifiers (`magnitude`, `wanda` and any registered).
+    pub solvers: SolverRegistry,
 }
 
 impl Registries {

@@ -49,5 +49,7 @@ fn build(spec: &ModelSpec, device: &Device) -> Result<LeNet5, TrainError> {
 
 /// The `lenet5` family's entry.
 pub(crate) fn entry() -> ImageFamily<LeNet5> {
-    ImageFamily::new(check, build).with_linear_inputs(|model, images| model.linear_inputs(images))
+    ImageFamily::new(check, build)
+        .with_linear_inputs(|model, images| model.linear_inputs(images))
+        .with_blocks()
 }

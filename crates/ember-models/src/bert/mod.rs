@@ -14,16 +14,16 @@
 //! the file, and every tensor of the file must find a parameter (apart from the
 //! `embeddings.position_ids` buffer): anything else is a [`BertError`] naming the tensors.
 
+mod blocks;
 mod config;
 mod error;
-mod linear_inputs;
 mod load;
 mod model;
 mod names;
 
+pub use blocks::{BertBatch, BertHidden};
 pub use config::BertConfig;
 pub use error::{BertError, ShapeMismatch};
-pub use linear_inputs::BertBatch;
 pub use load::{load_hf, load_hf_files};
 pub use model::{Bert, BertEmbeddings, BertForSequenceClassification, mean_pool};
 pub use names::{Direction, NameMap};

@@ -82,7 +82,8 @@ where
     }
 }
 
-/// Modifier kinds beyond the built-in `prune`, `freeze`, `rigl`, `set` and `mask`, by name.
+/// Modifier kinds beyond the built-in `prune`, `freeze`, `rigl`, `set`, `mask` and `layerwise`,
+/// by name.
 #[derive(Clone, Default)]
 pub struct ModifierRegistry {
     kinds: BTreeMap<String, Arc<dyn ModifierKind>>,
@@ -95,7 +96,7 @@ impl core::fmt::Debug for ModifierRegistry {
 }
 
 /// The kinds every recipe can name without a registry.
-pub const BUILT_IN_MODIFIERS: [&str; 5] = ["prune", "freeze", "rigl", "set", "mask"];
+pub const BUILT_IN_MODIFIERS: [&str; 6] = ["prune", "freeze", "rigl", "set", "mask", "layerwise"];
 
 impl ModifierRegistry {
     /// Adds (or replaces) the kind `name`. A built-in name cannot be taken: the recipe would

@@ -38,6 +38,7 @@
 mod checkpoint;
 mod custom;
 mod data;
+mod layerwise;
 mod lr;
 mod model;
 mod modifier;
@@ -54,6 +55,7 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::CheckpointSpec;
 pub use custom::{BUILT_IN_MODIFIERS, CustomSpec, ModifierContext, ModifierKind, ModifierRegistry};
 pub use data::{DataSpec, SourceKind, TextDataPlan};
+pub use layerwise::LayerwiseSpec;
 pub use lr::LrSpec;
 pub use model::ModelSpec;
 pub use modifier::{
@@ -278,6 +280,14 @@ impl Recipe {
         Ok(recipe)
     }
 
+    /// The index of the first `layerwise` modifier, if any: such a recipe is pruned one-shot,
+    /// layer by layer ([`prune_layer_by_layer`](crate::layerwise::prune_layer_by_layer)).
+    pub fn prunes_layer_by_layer(&self) -> Option<usize> {
+        self.modifiers
+            .iter()
+            .position(|m| matches!(m, ModifierSpec::Layerwise(_)))
+    }
+
     /// The seed of the initial weights: `init_seed`, or `seed`.
     pub fn weights_seed(&self) -> u64 {
         self.init_seed.unwrap_or(self.seed)
@@ -372,6 +382,10 @@ impl Recipe {
                 ModifierSpec::Rigl(dynamic) | ModifierSpec::Set(dynamic) => {
                     check_dynamic(&prefix, dynamic)?;
                     Some(dynamic.schedule_spec())
+                }
+                ModifierSpec::Layerwise(layerwise) => {
+                    crate::layerwise::check_spec(index, layerwise)?;
+                    None
                 }
                 ModifierSpec::Mask(_) | ModifierSpec::Custom(_) => None,
             };
@@ -590,6 +604,26 @@ impl Recipe {
                 self.seed,
             ))),
             ModifierSpec::Mask(mask) => plan.with_modifier(Arc::new(mask.to_pruner(index)?)),
+            // Run by `ember prune` layer by layer; in a plan it binds as what its `magnitude`
+            // solver does, so that `ember check` finds what the selector and the pattern
+            // cannot do on this model.
+            ModifierSpec::Layerwise(spec) => {
+                let structure = crate::layerwise::check_spec(index, spec)?;
+                let pattern = match structure {
+                    ember_sparsity::solve::Structure::Unstructured => "unstructured".to_string(),
+                    ember_sparsity::solve::Structure::PerOutput => "per_output".to_string(),
+                    ember_sparsity::solve::Structure::NM { n, m } => format!("{n}:{m}"),
+                };
+                let pruner = ember_sparsity::Pruner::magnitude(
+                    &spec.name_at(index),
+                    ember_sparsity::Selector::new(spec.params.clone())
+                        .with_exclude(spec.exclude.clone()),
+                    ember_schedule::SparsitySchedule::one_shot(spec.sparsity, 0),
+                )
+                .with_scope(ember_sparsity::Scope::LayerWise)
+                .with_pattern(patterns.get(&pattern)?);
+                plan.with_pruner(pruner)
+            }
             ModifierSpec::Custom(spec) => {
                 let context = ModifierContext {
                     index,

@@ -7,6 +7,7 @@ use ember_sparsity::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::LayerwiseSpec;
 use super::Steps;
 use super::custom::{BUILT_IN_MODIFIERS, CustomSpec};
 
@@ -25,6 +26,8 @@ pub enum ModifierSpec {
     Set(DynamicSpec),
     /// Prune exactly the elements a mask file lists (a lottery-ticket round's masks).
     Mask(MaskSpec),
+    /// Prune one-shot, layer by layer, with calibration data (`ember prune`).
+    Layerwise(LayerwiseSpec),
     /// A kind of one's own, built by its [`ModifierKind`](super::ModifierKind).
     Custom(CustomSpec),
 }
@@ -38,6 +41,7 @@ enum BuiltIn {
     Rigl(DynamicSpec),
     Set(DynamicSpec),
     Mask(MaskSpec),
+    Layerwise(LayerwiseSpec),
 }
 
 /// [`BuiltIn`] by reference, for writing.
@@ -49,6 +53,7 @@ enum BuiltInRef<'a> {
     Rigl(&'a DynamicSpec),
     Set(&'a DynamicSpec),
     Mask(&'a MaskSpec),
+    Layerwise(&'a LayerwiseSpec),
 }
 
 impl Serialize for ModifierSpec {
@@ -59,6 +64,7 @@ impl Serialize for ModifierSpec {
             Self::Rigl(spec) => BuiltInRef::Rigl(spec).serialize(serializer),
             Self::Set(spec) => BuiltInRef::Set(spec).serialize(serializer),
             Self::Mask(spec) => BuiltInRef::Mask(spec).serialize(serializer),
+            Self::Layerwise(spec) => BuiltInRef::Layerwise(spec).serialize(serializer),
             Self::Custom(spec) => spec.serialize(serializer),
         }
     }
@@ -91,6 +97,7 @@ impl<'de> Deserialize<'de> for ModifierSpec {
             BuiltIn::Rigl(spec) => Self::Rigl(spec),
             BuiltIn::Set(spec) => Self::Set(spec),
             BuiltIn::Mask(spec) => Self::Mask(spec),
+            BuiltIn::Layerwise(spec) => Self::Layerwise(spec),
         })
     }
 }
@@ -148,6 +155,7 @@ impl ModifierSpec {
             Self::Freeze(f) => Some(&f.params),
             Self::Rigl(d) | Self::Set(d) => Some(&d.params),
             Self::Mask(m) => Some(&m.params),
+            Self::Layerwise(l) => Some(&l.params),
             Self::Custom(_) => None,
         }
     }
@@ -160,6 +168,7 @@ impl ModifierSpec {
             Self::Rigl(_) => "rigl",
             Self::Set(_) => "set",
             Self::Mask(_) => "mask",
+            Self::Layerwise(_) => "layerwise",
             Self::Custom(spec) => &spec.kind,
         }
     }

@@ -21,6 +21,7 @@ use burn::tensor::Device;
 use ember_data::{TextBatcher, TextDataset};
 use ember_models::{BertForSequenceClassification, LinearInputs};
 use ember_sparsity::{Sparse, SparsityPlan};
+use ember_train::layerwise::prune_layer_by_layer;
 use ember_train::task::{Task, TaskModel};
 use ember_train::{
     Evaluation, ModelEntry, Prediction, Recipe, Registries, RunOptions, RunReport, TaskData,
@@ -92,6 +93,23 @@ impl ModelEntry for BertEntry {
         let device = options.main_device()?;
         let model = parts.architecture(device);
         let data = parts.data(recipe, device)?;
+        if recipe.prunes_layer_by_layer().is_some() {
+            return prune_layer_by_layer::<TextClassification, _>(
+                recipe,
+                options,
+                model,
+                data,
+                source,
+                calibration,
+                |batch: &ember_data::TextBatch| {
+                    (
+                        batch.input_ids.clone(),
+                        batch.token_type_ids.clone(),
+                        batch.attention_mask.clone(),
+                    )
+                },
+            );
+        }
         let inputs = |model: &BertForSequenceClassification, batch: &ember_data::TextBatch| {
             model.linear_inputs((
                 batch.input_ids.clone(),

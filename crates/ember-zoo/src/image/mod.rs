@@ -7,8 +7,9 @@ use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ember_data::{DatasetSource, ImageBatch, ImageBatcher};
-use ember_models::ImageClassifier;
+use ember_models::{Blocks, ImageClassifier};
 use ember_sparsity::{Sparse, SparsityPlan};
+use ember_train::layerwise::prune_layer_by_layer;
 use ember_train::recipe::ModelSpec;
 use ember_train::task::{ImageClassification, Task, TaskModel};
 use ember_train::{
@@ -29,8 +30,19 @@ pub struct ImageFamily<M> {
     check: fn(&ModelSpec) -> Result<(), TrainError>,
     build: fn(&ModelSpec, &Device) -> Result<M, TrainError>,
     inputs: Option<LinearInputsOf<M>>,
+    layer_by_layer: Option<LayerByLayer<M>>,
     sparse_mlp: bool,
 }
+
+/// One-shot pruning layer by layer of a model `M` that exposes its [`Blocks`].
+type LayerByLayer<M> = fn(
+    &Recipe,
+    &RunOptions,
+    M,
+    TaskData<ImageBatch>,
+    &Path,
+    usize,
+) -> Result<RunReport, TrainError>;
 
 impl<M> ImageFamily<M> {
     /// A family whose `[model]` settings `check` reads and bounds (before anything is built),
@@ -44,6 +56,7 @@ impl<M> ImageFamily<M> {
             check,
             build,
             inputs: None,
+            layer_by_layer: None,
             sparse_mlp: false,
         }
     }
@@ -52,6 +65,32 @@ impl<M> ImageFamily<M> {
     /// activations (`ember_models::LinearInputs` gives them for burn `Linear` layers).
     pub fn with_linear_inputs(mut self, inputs: LinearInputsOf<M>) -> Self {
         self.inputs = Some(inputs);
+        self
+    }
+
+    /// The same family, pruned one-shot layer by layer (`layerwise` modifiers) through the
+    /// model's [`Blocks`].
+    pub fn with_blocks(mut self) -> Self
+    where
+        M: Blocks<Input = Tensor<4>>
+            + ImageClassifier
+            + Module
+            + burn::module::ModuleDisplay
+            + core::fmt::Display
+            + 'static,
+        ImageClassification<M>: Task<Model = M, Batch = ImageBatch>,
+    {
+        self.layer_by_layer = Some(|recipe, options, model, data, source, calibration| {
+            prune_layer_by_layer::<ImageClassification<M>, _>(
+                recipe,
+                options,
+                model,
+                data,
+                source,
+                calibration,
+                |batch: &ImageBatch| batch.images.clone(),
+            )
+        });
         self
     }
 
@@ -180,6 +219,20 @@ where
     ) -> Result<RunReport, TrainError> {
         let model = (self.build)(&recipe.model, options.main_device()?)?;
         let data = image_data(recipe, options)?;
+        if let Some(index) = recipe.prunes_layer_by_layer() {
+            let Some(layer_by_layer) = self.layer_by_layer else {
+                return Err(TrainError::Invalid {
+                    field: format!("modifiers[{index}].kind"),
+                    value: "layerwise".into(),
+                    message: format!(
+                        "the `{}` family does not expose its blocks, which layer-by-layer \
+                         pruning runs one at a time",
+                        recipe.model.name()
+                    ),
+                });
+            };
+            return layer_by_layer(recipe, options, model, data, source, calibration);
+        }
         let inputs = self
             .inputs
             .map(|inputs| move |model: &M, batch: &ImageBatch| inputs(model, batch.images.clone()));

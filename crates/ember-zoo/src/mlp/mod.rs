@@ -90,5 +90,6 @@ fn build(spec: &ModelSpec, device: &Device) -> Result<Mlp, TrainError> {
 pub(crate) fn entry() -> ImageFamily<Mlp> {
     ImageFamily::new(check, build)
         .with_linear_inputs(|model, images| model.linear_inputs(images))
+        .with_blocks()
         .with_sparse_mlp()
 }
