@@ -486,3 +486,77 @@ fn broken_model_folders_fail_before_training_and_name_the_file() {
     assert!(error.contains("model.safetensors"), "{error}");
     assert!(!out.path().join("model.bpk").exists());
 }
+
+/// `pattern = "heads"` takes the head count from the model's configuration (the `bert`
+/// family registers it); a count that disagrees with the model is refused, naming both; a
+/// runtime without the family's registries needs the count written.
+#[test]
+fn the_heads_pattern_takes_its_layout_from_the_model() {
+    let data = tempfile::tempdir().unwrap();
+    let model_dir = minilm::model_dir();
+    let heads = |pattern: &str| {
+        recipe_text(
+            data.path(),
+            &model_dir,
+            &format!(
+                r#"
+[[modifiers]]
+kind = "prune"
+params = ['re:bert\.encoder\.layers\.\d+\.mha\.(query|key|value|output)\.weight']
+scope = "layer_wise"
+pattern = "{pattern}"
+schedule = {{ kind = "one_shot", sparsity = 0.5 }}
+"#
+            ),
+        )
+    };
+    let check = |text: &str, registries: ember::train::Registries| {
+        let recipe = Recipe::from_toml(text, "t", &[]).unwrap();
+        let options = ember::train::RunOptions::new("unused", Device::flex(), "flex", registries);
+        ember::train::check_recipe(recipe, &options).into_result()
+    };
+    // all-MiniLM-L6-v2 has 12 heads.
+    check(&heads("heads"), registries()).unwrap();
+    check(&heads("heads:12"), registries()).unwrap();
+    let error = check(&heads("heads:5"), registries())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("12") && error.contains('5'), "{error}");
+    // The runtime's own registry knows no layout: the count must be written.
+    let mut bare = ember::train::Registries::new(ember::zoo::models());
+    bare.models = ember::train::ModelRegistry::default();
+    bare.models.register("bert", NoLayout);
+    let error = check(&heads("heads"), bare).unwrap_err().to_string();
+    assert!(error.contains("heads:12"), "{error}");
+}
+
+/// The `bert` family without its registries' extension: what a runtime that does not know the
+/// model's layout sees.
+struct NoLayout;
+
+impl ember::train::ModelEntry for NoLayout {
+    fn validate(&self, recipe: &Recipe) -> Result<(), TrainError> {
+        ember::zoo::models().get("bert")?.validate(recipe)
+    }
+
+    fn run(
+        &self,
+        recipe: &Recipe,
+        options: &ember::train::RunOptions,
+    ) -> Result<RunReport, TrainError> {
+        ember::zoo::models().get("bert")?.run(recipe, options)
+    }
+
+    fn evaluate(
+        &self,
+        run_dir: &Path,
+        recipe: &Recipe,
+        registries: &ember::train::Registries,
+        device: &Device,
+        texts: &[String],
+    ) -> Result<Evaluation, TrainError> {
+        ember::zoo::models()
+            .get("bert")?
+            .evaluate(run_dir, recipe, registries, device, texts)
+    }
+}

@@ -51,7 +51,17 @@ pub fn check_recipe(recipe: Recipe, options: &RunOptions) -> CheckReport {
     }
     let mut errors = Vec::new();
     let mut bound = false;
-    let registries = &options.registries;
+    let registries = match options.registries.for_recipe(&recipe) {
+        Ok(registries) => registries,
+        Err(error) => {
+            return CheckReport {
+                recipe: Some(recipe),
+                errors: vec![error],
+                bound: false,
+            };
+        }
+    };
+    let registries = &registries;
     match registries.models.get(recipe.model.name()) {
         Err(error) => errors.push(error),
         // The family's own settings, sizes and data: a model with a mistyped width of

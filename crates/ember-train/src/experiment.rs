@@ -339,7 +339,10 @@ fn run_model<T: Task>(
     };
 
     let started = Instant::now();
-    let plan = recipe.plan(&context.steps, &context.options.registries)?;
+    let plan = recipe.plan(
+        &context.steps,
+        &context.options.registries.for_recipe(recipe)?,
+    )?;
     let model = match recipe.distill {
         // The teacher is the dense model as it stands now: fine-tuned, or loaded. At
         // hardness 0 the loss is plain cross-entropy: no teacher, no wasted forward passes.

@@ -186,7 +186,7 @@ pub fn prune_task<T: Task>(
 
     let plan = recipe.plan(
         &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),
-        &options.registries,
+        &options.registries.for_recipe(&recipe)?,
     )?;
     let mut sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
     let mut last_grads = None;

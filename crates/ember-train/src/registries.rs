@@ -3,8 +3,8 @@
 use ember_sparsity::solve::SolverRegistry;
 use ember_sparsity::{PatternRegistry, ScorerRegistry};
 
-use crate::ModelRegistry;
 use crate::recipe::{ModifierKind, ModifierRegistry};
+use crate::{ModelRegistry, Recipe, TrainError};
 
 /// The registries a run resolves a recipe's names with: `[model] kind` in `models`,
 /// `[[modifiers]] kind` beyond the built-in ones in `modifiers`, `scorer` in `scorers` and
@@ -31,6 +31,17 @@ impl Registries {
             models,
             ..Self::default()
         }
+    }
+
+    /// These registries with what the recipe's model family adds to them
+    /// ([`ModelEntry::extend_registries`](crate::ModelEntry::extend_registries)); unchanged
+    /// for a family that is not registered (its name is refused where it is looked up).
+    pub fn for_recipe(&self, recipe: &Recipe) -> Result<Registries, TrainError> {
+        let mut extended = self.clone();
+        if let Ok(entry) = self.models.get(recipe.model.name()) {
+            entry.extend_registries(recipe, &mut extended)?;
+        }
+        Ok(extended)
     }
 
     /// The same registries with the modifier kind `name` added.

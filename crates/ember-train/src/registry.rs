@@ -127,6 +127,18 @@ pub trait ModelEntry: Send + Sync {
         path.to_string()
     }
 
+    /// Adds what the family knows to the registries a recipe of it resolves in, such as a
+    /// `heads` pattern with its attention layout (projection names, head counts); called
+    /// through [`Registries::for_recipe`] wherever a recipe's plan is built.
+    fn extend_registries(
+        &self,
+        recipe: &Recipe,
+        registries: &mut Registries,
+    ) -> Result<(), TrainError> {
+        let _ = (recipe, registries);
+        Ok(())
+    }
+
     /// The first `count` sentences of the recipe's test split, for models that read text
     /// (`ember eval --sample`); other models refuse.
     fn test_texts(&self, recipe: &Recipe, count: usize) -> Result<Vec<String>, TrainError> {
@@ -222,7 +234,7 @@ pub fn load_run<T: Task>(
     model: T::Model,
     registries: &Registries,
 ) -> Result<T::Model, TrainError> {
-    let plan = recipe.plan(&Steps::new(1), registries)?;
+    let plan = recipe.plan(&Steps::new(1), &registries.for_recipe(recipe)?)?;
     let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
     let path = run_dir.join("model.bpk");
     crate::files::verify(&path, true)?;

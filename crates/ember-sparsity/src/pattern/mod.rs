@@ -22,7 +22,7 @@ mod structured;
 mod unstructured;
 
 pub use block::Block;
-pub use heads::Heads;
+pub use heads::{HeadLayout, Heads};
 pub use n_m::NM;
 pub use per_output::PerOutput;
 pub use registry::PatternRegistry;

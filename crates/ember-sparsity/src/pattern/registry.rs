@@ -90,11 +90,19 @@ impl Default for PatternRegistry {
             Ok(Arc::new(Block { rows, cols }) as Arc<dyn Pattern>)
         });
         registry.register("heads", |args: &str| {
+            if args.is_empty() {
+                return Err(
+                    "give the number of heads (`heads:12`); `heads` alone takes the \
+                            attention layout from a model family that registers it (`bert` \
+                            does)"
+                        .to_string(),
+                );
+            }
             let heads = number(args, "the number of heads (heads:12)")?;
             if heads == 0 {
                 return Err("the number of heads must be positive".to_string());
             }
-            Ok(Arc::new(Heads { heads }) as Arc<dyn Pattern>)
+            Ok(Arc::new(Heads::new(heads)) as Arc<dyn Pattern>)
         });
         registry
     }

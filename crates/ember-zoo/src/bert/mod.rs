@@ -20,7 +20,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use ember_data::{TextBatcher, TextDataset};
 use ember_models::{BertForSequenceClassification, LinearInputs};
-use ember_sparsity::{Sparse, SparsityPlan};
+use ember_sparsity::pattern::{HeadLayout, Heads};
+use ember_sparsity::{Pattern, Sparse, SparsityPlan};
 use ember_train::layerwise::prune_layer_by_layer;
 use ember_train::task::{Task, TaskModel};
 use ember_train::{
@@ -61,6 +62,37 @@ impl ModelEntry for BertEntry {
                     .into(),
             });
         }
+        Ok(())
+    }
+
+    fn extend_registries(
+        &self,
+        recipe: &Recipe,
+        registries: &mut Registries,
+    ) -> Result<(), TrainError> {
+        // Without a folder yet (`ember run` fills it in) there is no configuration to read;
+        // `heads:H` still works.
+        let Some(dir) = &recipe.model.dir else {
+            return Ok(());
+        };
+        let config = ember_models::BertConfig::from_file(dir.join("config.json"))?;
+        let heads = config.num_attention_heads;
+        registries.patterns.register("heads", move |args: &str| {
+            let layout = if args.is_empty() {
+                HeadLayout::burn(heads)
+            } else {
+                let given: usize = args
+                    .parse()
+                    .map_err(|_| format!("`{args}` is not a whole number of heads"))?;
+                if given != heads {
+                    return Err(format!(
+                        "the model has {heads} attention heads, not {given}: write `heads`"
+                    ));
+                }
+                HeadLayout::burn(heads)
+            };
+            Ok(std::sync::Arc::new(Heads { layout }) as std::sync::Arc<dyn Pattern>)
+        });
         Ok(())
     }
 

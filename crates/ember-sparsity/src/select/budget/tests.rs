@@ -274,7 +274,7 @@ proptest! {
         }),
         s in 0.0f64..=1.0,
     ) {
-        let (p, d) = (Heads { heads: h }, h * hd);
+        let (p, d) = (Heads::new(h), h * hd);
         let flags = choose(attention(&p, "enc", d, &sc, Some(s)), budget(&p, 0.0));
         let units: Vec<_> = (0..h).map(|k| head(0, k, hd, d)).collect();
         lowest_units(&unit_flags(&flags, &sc, &units)?, prune_count(s, h))?;
@@ -291,7 +291,7 @@ proptest! {
         }),
         s in 0.0f64..=1.0,
     ) {
-        let (p, d) = (Heads { heads: h }, h * hd);
+        let (p, d) = (Heads::new(h), h * hd);
         let high: Vec<Vec<f32>> =
             high.into_iter().map(|t| t.into_iter().map(|v| v + 10.0).collect()).collect();
         let mut candidates = attention(&p, "l0", d, &low, None);
