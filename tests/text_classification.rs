@@ -172,15 +172,19 @@ fn a_distilled_pruned_minilm_classifier_trains_evaluates_and_exports() {
 
     // The sparse engine (every linear layer on the CSR kernels) gives the same accuracy and
     // the same logits to 1e-5 of the largest.
-    match entry.evaluate_sparse(out.path(), &recipe, &[]).unwrap() {
+    match entry
+        .evaluate_sparse(out.path(), &recipe, &registries(), &[])
+        .unwrap()
+    {
         Evaluation::Accuracy { accuracy, examples } => {
             assert_eq!(examples, 16);
             assert!((accuracy - report.final_.accuracy).abs() < 1e-9);
         }
         other => panic!("{other:?}"),
     }
-    let Evaluation::Predictions(sparse) =
-        entry.evaluate_sparse(out.path(), &recipe, &texts).unwrap()
+    let Evaluation::Predictions(sparse) = entry
+        .evaluate_sparse(out.path(), &recipe, &registries(), &texts)
+        .unwrap()
     else {
         panic!("predictions expected");
     };

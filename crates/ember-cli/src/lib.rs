@@ -620,7 +620,7 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                 "dense" => {
                     entry.evaluate(&run_dir, &recipe, registries, &spec.device()?, &texts)?
                 }
-                "sparse" => entry.evaluate_sparse(&run_dir, &recipe, &texts)?,
+                "sparse" => entry.evaluate_sparse(&run_dir, &recipe, registries, &texts)?,
                 other => anyhow::bail!("unknown engine `{other}`; known: dense, sparse"),
             };
             if json {

@@ -51,55 +51,60 @@ pub fn check_recipe(recipe: Recipe, options: &RunOptions) -> CheckReport {
     }
     let mut errors = Vec::new();
     let mut bound = false;
-    let registries = match options.registries.for_recipe(&recipe) {
-        Ok(registries) => registries,
-        Err(error) => {
-            return CheckReport {
-                recipe: Some(recipe),
-                errors: vec![error],
-                bound: false,
-            };
-        }
-    };
-    let registries = &registries;
-    match registries.models.get(recipe.model.name()) {
+    match options.registries.models.get(recipe.model.name()) {
         Err(error) => errors.push(error),
         // The family's own settings, sizes and data: a model with a mistyped width of
         // millions must not be built to bind the plan.
         Ok(entry) if let Err(error) = entry.validate(&recipe) => errors.push(error),
-        Ok(entry) => {
-            let host = Device::flex();
-            let steps = Steps::new(1);
-            let mut each_binds = true;
-            for index in 0..recipe.modifiers.len() {
-                let bound_one = recipe
-                    .plan_of(index, &steps, registries)
-                    .and_then(|plan| entry.bind(&recipe, plan, &host));
-                match bound_one {
-                    Ok(done) => bound |= done,
-                    Err(error) => {
-                        each_binds = false;
-                        errors.push(error);
-                    }
-                }
-            }
-            if each_binds {
-                // Together: what no modifier shows alone (a tensor claimed twice).
-                match recipe
-                    .plan(&steps, registries)
-                    .and_then(|plan| entry.bind(&recipe, plan, &host))
-                {
-                    Ok(done) => bound |= done,
-                    Err(error) => errors.push(error),
-                }
-            }
-        }
+        // What the family adds to the registries (its attention layout) it reads from its
+        // files, once its settings are known to be sound.
+        Ok(entry) => match options.registries.for_recipe(&recipe) {
+            Err(error) => errors.push(error),
+            Ok(registries) => bound = bind(&recipe, entry.as_ref(), &registries, &mut errors),
+        },
     }
     CheckReport {
         recipe: Some(recipe),
         errors,
         bound,
     }
+}
+
+/// Binds each modifier's plan alone, then all of them together, to the model `entry` builds
+/// on the host, collecting every error; whether the plan was bound.
+fn bind(
+    recipe: &Recipe,
+    entry: &dyn crate::ModelEntry,
+    registries: &crate::Registries,
+    errors: &mut Vec<TrainError>,
+) -> bool {
+    let host = Device::flex();
+    let steps = Steps::new(1);
+    let mut bound = false;
+    let mut each_binds = true;
+    for index in 0..recipe.modifiers.len() {
+        let bound_one = recipe
+            .plan_of(index, &steps, registries)
+            .and_then(|plan| entry.bind(recipe, plan, &host));
+        match bound_one {
+            Ok(done) => bound |= done,
+            Err(error) => {
+                each_binds = false;
+                errors.push(error);
+            }
+        }
+    }
+    if each_binds {
+        // Together: what no modifier shows alone (a tensor claimed twice).
+        match recipe
+            .plan(&steps, registries)
+            .and_then(|plan| entry.bind(recipe, plan, &host))
+        {
+            Ok(done) => bound |= done,
+            Err(error) => errors.push(error),
+        }
+    }
+    bound
 }
 
 impl CheckReport {

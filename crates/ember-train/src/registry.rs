@@ -61,9 +61,10 @@ pub trait ModelEntry: Send + Sync {
         &self,
         run_dir: &Path,
         recipe: &Recipe,
+        registries: &Registries,
         texts: &[String],
     ) -> Result<Evaluation, TrainError> {
-        let _ = (run_dir, texts);
+        let _ = (run_dir, registries, texts);
         Err(TrainError::Invalid {
             field: "--engine".into(),
             value: "sparse".into(),

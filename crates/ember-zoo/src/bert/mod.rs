@@ -26,7 +26,7 @@ use ember_train::layerwise::prune_layer_by_layer;
 use ember_train::task::{Task, TaskModel};
 use ember_train::{
     Evaluation, ModelEntry, Prediction, Recipe, Registries, RunOptions, RunReport, TaskData,
-    TrainError, accuracy, checkpoint_tensors, init_on_host, load_run, prune_task, run_task,
+    TrainError, accuracy, init_on_host, load_run, prune_task, run_task,
 };
 use serde::Deserialize;
 
@@ -179,14 +179,16 @@ impl ModelEntry for BertEntry {
         &self,
         run_dir: &Path,
         recipe: &Recipe,
+        registries: &Registries,
         texts: &[String],
     ) -> Result<Evaluation, TrainError> {
         let parts = BertParts::of(recipe)?;
-        let model = SparseBert::from_tensors(
-            &checkpoint_tensors(&run_dir.join("model.bpk"))?,
-            parts.config.num_attention_heads,
-            parts.config.layer_norm_eps,
-        )?;
+        // The run's model read back (checksums verified) into the architecture, on the host:
+        // the engine reads its layers from the module itself.
+        let host = Device::flex();
+        let model =
+            load_run::<TextClassification>(run_dir, recipe, parts.architecture(&host), registries)?;
+        let model = SparseBert::from_model(&model, parts.config.layer_norm_eps)?;
         // Every sentence unpadded: its tokens are the first `mask` positions of its row.
         let logits = |texts: &[&str]| -> Result<Vec<Vec<f32>>, TrainError> {
             let tokens = parts.tokenizer.encode(texts)?;

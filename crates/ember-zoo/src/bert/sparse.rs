@@ -8,9 +8,10 @@
 //! Each sentence runs unpadded: padding only ever enters burn's model as masked keys, whose
 //! attention weights are zero, so the logits are the same.
 
-use std::collections::BTreeMap;
-
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::Tensor;
 use ember_kernels::{NamedTensor, SparseMatrix};
+use ember_models::BertForSequenceClassification;
 
 use ember_train::TrainError;
 
@@ -75,40 +76,50 @@ pub struct SparseBert {
     hidden: usize,
 }
 
-struct Tensors<'a> {
-    by_name: BTreeMap<&'a str, &'a NamedTensor>,
+/// A parameter's values on the host, flat in burn's layout, with its shape.
+fn host<const D: usize>(tensor: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let data = tensor.into_data();
+    let shape = data.shape().to_vec();
+    (shape, data.iter::<f32>().collect())
 }
 
-impl<'a> Tensors<'a> {
-    fn get(&self, name: &str) -> Result<&'a NamedTensor, TrainError> {
-        self.by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| invalid(format!("the checkpoint has no `{name}`")))
-    }
+/// A burn `Linear` (`[in, out]` weight, optional bias) as a sparse layer.
+fn linear(layer: &Linear, name: &str) -> Result<SparseLinear, TrainError> {
+    let (shape, values) = host(layer.weight.val());
+    let [inputs, outputs] = shape[..] else {
+        return Err(invalid(format!("{name}.weight is not a matrix")));
+    };
+    let bias = match &layer.bias {
+        Some(bias) => host(bias.val()).1,
+        None => vec![0.0; outputs],
+    };
+    let weight = NamedTensor {
+        name: format!("{name}.weight"),
+        shape,
+        values,
+    };
+    Ok(SparseLinear {
+        weight: crate::mlp::linear_weight(&weight, inputs, outputs)
+            .map_err(|e| invalid(format!("{name}.weight: {e}")))?,
+        bias,
+    })
+}
 
-    /// burn's `[in, out]` weight and `[out]` bias of the linear layer `prefix`.
-    fn linear(&self, prefix: &str) -> Result<SparseLinear, TrainError> {
-        let weight = self.get(&format!("{prefix}.weight"))?;
-        let [inputs, outputs] = weight.shape[..] else {
-            return Err(invalid(format!("{prefix}.weight is not a matrix")));
-        };
-        let bias = self.get(&format!("{prefix}.bias"))?.values.clone();
-        if bias.len() != outputs {
-            return Err(invalid(format!("{prefix}.bias has the wrong size")));
-        }
-        Ok(SparseLinear {
-            weight: crate::mlp::linear_weight(weight, inputs, outputs)
-                .map_err(|e| invalid(format!("{prefix}.weight: {e}")))?,
-            bias,
-        })
-    }
+fn norm(layer: &LayerNorm) -> Norm {
+    let gamma = host(layer.gamma.val()).1;
+    let beta = match &layer.beta {
+        Some(beta) => host(beta.val()).1,
+        None => vec![0.0; gamma.len()],
+    };
+    Norm { gamma, beta }
+}
 
-    fn norm(&self, prefix: &str) -> Result<Norm, TrainError> {
-        Ok(Norm {
-            gamma: self.get(&format!("{prefix}.gamma"))?.values.clone(),
-            beta: self.get(&format!("{prefix}.beta"))?.values.clone(),
-        })
+fn embedding(table: &Embedding, name: &str) -> NamedTensor {
+    let (shape, values) = host(table.weight.val());
+    NamedTensor {
+        name: name.into(),
+        shape,
+        values,
     }
 }
 
@@ -121,35 +132,29 @@ fn invalid(message: String) -> TrainError {
 }
 
 impl SparseBert {
-    /// The classifier in `tensors` (a run's checkpoint, paths as in
-    /// `BertForSequenceClassification`), with `heads` attention heads and layer norms of
-    /// epsilon `eps` (both from the model's `config.json`).
-    pub fn from_tensors(
-        tensors: &[NamedTensor],
-        heads: usize,
-        eps: f64,
-    ) -> Result<Self, TrainError> {
-        let t = Tensors {
-            by_name: tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
-        };
+    /// The classifier `model` (a finished run's, read with `load_run`) on the sparse kernels:
+    /// its embeddings, layer norms, and every linear layer read from the module's own fields,
+    /// with layer norms of epsilon `eps` (from the model's `config.json`; burn keeps it
+    /// private). The head count is each attention module's.
+    pub fn from_model(model: &BertForSequenceClassification, eps: f64) -> Result<Self, TrainError> {
+        let bert = &model.bert;
         let mut layers = Vec::new();
-        while t
-            .by_name
-            .contains_key(format!("bert.encoder.layers.{}.mha.query.weight", layers.len()).as_str())
-        {
-            let p = format!("bert.encoder.layers.{}", layers.len());
+        let mut heads = 0;
+        for (i, layer) in bert.encoder.layers.iter().enumerate() {
+            let name = |part: &str| format!("bert.encoder.layers.{i}.{part}");
+            heads = layer.mha.n_heads;
             layers.push(Layer {
-                query: t.linear(&format!("{p}.mha.query"))?,
-                key: t.linear(&format!("{p}.mha.key"))?,
-                value: t.linear(&format!("{p}.mha.value"))?,
-                output: t.linear(&format!("{p}.mha.output"))?,
-                inner: t.linear(&format!("{p}.pwff.linear_inner"))?,
-                outer: t.linear(&format!("{p}.pwff.linear_outer"))?,
-                norm_1: t.norm(&format!("{p}.norm_1"))?,
-                norm_2: t.norm(&format!("{p}.norm_2"))?,
+                query: linear(&layer.mha.query, &name("mha.query"))?,
+                key: linear(&layer.mha.key, &name("mha.key"))?,
+                value: linear(&layer.mha.value, &name("mha.value"))?,
+                output: linear(&layer.mha.output, &name("mha.output"))?,
+                inner: linear(&layer.pwff.linear_inner, &name("pwff.linear_inner"))?,
+                outer: linear(&layer.pwff.linear_outer, &name("pwff.linear_outer"))?,
+                norm_1: norm(&layer.norm_1),
+                norm_2: norm(&layer.norm_2),
             });
         }
-        let word = t.get("bert.embeddings.word.weight")?.clone();
+        let word = embedding(&bert.embeddings.word, "bert.embeddings.word.weight");
         let hidden = word.shape.get(1).copied().unwrap_or(0);
         if layers.is_empty() || heads == 0 || hidden % heads != 0 {
             return Err(invalid(format!(
@@ -159,12 +164,15 @@ impl SparseBert {
         }
         Ok(Self {
             word,
-            position: t.get("bert.embeddings.position.weight")?.clone(),
-            token_type: t.get("bert.embeddings.token_type.weight")?.clone(),
-            embedding_norm: t.norm("bert.embeddings.norm")?,
+            position: embedding(&bert.embeddings.position, "bert.embeddings.position.weight"),
+            token_type: embedding(
+                &bert.embeddings.token_type,
+                "bert.embeddings.token_type.weight",
+            ),
+            embedding_norm: norm(&bert.embeddings.norm),
             layers,
-            pooler: t.linear("bert.pooler")?,
-            classifier: t.linear("classifier")?,
+            pooler: linear(&bert.pooler, "bert.pooler")?,
+            classifier: linear(&model.classifier, "classifier")?,
             heads,
             eps: eps as f32,
             hidden,
@@ -287,8 +295,7 @@ mod tests {
     use super::*;
     use burn::module::{Module, ModuleMapper, Param};
     use burn::tensor::{Device, Distribution, Int, Tensor};
-    use ember_models::{BertConfig, BertForSequenceClassification};
-    use ember_train::checkpoint_tensors;
+    use ember_models::BertConfig;
 
     /// Sets about 80% of every matrix to exact zeros.
     struct Pruning;
@@ -307,11 +314,6 @@ mod tests {
         }
     }
 
-    #[derive(Module, Debug)]
-    struct Checkpoint {
-        model: BertForSequenceClassification,
-    }
-
     #[test]
     fn the_sparse_bert_computes_the_dense_logits_of_a_padded_batch() {
         let device = Device::flex();
@@ -324,16 +326,7 @@ mod tests {
         }))
         .unwrap();
         let model = config.init_classifier(3, &device).map(&mut Pruning).valid();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.bpk");
-        Checkpoint {
-            model: model.clone(),
-        }
-        .save_file(&path)
-        .unwrap();
-        ember_train::files::seal(&path).unwrap();
-        let sparse =
-            SparseBert::from_tensors(&checkpoint_tensors(&path).unwrap(), 2, 1e-12).unwrap();
+        let sparse = SparseBert::from_model(&model, 1e-12).unwrap();
 
         // Two sentences, the first padded by two positions.
         let ids = [[2i64, 5, 7, 9, 0, 0], [3, 1, 4, 1, 5, 9]];
@@ -355,9 +348,5 @@ mod tests {
         }
         let err = sparse.logits(&[99], &[0]).unwrap_err().to_string();
         assert!(err.contains("token id 99"), "{err}");
-        let err = SparseBert::from_tensors(&[], 2, 1e-12)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("bert.embeddings.word.weight"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use ember_train::recipe::ModelSpec;
 use ember_train::task::{ImageClassification, Task, TaskModel};
 use ember_train::{
     Evaluation, ModelEntry, Recipe, Registries, RunOptions, RunReport, TaskData, TrainError,
-    accuracy, checkpoint_tensors, init_on_host, load_run, prune_task, run_task,
+    accuracy, init_on_host, load_run, prune_task, run_task,
 };
 
 use crate::mlp::SparseMlp;
@@ -31,8 +31,11 @@ pub struct ImageFamily<M> {
     build: fn(&ModelSpec, &Device) -> Result<M, TrainError>,
     inputs: Option<LinearInputsOf<M>>,
     layer_by_layer: Option<LayerByLayer<M>>,
-    sparse_mlp: bool,
+    sparse: Option<SparseEngineOf<M>>,
 }
+
+/// Builds the sparse engine of a finished run's model `M`.
+type SparseEngineOf<M> = fn(&M) -> Result<SparseMlp, TrainError>;
 
 /// One-shot pruning layer by layer of a model `M` that exposes its [`Blocks`].
 type LayerByLayer<M> = fn(
@@ -57,7 +60,7 @@ impl<M> ImageFamily<M> {
             build,
             inputs: None,
             layer_by_layer: None,
-            sparse_mlp: false,
+            sparse: None,
         }
     }
 
@@ -94,10 +97,13 @@ impl<M> ImageFamily<M> {
         self
     }
 
-    /// The same family, run by [`SparseMlp`] under `--engine sparse` (a stack of `layers.<i>`
-    /// linear layers with ReLU between them).
-    pub(crate) fn with_sparse_mlp(mut self) -> Self {
-        self.sparse_mlp = true;
+    /// The same family, run under `--engine sparse` by the [`SparseMlp`] that `engine` builds
+    /// from the run's model.
+    pub(crate) fn with_sparse_engine(
+        mut self,
+        engine: fn(&M) -> Result<SparseMlp, TrainError>,
+    ) -> Self {
+        self.sparse = Some(engine);
         self
     }
 }
@@ -302,21 +308,25 @@ where
         &self,
         run_dir: &Path,
         recipe: &Recipe,
+        registries: &Registries,
         texts: &[String],
     ) -> Result<Evaluation, TrainError> {
-        if !self.sparse_mlp {
+        let Some(engine) = self.sparse else {
             return Err(TrainError::Invalid {
                 field: "--engine".into(),
                 value: "sparse".into(),
                 message: format!(
-                    "the sparse engine runs `mlp` and `bert` models; `{}` runs on the dense \
-                     engine only",
+                    "the `{}` family has no sparse engine: it runs on the dense engine only",
                     recipe.model.name()
                 ),
             });
-        }
+        };
         refuse_texts(recipe, texts)?;
-        let model = SparseMlp::from_tensors(&checkpoint_tensors(&run_dir.join("model.bpk"))?)?;
+        // The run's model read back (checksums verified) on the host; the engine reads its
+        // layers from the module itself.
+        let model = (self.build)(&recipe.model, &Device::flex())?;
+        let model = load_run::<ImageClassification<M>>(run_dir, recipe, model, registries)?;
+        let model = engine(&model)?;
         let test = image_source(recipe)?.load()?.test;
         let items = (0..burn::data::dataset::Dataset::len(&test))
             .map(|i| burn::data::dataset::Dataset::get(&test, i))

@@ -91,5 +91,5 @@ pub(crate) fn entry() -> ImageFamily<Mlp> {
     ImageFamily::new(check, build)
         .with_linear_inputs(|model, images| model.linear_inputs(images))
         .with_blocks()
-        .with_sparse_mlp()
+        .with_sparse_engine(SparseMlp::from_model)
 }

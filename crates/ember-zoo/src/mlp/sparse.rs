@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use ember_data::{ImageItem, normalize_pixel};
 use ember_kernels::{NamedTensor, SparseMatrix};
+use ember_models::Mlp;
 use ember_train::TrainError;
 
 /// The sparse form of a burn `Linear` weight (`[inputs, outputs]`): N:M when its mask is,
@@ -32,9 +33,32 @@ pub struct SparseMlp {
 }
 
 impl SparseMlp {
+    /// The MLP `model` (a finished run's, read with `load_run`) on the sparse kernels: each of
+    /// its `layers`, read from the module itself.
+    pub fn from_model(model: &Mlp) -> Result<Self, TrainError> {
+        let mut tensors = Vec::new();
+        for (i, layer) in model.layers.iter().enumerate() {
+            let data = layer.weight.val().into_data();
+            tensors.push(NamedTensor {
+                name: format!("layers.{i}.weight"),
+                shape: data.shape().to_vec(),
+                values: data.iter::<f32>().collect(),
+            });
+            if let Some(bias) = &layer.bias {
+                let data = bias.val().into_data();
+                tensors.push(NamedTensor {
+                    name: format!("layers.{i}.bias"),
+                    shape: data.shape().to_vec(),
+                    values: data.iter::<f32>().collect(),
+                });
+            }
+        }
+        Self::from_tensors(&tensors)
+    }
+
     /// The layers `layers.0`, `layers.1`, … of `tensors` (burn's `[in, out]` weights and
     /// `[out]` biases).
-    pub fn from_tensors(tensors: &[NamedTensor]) -> Result<Self, TrainError> {
+    pub(crate) fn from_tensors(tensors: &[NamedTensor]) -> Result<Self, TrainError> {
         let by_name: BTreeMap<&str, &NamedTensor> =
             tensors.iter().map(|t| (t.name.as_str(), t)).collect();
         let invalid = |message: String| TrainError::Invalid {
@@ -142,7 +166,7 @@ mod tests {
     use super::*;
     use burn::module::Module;
     use burn::tensor::{Device, Distribution, Tensor};
-    use ember_models::{ImageClassifier, Mlp, MlpConfig};
+    use ember_models::{ImageClassifier, MlpConfig};
     use ember_train::checkpoint_tensors;
 
     /// An MLP with about 90% of its weights set to exact zeros.
@@ -192,13 +216,16 @@ mod tests {
             .sum();
         assert!(zeros > 200_000, "{zeros}: the weights are mostly pruned");
         let sparse = SparseMlp::from_tensors(&tensors).unwrap();
+        // Read from the module itself, the same engine.
+        let from_model = SparseMlp::from_model(&mlp).unwrap();
+        assert_eq!(from_model.formats(), sparse.formats());
         for batch in [1, 7, 64] {
             let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &device);
             let images = x.clone().reshape([batch, 1, 28, 28]);
             let want: Vec<f32> = mlp.logits(images).into_data().try_to_vec().unwrap();
-            let got = sparse
-                .forward(&x.into_data().try_to_vec::<f32>().unwrap(), batch)
-                .unwrap();
+            let x: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+            let got = sparse.forward(&x, batch).unwrap();
+            assert_eq!(from_model.forward(&x, batch).unwrap(), got);
             assert_eq!(got.len(), want.len());
             let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (g, w) in got.iter().zip(&want) {
