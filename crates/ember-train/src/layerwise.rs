@@ -22,11 +22,10 @@ use ember_sparsity::{
     MaskPruner, Selector, Sparse, SparsityError, SparsityPlan, collect_params, replace_values,
 };
 
-use crate::files::{load_weights, save_sparse};
-use crate::oneshot::{one_shot_recipe, weights_of};
+use crate::oneshot::{Prepared, finish, one_shot_recipe, prepare, weights_of};
 use crate::recipe::{LayerwiseSpec, ModifierSpec};
 use crate::task::{Task, TaskModel};
-use crate::{PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy};
+use crate::{Recipe, RunOptions, RunReport, TaskData, TrainError};
 
 fn invalid(field: String, value: String, message: String) -> TrainError {
     TrainError::Invalid {
@@ -226,34 +225,12 @@ where
             ),
         ));
     }
-    let batches: Vec<T::Batch> = data.train.iter().flatten().take(calibration).collect();
-    if batches.len() < calibration {
-        return Err(invalid(
-            "--calibration".into(),
-            calibration.to_string(),
-            format!(
-                "the training split gives {} batches of {}; the calibration set cannot be \
-                 smaller than asked",
-                batches.len(),
-                recipe.data.batch_size
-            ),
-        ));
-    }
-    let model = load_weights(model, &weights).map_err(|message| TrainError::LoadWeights {
-        path: weights.clone(),
-        model: recipe.model.name().into(),
-        message,
-    })?;
-    let _lock = crate::run_dir::claim(&options.out_dir, options.start)?;
-    crate::write_recorded(
-        &options.out_dir.join("recipe.toml"),
-        recipe.to_toml().as_bytes(),
-    )?;
-    let dense_accuracy = accuracy(&TaskModel::<T>::new(model.clone()), &data.test);
-    eprintln!(
-        "[dense] test accuracy {dense_accuracy:.2}% ({})",
-        weights.display()
-    );
+    let Prepared {
+        batches,
+        model,
+        dense_accuracy,
+        lock: _lock,
+    } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
 
     let mut model = model;
     let job_of: BTreeMap<&str, &Job> = jobs
@@ -413,40 +390,17 @@ where
     let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?
         .update_masks(0, None)?
         .apply_masks();
-    let final_accuracy = accuracy(&sparse, &data.test);
-    let measured = sparse.report();
-    save_sparse(&sparse, &options.out_dir.join("model.bpk"))?;
     crate::write_recorded(
         &options.out_dir.join("layerwise.csv"),
         (timings.join("\n") + "\n").as_bytes(),
     )?;
-    crate::write_recorded(
-        &options.out_dir.join("metrics.csv"),
-        b"phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity\n",
-    )?;
-    let (sparsity, parameters) = crate::report::sparsity_parts(&measured);
-    let seconds = started.elapsed().as_secs_f64();
-    let report = RunReport {
-        recipe: recipe.name.clone(),
-        model: recipe.model.name().to_string(),
-        device: options.device_name.clone(),
-        dense: Some(PhaseReport {
-            accuracy: dense_accuracy,
-            epochs: 0,
-            wall_seconds: 0.0,
-            loaded_from: Some(weights.display().to_string()),
-        }),
-        final_: PhaseReport {
-            accuracy: final_accuracy,
-            epochs: 0,
-            wall_seconds: seconds,
-            loaded_from: None,
-        },
-        sparsity,
-        parameters,
-        layers: measured.layers,
-        wall_seconds: seconds,
-        shortfall: sparse.shortfall(0),
-    };
-    crate::report::write_into(report, &options.out_dir)
+    finish(
+        &recipe,
+        options,
+        &sparse,
+        &data.test,
+        &weights,
+        dense_accuracy,
+        started,
+    )
 }

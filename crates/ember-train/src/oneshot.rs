@@ -155,34 +155,12 @@ pub fn prune_task<T: Task>(
             format!("{who} needs the inputs of linear layers, which this model does not expose"),
         ));
     }
-    let batches: Vec<T::Batch> = data.train.iter().flatten().take(calibration).collect();
-    if batches.len() < calibration {
-        return Err(invalid(
-            "--calibration",
-            calibration.to_string(),
-            format!(
-                "the training split gives {} batches of {}; the calibration set cannot be \
-                 smaller than asked",
-                batches.len(),
-                recipe.data.batch_size
-            ),
-        ));
-    }
-    let model = load_weights(model, &weights).map_err(|message| TrainError::LoadWeights {
-        path: weights.clone(),
-        model: recipe.model.name().into(),
-        message,
-    })?;
-    let _lock = crate::run_dir::claim(&options.out_dir, options.start)?;
-    crate::write_recorded(
-        &options.out_dir.join("recipe.toml"),
-        recipe.to_toml().as_bytes(),
-    )?;
-    let dense_accuracy = accuracy(&TaskModel::<T>::new(model.clone()), &data.test);
-    eprintln!(
-        "[dense] test accuracy {dense_accuracy:.2}% ({})",
-        weights.display()
-    );
+    let Prepared {
+        batches,
+        model,
+        dense_accuracy,
+        lock: _lock,
+    } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
 
     let plan = recipe.plan(
         &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),
@@ -220,12 +198,96 @@ pub fn prune_task<T: Task>(
         sparse = sparse.with_input_norms(norms);
     }
     let sparse = sparse.update_masks(0, last_grads.as_ref())?.apply_masks();
-    let final_accuracy = accuracy(&sparse, &data.test);
+    finish(
+        &recipe,
+        options,
+        &sparse,
+        &data.test,
+        &weights,
+        dense_accuracy,
+        started,
+    )
+}
+
+/// What every one-shot prune holds once it may start: the calibration batches, the source's
+/// weights in the model, the claimed run directory (its recipe written) and the dense model's
+/// test accuracy.
+pub(crate) struct Prepared<T: Task> {
+    /// The first `calibration` training batches.
+    pub batches: Vec<T::Batch>,
+    /// The model with the source's weights.
+    pub model: T::Model,
+    /// Test accuracy of the dense model, in percent.
+    pub dense_accuracy: f64,
+    /// The run directory's lock, held until the run is written.
+    pub lock: crate::run_dir::RunLock,
+}
+
+/// Takes the calibration set (refusing a split smaller than asked), loads `weights` into
+/// `model`, claims the run directory and writes its `recipe.toml`, and measures the dense
+/// model: the start `prune_task` and `prune_layer_by_layer` share.
+pub(crate) fn prepare<T: Task>(
+    recipe: &Recipe,
+    options: &RunOptions,
+    model: T::Model,
+    data: &TaskData<T::Batch>,
+    weights: &Path,
+    calibration: usize,
+) -> Result<Prepared<T>, TrainError> {
+    let batches: Vec<T::Batch> = data.train.iter().flatten().take(calibration).collect();
+    if batches.len() < calibration {
+        return Err(invalid(
+            "--calibration",
+            calibration.to_string(),
+            format!(
+                "the training split gives {} batches of {}; the calibration set cannot be \
+                 smaller than asked",
+                batches.len(),
+                recipe.data.batch_size
+            ),
+        ));
+    }
+    let model = load_weights(model, weights).map_err(|message| TrainError::LoadWeights {
+        path: weights.to_path_buf(),
+        model: recipe.model.name().into(),
+        message,
+    })?;
+    let lock = crate::run_dir::claim(&options.out_dir, options.start)?;
+    crate::write_recorded(
+        &options.out_dir.join("recipe.toml"),
+        recipe.to_toml().as_bytes(),
+    )?;
+    let dense_accuracy = accuracy(&TaskModel::<T>::new(model.clone()), &data.test);
+    eprintln!(
+        "[dense] test accuracy {dense_accuracy:.2}% ({})",
+        weights.display()
+    );
+    Ok(Prepared {
+        batches,
+        model,
+        dense_accuracy,
+        lock,
+    })
+}
+
+/// Writes a one-shot run's outputs from its pruned model: `model.bpk`, `metrics.csv`
+/// (no epochs) and `report.json` (the dense accuracy, the pruned model's on `test`, the
+/// sparsity measured from the weights).
+pub(crate) fn finish<T: Task>(
+    recipe: &Recipe,
+    options: &RunOptions,
+    sparse: &Sparse<TaskModel<T>>,
+    test: &std::sync::Arc<dyn burn::data::dataloader::DataLoader<T::Batch>>,
+    weights: &Path,
+    dense_accuracy: f64,
+    started: Instant,
+) -> Result<RunReport, TrainError> {
+    let final_accuracy = accuracy(sparse, test);
     let measured = sparse.report();
-    save_sparse(&sparse, &options.out_dir.join("model.bpk"))?;
+    save_sparse(sparse, &options.out_dir.join("model.bpk"))?;
     crate::write_recorded(
         &options.out_dir.join("metrics.csv"),
-        b"phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity\n",
+        format!("{}\n", crate::EpochRow::CSV_HEADER).as_bytes(),
     )?;
     let (sparsity, parameters) = crate::report::sparsity_parts(&measured);
     let seconds = started.elapsed().as_secs_f64();
