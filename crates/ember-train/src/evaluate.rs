@@ -4,7 +4,7 @@ use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::train::{ClassificationOutput, InferenceStep};
 
-use crate::trainer::checkpoint::EpochSums;
+use serde::{Deserialize, Serialize};
 
 /// Top-1 accuracy, in percent, of `model` over every batch of `loader`.
 pub fn accuracy<M, B>(model: &M, loader: &Arc<dyn DataLoader<B>>) -> f64
@@ -42,4 +42,34 @@ pub(crate) fn batch_sums(item: &ClassificationOutput) -> (f64, u64, u64) {
     let examples = predicted.dims()[0] as u64;
     let correct = ember_sparsity::count_true(predicted.equal(item.targets.clone())) as u64;
     (loss, correct, examples)
+}
+
+/// Running sums of one split of an epoch, from which its mean loss and accuracy follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EpochSums {
+    /// Σ batch loss × batch size.
+    pub loss: f64,
+    /// Correct predictions.
+    pub correct: u64,
+    /// Examples seen.
+    pub examples: u64,
+}
+
+impl EpochSums {
+    /// Adds a batch of `examples` with mean loss `loss` and `correct` right predictions.
+    pub fn add(&mut self, loss: f64, correct: u64, examples: u64) {
+        self.loss += loss * examples as f64;
+        self.correct += correct;
+        self.examples += examples;
+    }
+
+    /// The mean loss, if any example was seen.
+    pub fn mean_loss(&self) -> Option<f64> {
+        (self.examples > 0).then(|| self.loss / self.examples as f64)
+    }
+
+    /// The accuracy in percent, if any example was seen.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.examples > 0).then(|| 100.0 * self.correct as f64 / self.examples as f64)
+    }
 }

@@ -23,7 +23,7 @@ use ember_sparsity::{
 };
 
 use crate::oneshot::{Prepared, finish, one_shot_recipe, prepare, weights_of};
-use crate::recipe::{LayerwiseSpec, ModifierSpec};
+use crate::recipe::ModifierSpec;
 use crate::task::{Task, TaskModel};
 use crate::{Recipe, RunOptions, RunReport, TaskData, TrainError};
 
@@ -109,32 +109,6 @@ fn jobs<M: Module + Blocks>(
         });
     }
     Ok(jobs)
-}
-
-/// Checks what a `layerwise` modifier says without the model: its structure and a sparsity
-/// that structure can take. [`Recipe::validate`] calls it.
-pub(crate) fn check_spec(index: usize, spec: &LayerwiseSpec) -> Result<Structure, TrainError> {
-    let field = |key: &str| format!("modifiers[{index}].{key}");
-    let structure = spec
-        .structure()
-        .map_err(|message| invalid(field("pattern"), spec.pattern.clone(), message))?;
-    if !(0.0..1.0).contains(&spec.sparsity) {
-        return Err(invalid(
-            field("sparsity"),
-            spec.sparsity.to_string(),
-            "must lie in [0, 1)".into(),
-        ));
-    }
-    if let Some(fixed) = structure.fixed_sparsity()
-        && (fixed - spec.sparsity).abs() > 1e-9
-    {
-        return Err(invalid(
-            field("sparsity"),
-            spec.sparsity.to_string(),
-            format!("pattern `{}` prunes exactly {fixed}", spec.pattern),
-        ));
-    }
-    Ok(structure)
 }
 
 /// A parameter on the host: its shape and its values, flat in burn's layout.

@@ -25,7 +25,7 @@ pub trait ModelEntry: Send + Sync {
     fn validate(&self, recipe: &Recipe) -> Result<(), TrainError>;
 
     /// Loads the recipe's data, builds the model (identical initial weights on every backend)
-    /// and runs it with [`run_task`].
+    /// and runs it with [`run_task`](crate::run_task).
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError>;
 
     /// Builds the recipe's model on `device` (no training, no data, no pretrained weights:
@@ -77,7 +77,7 @@ pub trait ModelEntry: Send + Sync {
 
     /// Prunes the model of `source` (a run directory or a weights file) one-shot with the
     /// recipe's pruners, no training, using `calibration` training batches for scorers that
-    /// need gradients or activations ([`prune_task`]); writes a run directory to
+    /// need gradients or activations ([`prune_task`](crate::prune_task)); writes a run directory to
     /// `options.out_dir`. Kinds that cannot refuse, naming why.
     fn prune(
         &self,

@@ -1,6 +1,16 @@
 use ember_sparsity::solve::Structure;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
+
+fn invalid(field: String, value: String, message: String) -> TrainError {
+    TrainError::Invalid {
+        field,
+        value,
+        message,
+    }
+}
+
 /// A layer-by-layer one-shot pruner (`kind = "layerwise"`) as a recipe writes it, run by
 /// `ember prune` with calibration data the way SparseGPT's and Wanda's code and
 /// llm-compressor run them: block after block, every selected linear layer pruned to
@@ -39,6 +49,33 @@ impl LayerwiseSpec {
     /// The mask structure `pattern` names.
     pub fn structure(&self) -> Result<Structure, String> {
         Structure::parse(&self.pattern)
+    }
+
+    /// Checks what a `layerwise` modifier says without the model: its structure and a sparsity
+    /// that structure can take. [`Recipe::validate`](crate::Recipe::validate) calls it.
+    pub fn check(&self, index: usize) -> Result<Structure, TrainError> {
+        let spec = self;
+        let field = |key: &str| format!("modifiers[{index}].{key}");
+        let structure = spec
+            .structure()
+            .map_err(|message| invalid(field("pattern"), spec.pattern.clone(), message))?;
+        if !(0.0..1.0).contains(&spec.sparsity) {
+            return Err(invalid(
+                field("sparsity"),
+                spec.sparsity.to_string(),
+                "must lie in [0, 1)".into(),
+            ));
+        }
+        if let Some(fixed) = structure.fixed_sparsity()
+            && (fixed - spec.sparsity).abs() > 1e-9
+        {
+            return Err(invalid(
+                field("sparsity"),
+                spec.sparsity.to_string(),
+                format!("pattern `{}` prunes exactly {fixed}", spec.pattern),
+            ));
+        }
+        Ok(structure)
     }
 
     /// The name reports and errors use.

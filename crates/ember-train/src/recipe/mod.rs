@@ -384,7 +384,7 @@ impl Recipe {
                     Some(dynamic.schedule_spec())
                 }
                 ModifierSpec::Layerwise(layerwise) => {
-                    crate::layerwise::check_spec(index, layerwise)?;
+                    layerwise.check(index)?;
                     None
                 }
                 ModifierSpec::Mask(_) | ModifierSpec::Custom(_) => None,
@@ -608,7 +608,7 @@ impl Recipe {
             // solver does, so that `ember check` finds what the selector and the pattern
             // cannot do on this model.
             ModifierSpec::Layerwise(spec) => {
-                let structure = crate::layerwise::check_spec(index, spec)?;
+                let structure = spec.check(index)?;
                 let pattern = match structure {
                     ember_sparsity::solve::Structure::Unstructured => "unstructured".to_string(),
                     ember_sparsity::solve::Structure::PerOutput => "per_output".to_string(),

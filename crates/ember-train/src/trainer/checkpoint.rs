@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crate::evaluate::EpochSums;
 use crate::{EpochRow, TrainError};
 
 /// The layout version of [`TrainingState`]; a checkpoint of another version is refused.
@@ -49,36 +50,6 @@ impl TrainingState {
         self.epoch
             .saturating_sub(usize::from(self.batches_done == 0))
             .max(1)
-    }
-}
-
-/// Running sums of one split of an epoch, from which its mean loss and accuracy follow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EpochSums {
-    /// Σ batch loss × batch size.
-    pub loss: f64,
-    /// Correct predictions.
-    pub correct: u64,
-    /// Examples seen.
-    pub examples: u64,
-}
-
-impl EpochSums {
-    /// Adds a batch of `examples` with mean loss `loss` and `correct` right predictions.
-    pub fn add(&mut self, loss: f64, correct: u64, examples: u64) {
-        self.loss += loss * examples as f64;
-        self.correct += correct;
-        self.examples += examples;
-    }
-
-    /// The mean loss, if any example was seen.
-    pub fn mean_loss(&self) -> Option<f64> {
-        (self.examples > 0).then(|| self.loss / self.examples as f64)
-    }
-
-    /// The accuracy in percent, if any example was seen.
-    pub fn accuracy(&self) -> Option<f64> {
-        (self.examples > 0).then(|| 100.0 * self.correct as f64 / self.examples as f64)
     }
 }
 
