@@ -39,6 +39,10 @@ pub struct PhaseReport {
     /// The weights file the phase started from, when it loaded one instead of training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded_from: Option<String>,
+    /// The task's metrics on the test split, by name (`loss`, `accuracy`, `perplexity`, …);
+    /// empty in reports written before tasks named their metrics.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// Sparsity totals of a run, measured from the final weights.
@@ -121,6 +125,12 @@ impl RunReport {
             text += &format!("dense accuracy   {:.2}%\n", dense.accuracy);
         }
         text += &format!("final accuracy   {:.2}%\n", self.final_.accuracy);
+        // Metrics beyond the headline accuracy and the loss (perplexity, …), by name.
+        for (name, value) in &self.final_.metrics {
+            if name != "accuracy" && name != "loss" {
+                text += &format!("final {name:<10} {value:.4}\n");
+            }
+        }
         if let Some(shortfall) = &self.shortfall {
             text += &format!("TARGET MISSED    {shortfall}\n");
         }

@@ -14,6 +14,27 @@ where
     evaluate(&model.valid(), loader).accuracy().unwrap_or(0.0)
 }
 
+/// The accuracy in percent and the named `metrics` of `model` over every batch of `loader`,
+/// from one pass.
+pub fn test_metrics<M, B>(
+    model: &M,
+    loader: &Arc<dyn DataLoader<B>>,
+    metrics: &[crate::task::Metric],
+) -> (f64, std::collections::BTreeMap<String, f64>)
+where
+    M: Module + InferenceStep<Input = B, Output = ClassificationOutput>,
+{
+    let sums = evaluate(&model.valid(), loader);
+    let named = metrics
+        .iter()
+        .filter_map(|m| {
+            m.of(sums.mean_loss(), sums.accuracy())
+                .map(|v| (m.name().to_string(), v))
+        })
+        .collect();
+    (sums.accuracy().unwrap_or(0.0), named)
+}
+
 /// Loss and accuracy sums of `model` (already in evaluation mode) over every batch of
 /// `loader`.
 pub(crate) fn evaluate<M, B>(model: &M, loader: &Arc<dyn DataLoader<B>>) -> EpochSums

@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::train::LearnerModel;
 use ember_sparsity::{Sparse, first_non_finite};
 
+use crate::evaluate::test_metrics;
 use crate::files::{load_weights, save_module, save_sparse};
 use crate::recipe::{DenseSpec, Recipe, Steps};
 use crate::run_dir::{self, Start};
@@ -14,7 +15,7 @@ use crate::task::{Task, TaskModel};
 use crate::trainer::checkpoint::{self, Checkpoint};
 use crate::trainer::parallel::DataParallel;
 use crate::trainer::{self, Classifier, Loop, Phase, Resumable};
-use crate::{EpochRow, PhaseReport, RunOptions, RunReport, TaskData, TrainError, accuracy};
+use crate::{EpochRow, PhaseReport, RunOptions, RunReport, TaskData, TrainError};
 
 /// What every phase of a run shares.
 struct Context<'a, B> {
@@ -264,7 +265,7 @@ fn run_model<T: Task>(
             message: format!("a sparsity update failed at {message}"),
         });
     }
-    let final_accuracy = accuracy(&sparse, &context.data.test);
+    let (final_accuracy, final_metrics) = test_metrics(&sparse, &context.data.test, T::metrics());
     let measured = sparse.report();
     let shortfall = match total {
         0 => None,
@@ -279,6 +280,7 @@ fn run_model<T: Task>(
         dense,
         final_: PhaseReport {
             accuracy: final_accuracy,
+            metrics: final_metrics,
             epochs: recipe.epochs,
             wall_seconds: started.elapsed().as_secs_f64(),
             loaded_from: None,
@@ -338,12 +340,13 @@ fn dense_phase<T: Task>(
     } else {
         return Ok((model, None));
     };
-    let accuracy = accuracy(&model, &context.data.test);
+    let (accuracy, metrics) = test_metrics(&model, &context.data.test, T::metrics());
     eprintln!("[dense] test accuracy {accuracy:.2}%");
     Ok((
         model,
         Some(PhaseReport {
             accuracy,
+            metrics,
             epochs,
             wall_seconds: started.elapsed().as_secs_f64(),
             loaded_from,

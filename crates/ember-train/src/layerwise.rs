@@ -203,6 +203,7 @@ where
         batches,
         model,
         dense_accuracy,
+        dense_metrics,
         lock: _lock,
     } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
 
@@ -374,7 +375,7 @@ where
         &sparse,
         &data.test,
         &weights,
-        dense_accuracy,
+        (dense_accuracy, dense_metrics),
         started,
     )
 }

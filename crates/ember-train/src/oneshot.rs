@@ -14,7 +14,7 @@ use ember_sparsity::Sparse;
 use crate::files::{load_weights, save_sparse};
 use crate::recipe::{ModifierSpec, ScheduleSpec, Steps};
 use crate::task::{Task, TaskModel};
-use crate::{PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError, accuracy};
+use crate::{PhaseReport, Recipe, RunOptions, RunReport, TaskData, TrainError};
 
 /// The inputs of a model's linear layers for one batch (see `ember_models::LinearInputs`).
 pub type InputsOf<M, B> = dyn Fn(&M, &B) -> Vec<(String, Tensor<2>)>;
@@ -159,6 +159,7 @@ pub fn prune_task<T: Task>(
         batches,
         model,
         dense_accuracy,
+        dense_metrics,
         lock: _lock,
     } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
 
@@ -204,7 +205,7 @@ pub fn prune_task<T: Task>(
         &sparse,
         &data.test,
         &weights,
-        dense_accuracy,
+        (dense_accuracy, dense_metrics),
         started,
     )
 }
@@ -219,6 +220,8 @@ pub(crate) struct Prepared<T: Task> {
     pub model: T::Model,
     /// Test accuracy of the dense model, in percent.
     pub dense_accuracy: f64,
+    /// The task's metrics of the dense model on the test split.
+    pub dense_metrics: BTreeMap<String, f64>,
     /// The run directory's lock, held until the run is written.
     pub lock: crate::run_dir::RunLock,
 }
@@ -257,7 +260,11 @@ pub(crate) fn prepare<T: Task>(
         &options.out_dir.join("recipe.toml"),
         recipe.to_toml().as_bytes(),
     )?;
-    let dense_accuracy = accuracy(&TaskModel::<T>::new(model.clone()), &data.test);
+    let (dense_accuracy, dense_metrics) = crate::evaluate::test_metrics(
+        &TaskModel::<T>::new(model.clone()),
+        &data.test,
+        T::metrics(),
+    );
     eprintln!(
         "[dense] test accuracy {dense_accuracy:.2}% ({})",
         weights.display()
@@ -266,6 +273,7 @@ pub(crate) fn prepare<T: Task>(
         batches,
         model,
         dense_accuracy,
+        dense_metrics,
         lock,
     })
 }
@@ -279,10 +287,10 @@ pub(crate) fn finish<T: Task>(
     sparse: &Sparse<TaskModel<T>>,
     test: &std::sync::Arc<dyn burn::data::dataloader::DataLoader<T::Batch>>,
     weights: &Path,
-    dense_accuracy: f64,
+    (dense_accuracy, dense_metrics): (f64, BTreeMap<String, f64>),
     started: Instant,
 ) -> Result<RunReport, TrainError> {
-    let final_accuracy = accuracy(sparse, test);
+    let (final_accuracy, final_metrics) = crate::evaluate::test_metrics(sparse, test, T::metrics());
     let measured = sparse.report();
     save_sparse(sparse, &options.out_dir.join("model.bpk"))?;
     crate::write_recorded(
@@ -297,12 +305,14 @@ pub(crate) fn finish<T: Task>(
         device: options.device_name.clone(),
         dense: Some(PhaseReport {
             accuracy: dense_accuracy,
+            metrics: dense_metrics,
             epochs: 0,
             wall_seconds: 0.0,
             loaded_from: Some(weights.display().to_string()),
         }),
         final_: PhaseReport {
             accuracy: final_accuracy,
+            metrics: final_metrics,
             epochs: 0,
             wall_seconds: seconds,
             loaded_from: None,

@@ -9,6 +9,7 @@
 
 mod distill;
 mod image;
+mod metric;
 mod model;
 
 use burn::module::{Module, ModuleDisplay};
@@ -16,6 +17,7 @@ use burn::tensor::{Int, Tensor};
 
 pub use distill::{Distillation, distillation_loss};
 pub use image::ImageClassification;
+pub use metric::{Metric, Output};
 pub use model::TaskModel;
 
 /// A classification problem over some batch type.
@@ -33,4 +35,16 @@ pub trait Task: Send + Sync + 'static {
 
     /// The true classes `[batch]` of `batch`.
     fn targets(batch: &Self::Batch) -> Tensor<1, Int>;
+
+    /// What the logits and targets are: one class per example (the default), or one per
+    /// position of a sequence, flattened to rows.
+    fn output() -> Output {
+        Output::Classification
+    }
+
+    /// The metrics the run reports on the test split, by name (`report.json`'s `metrics`):
+    /// loss and accuracy by default; a language model adds perplexity.
+    fn metrics() -> &'static [Metric] {
+        &[Metric::Loss, Metric::Accuracy]
+    }
 }
