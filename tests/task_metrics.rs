@@ -82,6 +82,41 @@ fn reports_carry_the_metrics_the_task_names() {
         "{}",
         read.summary()
     );
+    // metrics.csv has a column per metric and split, perplexity = exp(loss) in every row.
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "phase",
+            "epoch",
+            "train_loss",
+            "train_perplexity",
+            "train_accuracy",
+            "valid_loss",
+            "valid_perplexity",
+            "valid_accuracy",
+            "target_sparsity"
+        ]
+    );
+    for line in lines {
+        let cells: Vec<f64> = line
+            .split(',')
+            .skip(2)
+            .map(|c| c.parse().unwrap())
+            .collect();
+        for (loss, perplexity) in [(cells[0], cells[1]), (cells[3], cells[4])] {
+            assert!(
+                (perplexity - loss.exp()).abs() <= 1e-5 * perplexity,
+                "{line}"
+            );
+        }
+    }
+    // The plots read the columns by name.
+    let plots = ember::plot::plot_run(&out).unwrap();
+    assert!(plots.iter().any(|p| p.ends_with("curves.png")), "{plots:?}");
+
     // A report written before tasks named their metrics still reads, with none.
     let mut old: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();

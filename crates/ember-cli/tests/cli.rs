@@ -254,6 +254,9 @@ fn a_sweep_runs_every_cell_and_seed_summarises_them_and_resumes() {
             (row["sparsity"].as_f64().unwrap() - target).abs() < 1e-4,
             "{row}"
         );
+        // Each row carries its run's named test metrics.
+        assert_eq!(row["metrics"]["accuracy"], row["accuracy"], "{row}");
+        assert!(row["metrics"]["loss"].as_f64().unwrap() > 0.0, "{row}");
     }
     let seeds: std::collections::BTreeSet<u64> =
         rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();

@@ -162,7 +162,8 @@ impl Figure for LayerSparsity {
     }
 }
 
-/// Accuracy per epoch over both phases (top), loss and target sparsity (bottom).
+/// Accuracy (or the task's other metric, such as perplexity) per epoch over both phases
+/// (top), loss and target sparsity (bottom).
 struct Curves {
     title: String,
     rows: Vec<MetricsRow>,
@@ -176,41 +177,77 @@ impl Figure for Curves {
         // Epochs run on across phases: the pruning phase's first epoch follows the last dense.
         let x = |i: usize| i as f64 + 1.0;
         let dense_epochs = self.rows.iter().filter(|r| r.phase == "dense").count() as f64;
-        let accuracies = self
+        // The top panel: accuracy when the task reports it (classifiers), else the first
+        // other metric it reports (perplexity for a language model).
+        let first = self.rows.first();
+        let metric = match first {
+            Some(row) if row.metric("accuracy").is_some() => Some("accuracy".to_string()),
+            Some(row) => row.metrics.keys().next().cloned(),
+            None => None,
+        };
+        let value = |r: &MetricsRow, train: bool| {
+            metric
+                .as_deref()
+                .and_then(|m| r.metric(m))
+                .map_or(f64::NAN, |(t, v)| if train { t } else { v })
+        };
+        let values = self
             .rows
             .iter()
-            .flat_map(|r| [r.train_accuracy, r.valid_accuracy]);
-        let low = accuracies.fold(100.0f64, f64::min);
-        let low = (low - 1.0).clamp(0.0, 99.0).floor();
+            .flat_map(|r| [value(r, true), value(r, false)])
+            .filter(|v| v.is_finite());
+        let (low, high, unit) = match metric.as_deref() {
+            Some("accuracy") | None => {
+                let low = values.fold(100.0f64, f64::min);
+                (
+                    (low - 1.0).clamp(0.0, 99.0).floor(),
+                    100.0,
+                    "accuracy (%)".to_string(),
+                )
+            }
+            Some(other) => {
+                let (low, high) =
+                    values.fold((f64::INFINITY, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+                let low = if low.is_finite() { low } else { 0.0 };
+                let span = (high - low).max(1e-3);
+                (
+                    (low - 0.05 * span).max(0.0),
+                    high + 0.05 * span,
+                    other.to_string(),
+                )
+            }
+        };
         let mut chart = ChartBuilder::on(&top)
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.5f64..epochs + 0.5, low..100.0)
+            .build_cartesian_2d(0.5f64..epochs + 0.5, low..high)
             .map_err(text)?;
         chart
             .configure_mesh()
             .x_labels(self.rows.len().clamp(2, 20) + 1)
             .x_label_formatter(&whole_epoch)
-            .y_desc("accuracy (%)")
+            .y_desc(unit)
             .label_style((FONT, 14))
             .draw()
             .map_err(text)?;
-        let series: [Series; 2] = [
-            ("train accuracy", |r| r.train_accuracy, PALETTE[0]),
-            ("validation accuracy", |r| r.valid_accuracy, PALETTE[1]),
+        let name = metric.clone().unwrap_or_else(|| "accuracy".into());
+        let series = [
+            (format!("train {name}"), true, PALETTE[0]),
+            (format!("validation {name}"), false, PALETTE[1]),
         ];
-        for (name, value, color) in series {
+        for (label, train, color) in series {
             let points: Vec<(f64, f64)> = self
                 .rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (x(i), value(r)))
+                .map(|(i, r)| (x(i), value(r, train)))
+                .filter(|(_, v)| v.is_finite())
                 .collect();
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .map_err(text)?
-                .label(name)
+                .label(label)
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
                 });
@@ -225,7 +262,7 @@ impl Figure for Curves {
         if dense_epochs > 0.0 && dense_epochs < epochs {
             chart
                 .draw_series(DashedLineSeries::new(
-                    [(dense_epochs + 0.5, low), (dense_epochs + 0.5, 100.0)],
+                    [(dense_epochs + 0.5, low), (dense_epochs + 0.5, high)],
                     6,
                     4,
                     BLACK.stroke_width(1),

@@ -145,6 +145,31 @@ fn a_sweep_gets_accuracy_against_sparsity() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A language model's log: loss and perplexity, no accuracy. The curves plot the perplexity
+/// on its own scale in the top panel.
+#[test]
+fn a_run_without_accuracy_plots_its_other_metric() {
+    let dir = scratch("perplexity");
+    std::fs::write(dir.join("report.json"), REPORT).unwrap();
+    std::fs::write(
+        dir.join("metrics.csv"),
+        "phase,epoch,train_loss,train_perplexity,valid_loss,valid_perplexity,target_sparsity
+dense,1,3.0,20.09,3.2,24.53,0.0
+sparse,1,3.1,22.20,3.3,27.11,0.5
+sparse,2,3.05,21.12,3.25,25.79,0.8
+",
+    )
+    .unwrap();
+    let written = plot_run(&dir).unwrap();
+    for path in &written {
+        assert_image(path);
+    }
+    let svg = std::fs::read_to_string(dir.join("curves.svg")).unwrap();
+    assert!(svg.contains("validation perplexity"), "{svg:.400}");
+    assert!(!svg.contains("accuracy"), "no accuracy is drawn");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_inputs_are_errors_naming_the_file() {
     let dir = scratch("bad");

@@ -24,6 +24,10 @@ pub struct SweepRow {
     pub sparsity: f64,
     /// The run directory, relative to the sweep's.
     pub dir: String,
+    /// The final model's test metrics, by name, as its task reports them (`loss`,
+    /// `accuracy`, `perplexity`, …); empty in summaries written before tasks named them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// Mean and sample standard deviation of one cell over its seeds.
@@ -264,6 +268,7 @@ mod tests {
             accuracy,
             sparsity: 0.5,
             dir: String::new(),
+            metrics: Default::default(),
         };
         let summary = SweepSummary::new(
             vec!["k".into()],

@@ -190,14 +190,14 @@ pub fn run_task<T: Task>(
     };
     let mut report = run_model::<T>(&context, TaskModel::new(model))?;
 
-    let mut csv = vec![EpochRow::CSV_HEADER.to_string()];
+    let mut csv = vec![EpochRow::csv_header(T::metrics())];
     csv.extend(
         context
             .rows
             .lock()
             .expect("rows lock")
             .iter()
-            .map(EpochRow::to_csv),
+            .map(|row| row.to_csv(T::metrics())),
     );
     crate::write_recorded(
         &options.out_dir.join("metrics.csv"),

@@ -295,7 +295,7 @@ pub(crate) fn finish<T: Task>(
     save_sparse(sparse, &options.out_dir.join("model.bpk"))?;
     crate::write_recorded(
         &options.out_dir.join("metrics.csv"),
-        format!("{}\n", crate::EpochRow::CSV_HEADER).as_bytes(),
+        format!("{}\n", crate::EpochRow::csv_header(T::metrics())).as_bytes(),
     )?;
     let (sparsity, parameters) = crate::report::sparsity_parts(&measured);
     let seconds = started.elapsed().as_secs_f64();

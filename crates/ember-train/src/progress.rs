@@ -11,6 +11,8 @@ use burn::train::renderer::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::task::Metric;
+
 /// The metrics of one epoch of one phase: a row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -47,23 +49,35 @@ impl EpochRow {
         );
     }
 
-    /// The CSV header matching [`EpochRow::to_csv`].
+    /// The CSV header of a classification task (loss and accuracy):
+    /// [`EpochRow::csv_header`] of [`Task::metrics`](crate::task::Task::metrics)'s default.
     pub const CSV_HEADER: &'static str =
         "phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity";
 
-    /// The row as CSV (empty cells for missing values).
-    pub fn to_csv(&self) -> String {
+    /// The CSV header for a task reporting `metrics`: `phase,epoch`, then `train_<metric>`
+    /// and `valid_<metric>` for each, then `target_sparsity`.
+    pub fn csv_header(metrics: &[Metric]) -> String {
+        let mut columns = vec!["phase".to_string(), "epoch".to_string()];
+        for split in ["train", "valid"] {
+            columns.extend(metrics.iter().map(|m| format!("{split}_{}", m.name())));
+        }
+        columns.push("target_sparsity".into());
+        columns.join(",")
+    }
+
+    /// The row as CSV under [`EpochRow::csv_header`] of `metrics` (empty cells for missing
+    /// values).
+    pub fn to_csv(&self, metrics: &[Metric]) -> String {
         let cell = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
-        format!(
-            "{},{},{},{},{},{},{:.6}",
-            self.phase,
-            self.epoch,
-            cell(self.train_loss),
-            cell(self.train_accuracy),
-            cell(self.valid_loss),
-            cell(self.valid_accuracy),
-            self.target_sparsity
-        )
+        let mut cells = vec![self.phase.clone(), self.epoch.to_string()];
+        for (loss, accuracy) in [
+            (self.train_loss, self.train_accuracy),
+            (self.valid_loss, self.valid_accuracy),
+        ] {
+            cells.extend(metrics.iter().map(|m| cell(m.of(loss, accuracy))));
+        }
+        cells.push(format!("{:.6}", self.target_sparsity));
+        cells.join(",")
     }
 }
 

@@ -314,6 +314,7 @@ impl Sweep {
                 dense_accuracy: report.dense.as_ref().map(|d| d.accuracy),
                 accuracy: report.final_.accuracy,
                 sparsity: report.sparsity.ratio,
+                metrics: report.final_.metrics.clone(),
                 dir: sweep_run
                     .dir
                     .strip_prefix(out)
