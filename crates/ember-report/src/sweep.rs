@@ -49,6 +49,9 @@ pub struct CellSummary {
     pub dense_mean: Option<f64>,
     /// Its sample standard deviation.
     pub dense_std: Option<f64>,
+    /// Mean and sample standard deviation of every named metric its runs all report.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, (f64, f64)>,
 }
 
 /// `summary.json`: every run and every cell of a sweep.
@@ -103,6 +106,23 @@ impl SweepSummary {
                     let (m, s) = mean_std(&dense);
                     (Some(m), Some(s))
                 };
+                // A metric counts when every run of the cell reports it.
+                let metrics = of_cell
+                    .first()
+                    .map(|first| {
+                        first
+                            .metrics
+                            .keys()
+                            .filter_map(|name| {
+                                let values: Option<Vec<f64>> = of_cell
+                                    .iter()
+                                    .map(|r| r.metrics.get(name).copied())
+                                    .collect();
+                                Some((name.clone(), mean_std(&values?)))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 CellSummary {
                     method,
                     settings,
@@ -112,6 +132,7 @@ impl SweepSummary {
                     sparsity_mean: mean_std(&sparsity).0,
                     dense_mean,
                     dense_std,
+                    metrics,
                 }
             })
             .collect();
@@ -268,7 +289,7 @@ mod tests {
             accuracy,
             sparsity: 0.5,
             dir: String::new(),
-            metrics: Default::default(),
+            metrics: [("perplexity".to_string(), accuracy / 10.0)].into(),
         };
         let summary = SweepSummary::new(
             vec!["k".into()],
@@ -282,6 +303,9 @@ mod tests {
         assert_eq!(summary.cells[0].runs, 2);
         assert_eq!(summary.cells[0].accuracy_mean, 91.0);
         assert!((summary.cells[0].accuracy_std - 2f64.sqrt()).abs() < 1e-12);
+        // Named metrics: mean and sample deviation over the cell's runs (9.0 and 9.2).
+        let (mean, std) = summary.cells[0].metrics["perplexity"];
+        assert!((mean - 9.1).abs() < 1e-12 && (std - 0.02f64.sqrt()).abs() < 1e-12);
         let csv = summary.to_csv();
         assert!(csv.starts_with("method,k,runs,"), "{csv}");
         assert!(
