@@ -6,7 +6,7 @@ mod common;
 use burn::tensor::{Int, Tensor};
 use ember::data::{DatasetSource, ImageBatch, ImageBatcher};
 use ember::models::{ImageClassifier, Mlp};
-use ember::train::task::{Metric, Output, Task};
+use ember::train::task::{Metric, Task};
 use ember::train::{TaskData, run_task};
 
 /// LeNet-300-100 on images, reporting perplexity as a language model would.
@@ -22,10 +22,6 @@ impl Task for WithPerplexity {
 
     fn targets(batch: &ImageBatch) -> Tensor<1, Int> {
         batch.targets.clone()
-    }
-
-    fn output() -> Output {
-        Output::Classification
     }
 
     fn metrics() -> &'static [Metric] {

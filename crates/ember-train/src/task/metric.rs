@@ -35,18 +35,6 @@ impl Metric {
     }
 }
 
-/// What a task's output is, for the runtime and its readers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Output {
-    /// One class per example: logits `[batch, classes]`, targets `[batch]`.
-    Classification,
-    /// One class per position (the next token): logits of every position as rows
-    /// `[batch · seq, vocab]`, targets `[batch · seq]`, so that the loss is the mean per
-    /// token.
-    Sequence,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Tasks: what a model computes on a batch, so that one runner trains image and text
-//! classifiers alike.
+//! classifiers, and sequence models, alike.
 //!
-//! A [`Task`] names its batch type and maps a model and a batch to class logits and targets.
+//! A [`Task`] names its batch type, maps a model and a batch to logits and targets (a row per
+//! example, or per position of a sequence) and names the [`Metric`]s the run reports.
 //! [`TaskModel`] wraps a model for burn-train: it implements `TrainStep` (cross-entropy, or
 //! knowledge distillation from a frozen teacher, see [`Distillation`]) and `InferenceStep`,
 //! and is transparent to burn's module visitors, so parameter paths, records and Ember's masks
@@ -17,7 +18,7 @@ use burn::tensor::{Int, Tensor};
 
 pub use distill::{Distillation, distillation_loss};
 pub use image::ImageClassification;
-pub use metric::{Metric, Output};
+pub use metric::Metric;
 pub use model::TaskModel;
 
 /// A classification problem over some batch type.
@@ -30,17 +31,13 @@ pub trait Task: Send + Sync + 'static {
     /// One batch, as the data loader hands it over.
     type Batch: Clone + Send + Sync + core::fmt::Debug + 'static;
 
-    /// Class logits `[batch, classes]` of `model` on `batch`.
+    /// Class logits `[rows, classes]` of `model` on `batch`: one row per example for a
+    /// classifier, one per position for a sequence task (a language model's `[batch · seq,
+    /// vocab]`, so that the loss and accuracy are per token).
     fn logits(model: &Self::Model, batch: &Self::Batch) -> Tensor<2>;
 
     /// The true classes `[batch]` of `batch`.
     fn targets(batch: &Self::Batch) -> Tensor<1, Int>;
-
-    /// What the logits and targets are: one class per example (the default), or one per
-    /// position of a sequence, flattened to rows.
-    fn output() -> Output {
-        Output::Classification
-    }
 
     /// The metrics the run reports on the test split, by name (`report.json`'s `metrics`):
     /// loss and accuracy by default; a language model adds perplexity.
