@@ -10,6 +10,8 @@ use burn::tensor::Tensor;
 #[derive(Debug, Default)]
 pub struct Capture {
     on: bool,
+    /// When set, only these layers are recorded (and only their inputs computed).
+    only: Option<std::collections::BTreeSet<String>>,
     inputs: Vec<(String, Tensor<2>)>,
 }
 
@@ -23,6 +25,17 @@ impl Capture {
     pub fn on() -> Self {
         Self {
             on: true,
+            only: None,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// A capture that records the inputs of the layers whose weights are at `paths` only;
+    /// the others' inputs are not computed.
+    pub fn only(paths: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            on: true,
+            only: Some(paths.into_iter().collect()),
             inputs: Vec::new(),
         }
     }
@@ -35,8 +48,12 @@ impl Capture {
     /// Records the input of the linear layer whose weight is at `path`, computing it only
     /// when the capture is on.
     pub fn record(&mut self, path: impl Into<String>, input: impl FnOnce() -> Tensor<2>) {
-        if self.on {
-            self.inputs.push((path.into(), input()));
+        if !self.on {
+            return;
+        }
+        let path = path.into();
+        if self.only.as_ref().is_none_or(|only| only.contains(&path)) {
+            self.inputs.push((path, input()));
         }
     }
 
@@ -130,6 +147,16 @@ mod tests {
         for (path, input) in &inputs {
             assert_eq!(input.dims()[0], 3, "{path}: one row per image");
         }
+        // Restricted, only the named layers are recorded.
+        let first = declared[0].clone();
+        let mut only = Capture::only([first.clone()]);
+        run_blocks(
+            &model,
+            Tensor::<4>::zeros([1, 1, 28, 28], &device),
+            &mut only,
+        );
+        let recorded: Vec<String> = only.into_inputs().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(recorded, [first]);
         // Switched off, nothing is recorded.
         let mut off = Capture::off();
         run_blocks(

@@ -244,10 +244,15 @@ where
                     (path.clone(), LayerStatistics::new(shape[0], needs))
                 })
                 .collect();
-            if statistics.values().any(|s| s.input_norms().is_some()) {
+            let reading: Vec<String> = statistics
+                .iter()
+                .filter(|(_, s)| s.reads_inputs())
+                .map(|(path, _)| path.clone())
+                .collect();
+            if !reading.is_empty() {
                 let valid = model.valid();
                 for h in &hidden {
-                    let mut capture = Capture::on();
+                    let mut capture = Capture::only(reading.iter().cloned());
                     match stage {
                         Stage::Block(b) => drop(valid.block(b, h.clone(), &mut capture)),
                         Stage::Head => drop(valid.head(h.clone(), &mut capture)),

@@ -56,6 +56,12 @@ impl LayerStatistics {
         }
     }
 
+    /// Whether these statistics read the layer's inputs (norms or the Gram matrix), so that
+    /// the calibration data must run through the layer.
+    pub fn reads_inputs(&self) -> bool {
+        self.squares.is_some()
+    }
+
     /// Input features.
     pub fn inputs(&self) -> usize {
         self.inputs
