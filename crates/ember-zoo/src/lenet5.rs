@@ -8,7 +8,7 @@
 //! ```
 
 use burn::tensor::Device;
-use ember_models::{LeNet5, LeNet5Config, LinearInputs};
+use ember_models::{LeNet5, LeNet5Config};
 use ember_train::TrainError;
 use ember_train::recipe::ModelSpec;
 use serde::Deserialize;
@@ -49,7 +49,5 @@ fn build(spec: &ModelSpec, device: &Device) -> Result<LeNet5, TrainError> {
 
 /// The `lenet5` family's entry.
 pub(crate) fn entry() -> ImageFamily<LeNet5> {
-    ImageFamily::new(check, build)
-        .with_linear_inputs(|model, images| model.linear_inputs(images))
-        .with_blocks()
+    ImageFamily::new(check, build).with_blocks()
 }

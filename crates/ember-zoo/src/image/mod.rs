@@ -72,7 +72,7 @@ impl<M> ImageFamily<M> {
     }
 
     /// The same family, pruned one-shot layer by layer (`layerwise` modifiers) through the
-    /// model's [`Blocks`].
+    /// model's [`Blocks`], which also give its linear layers' inputs for one-pass Wanda.
     pub fn with_blocks(mut self) -> Self
     where
         M: Blocks<Input = Tensor<4>>
@@ -83,6 +83,7 @@ impl<M> ImageFamily<M> {
             + 'static,
         ImageClassification<M>: Task<Model = M, Batch = ImageBatch>,
     {
+        self.inputs = Some(|model, images| ember_models::blocks::linear_inputs_of(model, images));
         self.layer_by_layer = Some(|recipe, options, model, data, source, calibration| {
             prune_layer_by_layer::<ImageClassification<M>, _>(
                 recipe,

@@ -10,7 +10,7 @@
 mod sparse;
 
 use burn::tensor::Device;
-use ember_models::{LinearInputs, Mlp, MlpConfig};
+use ember_models::{Mlp, MlpConfig};
 use ember_train::TrainError;
 use ember_train::recipe::ModelSpec;
 use serde::Deserialize;
@@ -89,7 +89,6 @@ fn build(spec: &ModelSpec, device: &Device) -> Result<Mlp, TrainError> {
 /// The `mlp` family's entry.
 pub(crate) fn entry() -> ImageFamily<Mlp> {
     ImageFamily::new(check, build)
-        .with_linear_inputs(|model, images| model.linear_inputs(images))
         .with_blocks()
         .with_sparse_engine(SparseMlp::from_model)
 }
