@@ -75,6 +75,40 @@ fn wanda_and_magnitude_prune_every_layer_with_its_structure_exactly() {
             assert_eq!(lost, inputs / 2, "{name} output {o}");
         }
     }
+    // The run reads back like any other: `ember eval` on both engines gives the report's
+    // accuracy, and the sparse export holds the masks' zeros.
+    let entry = ember::zoo::models().get("mlp").unwrap();
+    let saved = Recipe::load(&out.join("recipe.toml"), &[]).unwrap();
+    let registries = ember::zoo::registries();
+    for evaluation in [
+        entry
+            .evaluate(
+                &out,
+                &saved,
+                &registries,
+                &burn::tensor::Device::flex(),
+                &[],
+            )
+            .unwrap(),
+        entry
+            .evaluate_sparse(&out, &saved, &registries, &[])
+            .unwrap(),
+    ] {
+        match evaluation {
+            ember::train::Evaluation::Accuracy { accuracy, .. } => {
+                assert!(
+                    (accuracy - report.final_.accuracy).abs() < 1e-9,
+                    "{accuracy}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let export = ember::train::export_sparse(&out, &dir.path().join("wanda.sparse")).unwrap();
+    assert_eq!(
+        export.zeros,
+        report.parameters.total - report.parameters.nonzero
+    );
     let stages = std::fs::read_to_string(out.join("layerwise.csv")).unwrap();
     let rows: Vec<&str> = stages
         .lines()

@@ -109,6 +109,16 @@ fn reports_carry_the_metrics_the_task_names() {
             );
         }
     }
+    // The loss is always logged (the plots and resumed runs read it), first.
+    use ember::train::EpochRow;
+    assert_eq!(
+        EpochRow::csv_header(&[Metric::Accuracy]),
+        EpochRow::CSV_HEADER
+    );
+    assert_eq!(
+        EpochRow::csv_header(&[Metric::Perplexity]),
+        "phase,epoch,train_loss,train_perplexity,valid_loss,valid_perplexity,target_sparsity"
+    );
     // The plots read the columns by name.
     let plots = ember::plot::plot_run(&out).unwrap();
     assert!(plots.iter().any(|p| p.ends_with("curves.png")), "{plots:?}");

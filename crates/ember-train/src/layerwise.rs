@@ -82,7 +82,7 @@ fn jobs<M: Module + Blocks>(
             .resolve(&params, &name)?;
         let mut paths = BTreeSet::new();
         for info in selected {
-            if !linears.contains(&info.path) {
+            if !linears.contains(&info.path) || info.shape.len() != 2 || info.numel() == 0 {
                 return Err(invalid(
                     field("params"),
                     info.path.clone(),
@@ -259,7 +259,17 @@ where
                     }
                     for (path, x) in capture.into_inputs() {
                         if let Some(stats) = statistics.get_mut(&path) {
-                            let [rows, _] = x.dims();
+                            let [rows, width] = x.dims();
+                            if width != stats.inputs() {
+                                return Err(TrainError::Training {
+                                    phase: "layerwise".into(),
+                                    message: format!(
+                                        "the model's blocks captured inputs {width} wide for \
+                                         `{path}`, whose weight takes {}",
+                                        stats.inputs()
+                                    ),
+                                });
+                            }
                             let values: Vec<f32> = x.into_data().iter::<f32>().collect();
                             stats.add_rows(&values, rows);
                         }

@@ -55,12 +55,21 @@ pub fn one_shot_recipe(recipe: &Recipe) -> Result<Recipe, TrainError> {
                 };
             }
             ModifierSpec::Mask(_) | ModifierSpec::Layerwise(_) => {}
+            ModifierSpec::Custom(custom) => {
+                return Err(invalid(
+                    &format!("modifiers[{index}].kind"),
+                    custom.kind.clone(),
+                    "a modifier kind of one's own runs while training (`ember run`); one-shot \
+                     pruning takes `prune`, `mask` and `layerwise` modifiers"
+                        .into(),
+                ));
+            }
             other => {
                 return Err(invalid(
                     &format!("modifiers[{index}].kind"),
                     other.kind().into(),
-                    "trains while it changes the model; one-shot pruning takes `prune` and \
-                     `mask` modifiers"
+                    "trains while it changes the model; one-shot pruning takes `prune`, \
+                     `mask` and `layerwise` modifiers"
                         .into(),
                 ));
             }
@@ -132,6 +141,18 @@ pub fn prune_task<T: Task>(
     inputs: Option<&InputsOf<T::Model, T::Batch>>,
 ) -> Result<RunReport, TrainError> {
     let started = Instant::now();
+    if let Some(index) = recipe.prunes_layer_by_layer() {
+        // Pruned here, a `layerwise` modifier would be one-pass magnitude whatever its solver.
+        return Err(invalid(
+            &format!("modifiers[{index}].kind"),
+            "layerwise".into(),
+            format!(
+                "the `{}` family prunes one pass over the whole model; layer by layer needs a \
+                 family that exposes its blocks (`prune_layer_by_layer`)",
+                recipe.model.name()
+            ),
+        ));
+    }
     let recipe = one_shot_recipe(recipe)?;
     let weights = weights_of(source)?;
     let (needs_gradients, needs_inputs) = needs(&recipe, options)?;

@@ -54,12 +54,24 @@ impl EpochRow {
     pub const CSV_HEADER: &'static str =
         "phase,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,target_sparsity";
 
+    /// The columns' metrics for a task reporting `metrics`: the loss first (every run's
+    /// log has it), then the others in the task's order.
+    fn columns(metrics: &[Metric]) -> Vec<Metric> {
+        std::iter::once(Metric::Loss)
+            .chain(metrics.iter().copied().filter(|m| *m != Metric::Loss))
+            .collect()
+    }
+
     /// The CSV header for a task reporting `metrics`: `phase,epoch`, then `train_<metric>`
-    /// and `valid_<metric>` for each, then `target_sparsity`.
+    /// and `valid_<metric>` for the loss and each other metric, then `target_sparsity`.
     pub fn csv_header(metrics: &[Metric]) -> String {
         let mut columns = vec!["phase".to_string(), "epoch".to_string()];
         for split in ["train", "valid"] {
-            columns.extend(metrics.iter().map(|m| format!("{split}_{}", m.name())));
+            columns.extend(
+                Self::columns(metrics)
+                    .iter()
+                    .map(|m| format!("{split}_{}", m.name())),
+            );
         }
         columns.push("target_sparsity".into());
         columns.join(",")
@@ -74,7 +86,11 @@ impl EpochRow {
             (self.train_loss, self.train_accuracy),
             (self.valid_loss, self.valid_accuracy),
         ] {
-            cells.extend(metrics.iter().map(|m| cell(m.of(loss, accuracy))));
+            cells.extend(
+                Self::columns(metrics)
+                    .iter()
+                    .map(|m| cell(m.of(loss, accuracy))),
+            );
         }
         cells.push(format!("{:.6}", self.target_sparsity));
         cells.join(",")

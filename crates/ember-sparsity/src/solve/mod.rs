@@ -126,10 +126,11 @@ pub fn prune_lowest(scores: &[f32], problem: &LayerProblem<'_>) -> Vec<bool> {
         .choose(scores, problem.outputs, problem.inputs, problem.sparsity)
 }
 
-/// Checks that the problem's shapes agree, naming the layer.
-pub(crate) fn check_shapes(problem: &LayerProblem<'_>) -> Result<(), SparsityError> {
+/// Checks that the problem's shapes agree and its structure fits them, naming the layer: what
+/// a solver should call first.
+pub fn check_shapes(problem: &LayerProblem<'_>) -> Result<(), SparsityError> {
     let want = problem.outputs * problem.inputs;
-    if problem.weight.len() != want {
+    if want == 0 || problem.weight.len() != want {
         return Err(SparsityError::modifier(
             problem.path,
             format!(

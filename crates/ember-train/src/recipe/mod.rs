@@ -609,6 +609,14 @@ impl Recipe {
             // cannot do on this model.
             ModifierSpec::Layerwise(spec) => {
                 let structure = spec.check(index)?;
+                registries
+                    .solvers
+                    .get(&spec.solver)
+                    .map_err(|e| TrainError::Invalid {
+                        field: format!("modifiers[{index}].solver"),
+                        value: spec.solver.clone(),
+                        message: e.to_string(),
+                    })?;
                 let pattern = match structure {
                     ember_sparsity::solve::Structure::Unstructured => "unstructured".to_string(),
                     ember_sparsity::solve::Structure::PerOutput => "per_output".to_string(),

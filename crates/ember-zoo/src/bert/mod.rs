@@ -73,6 +73,15 @@ impl ModelEntry for BertEntry {
         // Without a folder yet (`ember run` fills it in) there is no configuration to read;
         // `heads:H` still works.
         let Some(dir) = &recipe.model.dir else {
+            registries.patterns.register("heads", |args: &str| {
+                let heads: usize = args.parse().map_err(|_| {
+                    "`heads` alone takes the head count from the model's config.json, and \
+                     `model.dir` is not given yet (`ember run` fills it in): give `model.dir`, \
+                     or write `heads:H`"
+                        .to_string()
+                })?;
+                Ok(std::sync::Arc::new(Heads::new(heads)) as std::sync::Arc<dyn Pattern>)
+            });
             return Ok(());
         };
         let config = ember_models::BertConfig::from_file(dir.join("config.json"))?;
