@@ -40,11 +40,6 @@ impl Capture {
         }
     }
 
-    /// Whether inputs are recorded.
-    pub fn is_on(&self) -> bool {
-        self.on
-    }
-
     /// Records the input of the linear layer whose weight is at `path`, computing it only
     /// when the capture is on.
     pub fn record(&mut self, path: impl Into<String>, input: impl FnOnce() -> Tensor<2>) {

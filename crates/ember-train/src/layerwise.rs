@@ -69,9 +69,7 @@ fn jobs<M: Module + Blocks>(
         };
         let name = spec.name_at(index);
         let field = |key: &str| format!("modifiers[{index}].{key}");
-        let structure = spec
-            .structure()
-            .map_err(|message| invalid(field("pattern"), spec.pattern.clone(), message))?;
+        let structure = spec.check(index)?;
         let solver = options
             .registries
             .solvers

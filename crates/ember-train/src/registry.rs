@@ -217,10 +217,7 @@ impl ModelRegistry {
                      (`ember_zoo::models()` has Ember's own)"
                         .into()
                 } else {
-                    format!(
-                        "no such model family; known: {}",
-                        self.entries.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
+                    format!("no such model family; known: {}", self.names().join(", "))
                 },
             })
     }

@@ -35,15 +35,6 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// A spec of family `kind` without a folder or settings.
-    pub fn new(kind: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            dir: None,
-            settings: toml::Table::new(),
-        }
-    }
-
     /// The family's name, its key in the [`ModelRegistry`](crate::ModelRegistry).
     pub fn name(&self) -> &str {
         &self.kind
