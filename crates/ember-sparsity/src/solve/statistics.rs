@@ -40,19 +40,19 @@ impl LayerStatistics {
             }
         }
         if let Some(gram) = &mut self.gram {
+            // XᵀX through faer's blocked product: the scalar triple loop took seconds per
+            // layer on a decoder's calibration set.
             let n = self.inputs;
-            for row in x.chunks(n) {
-                for (i, xi) in row.iter().enumerate() {
-                    let xi = f64::from(*xi);
-                    if xi == 0.0 {
-                        continue;
-                    }
-                    let line = &mut gram[i * n..(i + 1) * n];
-                    for (g, xj) in line.iter_mut().zip(row) {
-                        *g += xi * f64::from(*xj);
-                    }
-                }
-            }
+            let x = faer::Mat::<f64>::from_fn(rows, n, |r, c| f64::from(x[r * n + c]));
+            let gram = faer::MatMut::from_row_major_slice_mut(gram, n, n);
+            faer::linalg::matmul::matmul(
+                gram,
+                faer::Accum::Add,
+                x.transpose(),
+                x.as_ref(),
+                1.0,
+                faer::Par::Seq,
+            );
         }
     }
 
