@@ -8,7 +8,7 @@ mod python;
 
 use std::process::Command;
 
-use ember::sparsity::solve::{LayerProblem, LayerStatistics, Needs, SparseGpt, Solver, Structure};
+use ember::sparsity::solve::{LayerProblem, LayerStatistics, Needs, Solver, SparseGpt, Structure};
 use serde_json::json;
 
 /// A layer whose inputs are correlated (what makes reconstruction matter), and one dead input.
@@ -103,8 +103,16 @@ fn sparsegpt_matches_the_numpy_reference() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        let differing = ours.pruned.iter().zip(&mask).filter(|(a, b)| a != b).count();
-        assert_eq!(differing, 0, "{name} at {sparsity}: masks differ in {differing} places");
+        let differing = ours
+            .pruned
+            .iter()
+            .zip(&mask)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{name} at {sparsity}: masks differ in {differing} places"
+        );
         let new = ours.weight.unwrap();
         let largest = values.iter().fold(0f64, |m, v| m.max(v.abs()));
         let gap = new
@@ -122,7 +130,10 @@ fn sparsegpt_matches_the_numpy_reference() {
             .zip(&ours.pruned)
             .filter(|((a, b), p)| !**p && a != b)
             .count();
-        assert!(moved > outputs * inputs / 4, "{name}: only {moved} kept weights moved");
+        assert!(
+            moved > outputs * inputs / 4,
+            "{name}: only {moved} kept weights moved"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 #![warn(missing_docs)]
 //! Plain burn models for Ember's recipes and examples: the LeNet-300-100 [`Mlp`], the
-//! convolutional [`LeNet5`], and [`bert`] encoders that load Hugging Face checkpoints.
+//! convolutional [`LeNet5`], [`bert`] encoders and [`llama`]-family decoders that load
+//! Hugging Face checkpoints.
 //!
 //! These models know nothing of pruning, nor of data sets: Ember prunes any burn `Module`, and
 //! these are only conveniences. The image models implement [`ImageClassifier`] (logits from a
@@ -14,11 +15,14 @@ pub mod blocks;
 mod classifier;
 mod lenet5;
 mod linear_inputs;
+pub mod llama;
 mod mlp;
+mod safetensors_header;
 
 pub use bert::{Bert, BertConfig, BertError, BertForSequenceClassification};
 pub use blocks::{Blocks, Capture};
 pub use classifier::ImageClassifier;
 pub use lenet5::{LeNet5, LeNet5Config};
 pub use linear_inputs::LinearInputs;
+pub use llama::{LlamaConfig, LlamaError, LlamaForCausalLM};
 pub use mlp::{Mlp, MlpConfig};

@@ -1,6 +1,4 @@
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use burn::module::Module;
@@ -13,9 +11,6 @@ use burn::tensor::{DType, Device};
 use super::{
     Bert, BertConfig, BertError, BertForSequenceClassification, Direction, NameMap, ShapeMismatch,
 };
-
-/// The largest JSON header safetensors itself accepts (100 MB).
-const MAX_HEADER: u64 = 100_000_000;
 
 /// The prefix of a BERT's tensors in `transformers`' task checkpoints.
 const TASK_PREFIX: &str = "bert.";
@@ -120,46 +115,12 @@ fn tensor_names(path: &Path) -> Result<BTreeSet<String>, BertError> {
     Ok(names.into_iter().collect())
 }
 
-/// Refuses a file too short for a safetensors header, or whose header length exceeds the
-/// file or safetensors' own limit, before anything else reads it.
-///
-/// burn-store maps the file and safetensors checks the same bounds without allocating, so
-/// this only makes the message plain and catches an empty file before it is mapped.
+/// [`crate::safetensors_header::check`] as a [`BertError`].
 fn check_header(path: &Path) -> Result<(), BertError> {
-    let io = |what: &str, error: std::io::Error| {
-        BertError::weights_caused(path, format!("cannot {what} the file: {error}"), error)
-    };
-    let mut file = File::open(path).map_err(|error| io("open", error))?;
-    let size = file.metadata().map_err(|error| io("inspect", error))?.len();
-    if size < 8 {
-        return Err(BertError::weights(
-            path,
-            format!("not a safetensors file: {size} bytes cannot hold the 8-byte header length"),
-        ));
-    }
-    let mut length = [0u8; 8];
-    file.read_exact(&mut length)
-        .map_err(|error| io("read", error))?;
-    let header = u64::from_le_bytes(length);
-    if header > MAX_HEADER {
-        return Err(BertError::weights(
-            path,
-            format!(
-                "not a safetensors file: its header claims {header} bytes, over safetensors' \
-                 limit of {MAX_HEADER}"
-            ),
-        ));
-    }
-    if header > size - 8 {
-        return Err(BertError::weights(
-            path,
-            format!(
-                "not a safetensors file: its header claims {header} bytes, but only {} follow",
-                size - 8
-            ),
-        ));
-    }
-    Ok(())
+    crate::safetensors_header::check(path).map_err(|(message, source)| match source {
+        Some(error) => BertError::weights_caused(path, message, error),
+        None => BertError::weights(path, message),
+    })
 }
 
 /// Loads the tensors of `path` (whose names are `names`) into `model`, a BERT's names being

@@ -105,10 +105,7 @@ impl Solver for SparseGpt {
                 self.dampening
             ))
         };
-        let inverse = h
-            .llt(Side::Lower)
-            .map_err(|_| not_positive("H"))?
-            .inverse();
+        let inverse = h.llt(Side::Lower).map_err(|_| not_positive("H"))?.inverse();
         let upper = inverse
             .llt(Side::Lower)
             .map_err(|_| not_positive("H⁻¹"))?
@@ -207,14 +204,7 @@ impl SparseGpt {
         if end < inputs {
             let rest = upper.subrows(start, width).subcols(end, inputs - end);
             let later = w.as_mut().subcols_mut(end, inputs - end);
-            matmul(
-                later,
-                Accum::Add,
-                errors.as_ref(),
-                rest,
-                -1.0,
-                Par::Seq,
-            );
+            matmul(later, Accum::Add, errors.as_ref(), rest, -1.0, Par::Seq);
         }
     }
 }
@@ -290,7 +280,10 @@ mod tests {
             let count = solution.pruned.iter().filter(|p| **p).count();
             match structure {
                 Structure::Unstructured => {
-                    assert_eq!(count, (sparsity * (outputs * inputs) as f64).round() as usize)
+                    assert_eq!(
+                        count,
+                        (sparsity * (outputs * inputs) as f64).round() as usize
+                    )
                 }
                 Structure::PerOutput => {
                     for row in solution.pruned.chunks(inputs) {
