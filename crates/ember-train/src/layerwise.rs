@@ -10,7 +10,6 @@
 //! statistics, never the whole model's activations.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +21,7 @@ use ember_sparsity::{
     MaskPruner, Selector, Sparse, SparsityError, SparsityPlan, collect_params, replace_values,
 };
 
-use crate::oneshot::{Prepared, finish, one_shot_recipe, prepare, weights_of};
+use crate::oneshot::{Prepared, PruneSource, finish, one_shot_recipe, prepare};
 use crate::recipe::ModifierSpec;
 use crate::task::{Task, TaskModel};
 use crate::{Recipe, RunOptions, RunReport, TaskData, TrainError};
@@ -165,7 +164,7 @@ pub fn prune_layer_by_layer<T, F>(
     options: &RunOptions,
     model: T::Model,
     data: TaskData<T::Batch>,
-    source: &Path,
+    source: PruneSource<'_>,
     calibration: usize,
     input: F,
 ) -> Result<RunReport, TrainError>
@@ -177,7 +176,7 @@ where
     let started = Instant::now();
     // Everything `ember check` refuses is refused before anything is read or written.
     let recipe = crate::check_recipe(one_shot_recipe(recipe)?, options).into_result()?;
-    let weights = weights_of(source)?;
+    let (weights, load) = source.resolve()?;
     let jobs = jobs(&recipe, options, &model)?;
     let needs = jobs
         .iter()
@@ -203,7 +202,7 @@ where
         dense_accuracy,
         dense_metrics,
         lock: _lock,
-    } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
+    } = prepare::<T>(&recipe, options, model, &data, (&weights, load), calibration)?;
 
     let mut model = model;
     let job_of: BTreeMap<&str, &Job> = jobs

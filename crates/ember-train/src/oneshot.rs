@@ -78,6 +78,27 @@ pub fn one_shot_recipe(recipe: &Recipe) -> Result<Recipe, TrainError> {
     Ok(recipe)
 }
 
+/// Where the weights a one-shot prune starts from come from.
+#[derive(Debug, Clone, Copy)]
+pub enum PruneSource<'a> {
+    /// A run directory (its `model.bpk`, else `dense.bpk`) or a weights file: loaded into the
+    /// model the family's entry built.
+    Checkpoint(&'a Path),
+    /// The model the entry passes already holds its weights, read from this path (a Hugging
+    /// Face model folder); the path is what the report records.
+    Loaded(&'a Path),
+}
+
+impl PruneSource<'_> {
+    /// The path the report records, and whether the weights still have to be loaded from it.
+    pub(crate) fn resolve(self) -> Result<(PathBuf, bool), TrainError> {
+        match self {
+            Self::Checkpoint(source) => Ok((weights_of(source)?, true)),
+            Self::Loaded(path) => Ok((path.to_path_buf(), false)),
+        }
+    }
+}
+
 /// The weights file of `source`: a run directory's `model.bpk` (else its `dense.bpk`), or a
 /// weights file itself.
 pub fn weights_of(source: &Path) -> Result<PathBuf, TrainError> {
@@ -136,7 +157,7 @@ pub fn prune_task<T: Task>(
     options: &RunOptions,
     model: T::Model,
     data: TaskData<T::Batch>,
-    source: &Path,
+    source: PruneSource<'_>,
     calibration: usize,
     inputs: Option<&InputsOf<T::Model, T::Batch>>,
 ) -> Result<RunReport, TrainError> {
@@ -154,7 +175,7 @@ pub fn prune_task<T: Task>(
         ));
     }
     let recipe = one_shot_recipe(recipe)?;
-    let weights = weights_of(source)?;
+    let (weights, load) = source.resolve()?;
     let (needs_gradients, needs_inputs) = needs(&recipe, options)?;
     if let (0, Some(who)) = (
         calibration,
@@ -182,7 +203,7 @@ pub fn prune_task<T: Task>(
         dense_accuracy,
         dense_metrics,
         lock: _lock,
-    } = prepare::<T>(&recipe, options, model, &data, &weights, calibration)?;
+    } = prepare::<T>(&recipe, options, model, &data, (&weights, load), calibration)?;
 
     let plan = recipe.plan(
         &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),
@@ -248,14 +269,14 @@ pub(crate) struct Prepared<T: Task> {
 }
 
 /// Takes the calibration set (refusing a split smaller than asked), loads `weights` into
-/// `model`, claims the run directory and writes its `recipe.toml`, and measures the dense
+/// `model` (when `load`; else the model holds them already), claims the run directory and writes its `recipe.toml`, and measures the dense
 /// model: the start `prune_task` and `prune_layer_by_layer` share.
 pub(crate) fn prepare<T: Task>(
     recipe: &Recipe,
     options: &RunOptions,
     model: T::Model,
     data: &TaskData<T::Batch>,
-    weights: &Path,
+    (weights, load): (&Path, bool),
     calibration: usize,
 ) -> Result<Prepared<T>, TrainError> {
     let batches: Vec<T::Batch> = data.train.iter().flatten().take(calibration).collect();
@@ -271,11 +292,15 @@ pub(crate) fn prepare<T: Task>(
             ),
         ));
     }
-    let model = load_weights(model, weights).map_err(|message| TrainError::LoadWeights {
-        path: weights.to_path_buf(),
-        model: recipe.model.name().into(),
-        message,
-    })?;
+    let model = if load {
+        load_weights(model, weights).map_err(|message| TrainError::LoadWeights {
+            path: weights.to_path_buf(),
+            model: recipe.model.name().into(),
+            message,
+        })?
+    } else {
+        model
+    };
     let lock = crate::run_dir::claim(&options.out_dir, options.start)?;
     crate::write_recorded(
         &options.out_dir.join("recipe.toml"),

@@ -22,12 +22,24 @@ pub enum SourceKind {
     /// A GLUE single-sentence task in SST-2's layout: `dir/train.tsv` is split into train
     /// and validation, `dir/dev.tsv` is the test split (GLUE's own test labels are hidden).
     GlueTsv,
+    /// A text corpus for language models: `dir/train.txt`, `dir/valid.txt` and
+    /// `dir/test.txt` (UTF-8), each tokenized once and cut into windows of `seqlen` tokens.
+    Corpus,
+    /// The King James Bible as such a corpus (`ember fetch kjv`: split by chapter, with a
+    /// byte-level BPE `tokenizer.json` trained on its training split). `ember run` fills in
+    /// `dir` from Ember's cache (fetching it first) when it is omitted.
+    Kjv,
 }
 
 impl SourceKind {
     /// Whether the examples are sentences rather than images.
     pub fn is_text(self) -> bool {
         matches!(self, Self::RottenTomatoes | Self::GlueTsv)
+    }
+
+    /// Whether the data set is running text for a language model.
+    pub fn is_corpus(self) -> bool {
+        matches!(self, Self::Corpus | Self::Kjv)
     }
 }
 
@@ -51,6 +63,10 @@ pub struct DataSpec {
     /// batch is padded only to its longest sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
+    /// Corpora only: tokens per window (default 128); the test split's windows are the
+    /// perplexity protocol's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seqlen: Option<usize>,
     /// The share of each class of the training split held out for the per-epoch validation
     /// metrics (default 0.1; images may use 0, leaving the validation columns empty). The
     /// test split is used only for the final numbers.
@@ -105,6 +121,9 @@ impl DataSpec {
             (SourceKind::RottenTomatoes | SourceKind::GlueTsv, _) => {
                 Err("a text data set feeds a text model (`[model] kind = \"bert\"`)".to_string())
             }
+            (SourceKind::Corpus | SourceKind::Kjv, _) => Err(
+                "a text corpus feeds a language model (`[model] kind = \"llama\"`)".to_string(),
+            ),
             (SourceKind::Embedded, _) => Ok(DatasetSource::Embedded),
             (SourceKind::Mnist, Some(dir)) => Ok(DatasetSource::Mnist(dir.clone())),
             (SourceKind::FashionMnist, Some(dir)) => Ok(DatasetSource::FashionMnist(dir.clone())),

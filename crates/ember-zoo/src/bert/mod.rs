@@ -23,6 +23,7 @@ use ember_models::{BertForSequenceClassification, LinearInputs};
 use ember_sparsity::pattern::{HeadLayout, Heads};
 use ember_sparsity::{Pattern, Sparse, SparsityPlan};
 use ember_train::layerwise::prune_layer_by_layer;
+use ember_train::oneshot::PruneSource;
 use ember_train::task::{Task, TaskModel};
 use ember_train::{
     Evaluation, ModelEntry, Prediction, Recipe, Registries, RunOptions, RunReport, TaskData,
@@ -140,7 +141,7 @@ impl ModelEntry for BertEntry {
                 options,
                 model,
                 data,
-                source,
+                PruneSource::Checkpoint(source),
                 calibration,
                 |batch: &ember_data::TextBatch| {
                     (
@@ -163,7 +164,7 @@ impl ModelEntry for BertEntry {
             options,
             model,
             data,
-            source,
+            PruneSource::Checkpoint(source),
             calibration,
             Some(&inputs),
         )

@@ -10,6 +10,7 @@ use ember_data::{DatasetSource, ImageBatch, ImageBatcher};
 use ember_models::{Blocks, ImageClassifier};
 use ember_sparsity::{Sparse, SparsityPlan};
 use ember_train::layerwise::prune_layer_by_layer;
+use ember_train::oneshot::PruneSource;
 use ember_train::recipe::ModelSpec;
 use ember_train::task::{ImageClassification, Task, TaskModel};
 use ember_train::{
@@ -90,7 +91,7 @@ impl<M> ImageFamily<M> {
                 options,
                 model,
                 data,
-                source,
+                PruneSource::Checkpoint(source),
                 calibration,
                 |batch: &ImageBatch| batch.images.clone(),
             )
@@ -248,7 +249,7 @@ where
             options,
             model,
             data,
-            source,
+            PruneSource::Checkpoint(source),
             calibration,
             inputs
                 .as_ref()
