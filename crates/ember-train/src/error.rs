@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use ember_data::DataError;
-use ember_models::BertError;
+use ember_models::{BertError, LlamaError};
 use ember_report::ReportError;
 use ember_sparsity::SparsityError;
 
@@ -63,6 +63,9 @@ pub enum TrainError {
     /// A pretrained model cannot be read (config, weights).
     #[error(transparent)]
     Model(#[from] BertError),
+    /// A decoder language model cannot be read (config, weights) or given this input.
+    #[error(transparent)]
+    Decoder(#[from] LlamaError),
     /// The sparsity plan does not fit the model.
     #[error(transparent)]
     Sparsity(#[from] SparsityError),

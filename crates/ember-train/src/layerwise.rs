@@ -202,7 +202,14 @@ where
         dense_accuracy,
         dense_metrics,
         lock: _lock,
-    } = prepare::<T>(&recipe, options, model, &data, (&weights, load), calibration)?;
+    } = prepare::<T>(
+        &recipe,
+        options,
+        model,
+        &data,
+        (&weights, load),
+        calibration,
+    )?;
 
     let mut model = model;
     let job_of: BTreeMap<&str, &Job> = jobs

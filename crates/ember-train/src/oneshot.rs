@@ -203,7 +203,14 @@ pub fn prune_task<T: Task>(
         dense_accuracy,
         dense_metrics,
         lock: _lock,
-    } = prepare::<T>(&recipe, options, model, &data, (&weights, load), calibration)?;
+    } = prepare::<T>(
+        &recipe,
+        options,
+        model,
+        &data,
+        (&weights, load),
+        calibration,
+    )?;
 
     let plan = recipe.plan(
         &Steps::data_parallel(data.train_len, recipe.data.batch_size, 1),

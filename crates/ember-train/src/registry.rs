@@ -165,6 +165,15 @@ pub enum Evaluation {
     },
     /// One prediction per given text.
     Predictions(Vec<Prediction>),
+    /// A language model's perplexity over the test split's windows.
+    Perplexity {
+        /// `exp` of the mean next-token loss.
+        perplexity: f64,
+        /// The mean next-token cross-entropy, in nats.
+        loss: f64,
+        /// Tokens predicted.
+        tokens: usize,
+    },
 }
 
 /// The model's answer for one text.

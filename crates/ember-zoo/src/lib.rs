@@ -7,9 +7,12 @@
 //!   [`SparseMlp`];
 //! - [`lenet5`]: LeNet-5 on 28×28 images;
 //! - [`bert`]: pretrained BERT-family encoders with a classification head on text, with their
-//!   Hugging Face export and [`SparseBert`].
+//!   Hugging Face export and [`SparseBert`];
+//! - [`llama`]: Llama-family decoder language models (Llama, Qwen2, Mistral) on a text
+//!   corpus, trained from scratch or from a Hugging Face folder, with perplexity and the
+//!   Hugging Face export.
 //!
-//! [`models`] is the registry with all three; [`registries`] adds the built-in modifiers,
+//! [`models`] is the registry with all four; [`registries`] adds the built-in modifiers,
 //! scorers and patterns, and is what the `ember` binary runs with. The burn
 //! modules themselves live in `ember-models`; the runtime that trains them, in `ember-train`,
 //! which names no family. A family of one's own is registered the same way
@@ -18,6 +21,7 @@
 pub mod bert;
 mod image;
 pub mod lenet5;
+pub mod llama;
 pub mod mlp;
 
 use ember_train::{ModelRegistry, Registries, TrainError};
@@ -26,12 +30,13 @@ pub use bert::{SparseBert, TextClassification};
 pub use image::{ImageFamily, LinearInputsOf};
 pub use mlp::SparseMlp;
 
-/// The registry of Ember's model families: `mlp`, `lenet5` and `bert`.
+/// The registry of Ember's model families: `mlp`, `lenet5`, `bert` and `llama`.
 pub fn models() -> ModelRegistry {
     let mut models = ModelRegistry::default();
     models.register("mlp", mlp::entry());
     models.register("lenet5", lenet5::entry());
     models.register("bert", bert::BertEntry);
+    models.register("llama", llama::LlamaEntry);
     models
 }
 

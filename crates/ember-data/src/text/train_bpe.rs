@@ -69,7 +69,10 @@ mod tests {
         // At most the size asked for (this text runs out of pairs to merge first).
         assert!((257..=300).contains(&tokenizer.get_vocab_size(true)));
         let encoding = tokenizer.encode(line, false).unwrap();
-        assert!(encoding.get_ids().len() < line.len() / 2, "merges were learned");
+        assert!(
+            encoding.get_ids().len() < line.len() / 2,
+            "merges were learned"
+        );
         assert_eq!(tokenizer.decode(encoding.get_ids(), false).unwrap(), line);
         assert!(train_byte_level_bpe(&[&text], 100, &out).is_err());
     }

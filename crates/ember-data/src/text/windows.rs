@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(data.len(), 2);
         assert_eq!(data.get(1).unwrap().0, [4, 5, 6, 7]);
         let short = WindowDataset::new(&tokens[..3], 4, Path::new("t.txt")).unwrap_err();
-        assert!(short.to_string().contains("do not fill one window"), "{short}");
+        assert!(
+            short.to_string().contains("do not fill one window"),
+            "{short}"
+        );
         assert!(WindowDataset::new(&tokens, 1, Path::new("t.txt")).is_err());
         let batch = WindowBatcher.batch(data.windows().to_vec(), &Device::flex());
         assert_eq!(batch.tokens.dims(), [2, 4]);

@@ -121,9 +121,9 @@ impl DataSpec {
             (SourceKind::RottenTomatoes | SourceKind::GlueTsv, _) => {
                 Err("a text data set feeds a text model (`[model] kind = \"bert\"`)".to_string())
             }
-            (SourceKind::Corpus | SourceKind::Kjv, _) => Err(
-                "a text corpus feeds a language model (`[model] kind = \"llama\"`)".to_string(),
-            ),
+            (SourceKind::Corpus | SourceKind::Kjv, _) => {
+                Err("a text corpus feeds a language model (`[model] kind = \"llama\"`)".to_string())
+            }
             (SourceKind::Embedded, _) => Ok(DatasetSource::Embedded),
             (SourceKind::Mnist, Some(dir)) => Ok(DatasetSource::Mnist(dir.clone())),
             (SourceKind::FashionMnist, Some(dir)) => Ok(DatasetSource::FashionMnist(dir.clone())),

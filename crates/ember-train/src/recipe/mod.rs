@@ -431,7 +431,29 @@ impl Recipe {
             value,
             message: message.to_string(),
         };
-        if self.data.source.is_text() {
+        if self.data.source.is_corpus() {
+            // The family reads the corpus (`ModelEntry::validate` checks `seqlen`).
+            if self.data.source == SourceKind::Corpus && self.data.dir.is_none() {
+                return Err(invalid(
+                    "data.dir",
+                    "(missing)".into(),
+                    "a `corpus` needs its folder of train.txt, valid.txt and test.txt",
+                ));
+            }
+            for (field, given) in [
+                ("data.max_len", self.data.max_len.is_some()),
+                ("data.test", self.data.test.is_some()),
+                ("data.validation", self.data.validation.is_some()),
+            ] {
+                if given {
+                    return Err(invalid(
+                        field,
+                        "(given)".into(),
+                        "a corpus comes with its own splits and reads windows of data.seqlen",
+                    ));
+                }
+            }
+        } else if self.data.source.is_text() {
             // `dir` may still be filled in by `ember run`; everything else is checked now.
             let mut probe = self.data.clone();
             probe.dir.get_or_insert_with(|| PathBuf::from("."));
@@ -439,6 +461,13 @@ impl Recipe {
                 .text_plan()
                 .map_err(|(field, message)| invalid(field, "(given)".into(), &message))?;
         } else {
+            if self.data.seqlen.is_some() {
+                return Err(invalid(
+                    "data.seqlen",
+                    "(given)".into(),
+                    "only a corpus (`kjv`, `corpus`) reads windows",
+                ));
+            }
             self.data
                 .source()
                 .map_err(|message| invalid("data.dir", "(missing)".into(), &message))?;
