@@ -212,7 +212,7 @@ impl LlamaConfig {
                 ));
             }
         };
-        if head_dim % 2 != 0 {
+        if !head_dim.is_multiple_of(2) {
             return Err(format!(
                 "head_dim {head_dim} is odd: rotary embeddings need pairs"
             ));

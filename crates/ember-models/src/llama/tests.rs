@@ -74,7 +74,13 @@ fn saved_folders_load_back_bit_for_bit() {
     }
 }
 
-fn config_error(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+/// A `config.json` as parsed.
+type ConfigMap = serde_json::Map<String, Value>;
+
+/// A change to a `config.json`.
+type Edit = Box<dyn FnOnce(&mut ConfigMap)>;
+
+fn config_error(edit: impl FnOnce(&mut ConfigMap)) -> String {
     let Value::Object(mut map) = tiny(false).to_hf_json() else {
         unreachable!()
     };
@@ -84,7 +90,7 @@ fn config_error(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Strin
 
 #[test]
 fn unsupported_settings_are_errors_naming_the_field() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Map<String, Value>)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|m| {
                 m.insert(

@@ -99,7 +99,7 @@ impl LlamaSettings {
             value: value.to_string(),
             message,
         };
-        if !hidden.is_multiple_of(heads) || (hidden / heads) % 2 != 0 {
+        if !hidden.is_multiple_of(heads) || !(hidden / heads).is_multiple_of(2) {
             return Err(bad(
                 "model.num_attention_heads",
                 heads,
