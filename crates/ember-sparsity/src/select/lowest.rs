@@ -139,6 +139,14 @@ pub fn select_lowest(parts: &[&[f32]], count: usize) -> Vec<Vec<bool>> {
     if count == 0 || count == total {
         return parts.iter().map(|p| vec![count > 0; p.len()]).collect();
     }
+    if total <= SORT_BELOW {
+        return select_by_sorting(parts, total, count);
+    }
+    select_by_radix(parts, total, count)
+}
+
+/// [`select_lowest`] by two radix passes over the scores' order keys, `0 < count < total`.
+fn select_by_radix(parts: &[&[f32]], total: usize, count: usize) -> Vec<Vec<bool>> {
     let threads = if total >= PARALLEL_FROM {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -260,6 +268,35 @@ where
     })
 }
 
+/// Inputs this small are sorted: the radix passes clear and scan 65,536-bucket histograms,
+/// which made N:M groups of four (millions of calls) cost seconds per layer.
+const SORT_BELOW: usize = 512;
+
+/// [`select_lowest`] for a few scores: sorted by key, ties by position, as the radix path
+/// orders them.
+fn select_by_sorting(parts: &[&[f32]], total: usize, count: usize) -> Vec<Vec<bool>> {
+    let mut keys: Vec<(u32, usize)> = parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .map(|&score| order_key(score))
+        .zip(0..)
+        .collect();
+    keys.sort_unstable();
+    let mut flat = vec![false; total];
+    for &(_, position) in &keys[..count] {
+        flat[position] = true;
+    }
+    let mut rest = flat.as_slice();
+    parts
+        .iter()
+        .map(|p| {
+            let (head, tail) = rest.split_at(p.len());
+            rest = tail;
+            head.to_vec()
+        })
+        .collect()
+}
+
 /// Flags the `count` lowest-scored elements of `scores` (`true` = pruned): [`select_lowest`]
 /// on one tensor.
 ///
@@ -372,6 +409,22 @@ mod tests {
             let flags = pruned_flags(&scores, k);
             prop_assert_eq!(flags.iter().filter(|&&f| f).count(), k);
             prop_assert_eq!(vec![flags], sorted_reference(&[scores], k));
+        }
+
+        #[test]
+        fn sorting_and_radix_select_alike(
+            scores in proptest::collection::vec(-20i8..20, 2..1500),
+            split in 0usize..1500,
+            frac in 0.01f64..0.99,
+        ) {
+            let scores: Vec<f32> = scores.into_iter().map(f32::from).collect();
+            let split = split.min(scores.len());
+            let parts = [&scores[..split], &scores[split..]];
+            let k = prune_count(frac, scores.len()).clamp(1, scores.len() - 1);
+            prop_assert_eq!(
+                select_by_sorting(&parts, scores.len(), k),
+                select_by_radix(&parts, scores.len(), k)
+            );
         }
 
         #[test]
