@@ -4,11 +4,14 @@
 //! This facade re-exports Ember's crates:
 //! - [`schedule`]: pure sparsity and learning-rate schedules (cubic GMP, sawtooth, …);
 //! - [`sparsity`]: selectors, scorers, masks and the [`Sparse`](sparsity::Sparse) wrapper;
-//! - [`models`]: the burn modules: LeNet-300-100, LeNet-5 and BERT with Hugging Face import;
+//! - [`oneshot`]: one-shot pruning layer by layer with calibration data and its solvers
+//!   (magnitude, Wanda, SparseGPT);
+//! - [`models`]: the burn modules: LeNet-300-100, LeNet-5, BERT and Llama-family decoders with
+//!   Hugging Face import;
 //! - [`data`]: MNIST-family readers and the embedded quick-start data set;
 //! - [`train`]: the runtime: recipes, the registries their names resolve in, experiments and
 //!   run reports;
-//! - [`zoo`]: the model families recipes name (`mlp`, `lenet5`, `bert`), with their tasks,
+//! - [`zoo`]: the model families recipes name (`mlp`, `lenet5`, `bert`, `llama`), with their tasks,
 //!   Hugging Face export and sparse engines;
 //! - [`kernels`]: sparse CPU kernels and the compressed sparse file;
 //! - [`report`]: run reports, sweep and lottery summaries, files recorded with SHA-256 sums;
@@ -31,6 +34,7 @@ pub mod fetch;
 pub use ember_data as data;
 pub use ember_kernels as kernels;
 pub use ember_models as models;
+pub use ember_oneshot as oneshot;
 pub use ember_plot as plot;
 pub use ember_report as report;
 pub use ember_schedule as schedule;

@@ -234,3 +234,70 @@ fn bad_llama_inputs_are_refused() {
     let error = refused(&corpus, &["data.source=\"embedded\""], &options);
     assert!(error.contains("seqlen"), "{error}");
 }
+
+/// Training methods apply to the decoder as to any model: GMP's cubic schedule over the
+/// projections reaches its sparsity exactly, with the embedding frozen beside it.
+#[test]
+fn gmp_and_freezing_train_the_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let file = dir.path().join("gmp.toml");
+    let text = format!(
+        r#"name = "llama-gmp"
+seed = 2
+epochs = 2
+
+[model]
+kind = "llama"
+hidden_size = 32
+num_hidden_layers = 2
+num_attention_heads = 4
+num_key_value_heads = 2
+intermediate_size = 48
+
+[data]
+source = "corpus"
+dir = "{}"
+seqlen = 32
+batch_size = 8
+
+[optimizer]
+kind = "adamw"
+
+[lr]
+kind = "constant"
+lr = 1e-3
+
+[[modifiers]]
+kind = "prune"
+name = "gmp"
+params = ['re:model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight']
+scorer = "magnitude"
+scope = "global"
+schedule = {{ kind = "cubic", init_sparsity = 0.5, final_sparsity = 0.8, start_epoch = 0, end_epoch = 1, every_epochs = 0.5 }}
+
+[[modifiers]]
+kind = "freeze"
+name = "embeddings"
+params = ["model.embed_tokens.weight"]
+rule = "all"
+"#,
+        corpus.display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let recipe = Recipe::load(&file, &[]).unwrap();
+    let out = dir.path().join("gmp");
+    let report = ember::train::run(&recipe, &common::options(&out)).unwrap();
+    assert!(report.final_.metrics["perplexity"].is_finite());
+    let pruned: usize = weights(&out)
+        .iter()
+        .filter(|(name, _, _)| name.starts_with("model.layers.") && name.ends_with("_proj.weight"))
+        .map(|(_, _, values)| values.iter().filter(|v| **v == 0.0).count())
+        .sum();
+    let total: usize = weights(&out)
+        .iter()
+        .filter(|(name, _, _)| name.starts_with("model.layers.") && name.ends_with("_proj.weight"))
+        .map(|(_, _, values)| values.len())
+        .sum();
+    assert_eq!(pruned, (0.8 * total as f64).round() as usize);
+}

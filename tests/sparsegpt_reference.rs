@@ -8,7 +8,7 @@ mod python;
 
 use std::process::Command;
 
-use ember::sparsity::solve::{LayerProblem, LayerStatistics, Needs, Solver, SparseGpt, Structure};
+use ember::oneshot::solve::{LayerProblem, LayerStatistics, Needs, Solver, SparseGpt, Structure};
 use serde_json::json;
 
 /// A layer whose inputs are correlated (what makes reconstruction matter), and one dead input.

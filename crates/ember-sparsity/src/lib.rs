@@ -32,7 +32,6 @@ mod sparse;
 pub mod state;
 mod train_step;
 
-pub mod solve;
 pub use checksum::{ChecksumError, seal_burnpack, to_hex, verify_burnpack};
 pub use error::SparsityError;
 pub use finite::{NonFinite, first_non_finite};

@@ -1,6 +1,6 @@
 //! Every name a recipe can use, resolved through one bundle of registries.
 
-use ember_sparsity::solve::SolverRegistry;
+use ember_oneshot::solve::SolverRegistry;
 use ember_sparsity::{PatternRegistry, ScorerRegistry};
 
 use crate::recipe::{ModifierKind, ModifierRegistry};

@@ -1,4 +1,4 @@
-use ember_sparsity::solve::Structure;
+use ember_oneshot::solve::Structure;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;

@@ -647,9 +647,9 @@ impl Recipe {
                         message: e.to_string(),
                     })?;
                 let pattern = match structure {
-                    ember_sparsity::solve::Structure::Unstructured => "unstructured".to_string(),
-                    ember_sparsity::solve::Structure::PerOutput => "per_output".to_string(),
-                    ember_sparsity::solve::Structure::NM { n, m } => format!("{n}:{m}"),
+                    ember_oneshot::solve::Structure::Unstructured => "unstructured".to_string(),
+                    ember_oneshot::solve::Structure::PerOutput => "per_output".to_string(),
+                    ember_oneshot::solve::Structure::NM { n, m } => format!("{n}:{m}"),
                 };
                 let pruner = ember_sparsity::Pruner::magnitude(
                     &spec.name_at(index),

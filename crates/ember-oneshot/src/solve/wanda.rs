@@ -1,7 +1,7 @@
 //! Wanda (Sun et al., 2023): weights times the norms of their inputs.
 
 use super::{LayerProblem, LayerSolution, Needs, Solver, check_shapes, prune_lowest};
-use crate::SparsityError;
+use ember_sparsity::SparsityError;
 
 /// Prunes the lowest `|W_ij| · ‖X_j‖₂`, the weight's magnitude times the L2 norm of input
 /// feature `j` over the calibration tokens, with the problem's structure (the paper compares

@@ -1,6 +1,6 @@
 //! The shape a one-shot mask must have.
 
-use crate::select::{prune_count, pruned_flags};
+use ember_sparsity::select::{prune_count, pruned_flags};
 
 /// What a solver's mask must look like, in PyTorch's `[out, in]` layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ pub use statistics::LayerStatistics;
 pub use structure::Structure;
 pub use wanda::Wanda;
 
-use crate::SparsityError;
+use ember_sparsity::SparsityError;
 
 /// The statistics of a layer's inputs that a solver needs, gathered over calibration data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,7 +1,7 @@
 //! Layer-wise magnitude pruning: the smallest `|w|` of each layer (or row, or group) go.
 
 use super::{LayerProblem, LayerSolution, Needs, Solver, check_shapes, prune_lowest};
-use crate::SparsityError;
+use ember_sparsity::SparsityError;
 
 /// Prunes the weights of smallest magnitude, with the problem's structure; keeps the rest
 /// as they are. The baseline of SparseGPT's and Wanda's tables.

@@ -7,8 +7,8 @@ use faer::linalg::solvers::DenseSolveCore;
 use faer::{Accum, Mat, MatRef, Par, Side};
 
 use super::{LayerProblem, LayerSolution, Needs, Solver, Structure, check_shapes};
-use crate::SparsityError;
-use crate::select::pruned_flags;
+use ember_sparsity::SparsityError;
+use ember_sparsity::select::pruned_flags;
 
 /// SparseGPT, as the paper and its reference code run it, in f64:
 ///
@@ -150,7 +150,8 @@ impl SparseGpt {
         let mut mask = vec![false; outputs * width];
         let count = |from: usize, to: usize| {
             let s = problem.sparsity;
-            crate::select::prune_count(s, to) - crate::select::prune_count(s, from)
+            ember_sparsity::select::prune_count(s, to)
+                - ember_sparsity::select::prune_count(s, from)
         };
         match problem.structure {
             Structure::Unstructured => {
