@@ -340,10 +340,7 @@ pub fn download_hub(
         .map_err(|e| error(format!("cannot create {}: {e}", partial.path.display())))?;
 
     let agent = hub_agent(endpoint);
-    let token = std::env::var("HF_TOKEN")
-        .ok()
-        .map(|token| token.trim().to_string())
-        .filter(|token| !token.is_empty());
+    let token = hub_token();
     for file in files {
         let url = hub_url(endpoint, repo, revision, file);
         let dest = partial.path.join(file);
@@ -384,13 +381,8 @@ pub fn download_hub(
 /// The endpoint is `HF_ENDPOINT` when set (a mirror), else [`HF_ENDPOINT`]; `HF_TOKEN`
 /// authenticates. See [`download_hub`] for the guarantees and the errors.
 pub fn download_minilm_from_hub(cache: &Path) -> Result<PathBuf, FetchError> {
-    let endpoint = std::env::var("HF_ENDPOINT")
-        .ok()
-        .map(|endpoint| endpoint.trim().to_string())
-        .filter(|endpoint| !endpoint.is_empty())
-        .unwrap_or_else(|| HF_ENDPOINT.to_string());
     download_hub(
-        &endpoint,
+        &hub_endpoint(),
         MINILM_REPO,
         "main",
         MINILM_HUB_FILES,
@@ -421,10 +413,7 @@ pub fn download_hub_model(
     let index = "model.safetensors.index.json";
     let url = hub_url(endpoint, repo, revision, index);
     let probe = tempfile_path(target, "index");
-    let token = std::env::var("HF_TOKEN")
-        .ok()
-        .map(|token| token.trim().to_string())
-        .filter(|token| !token.is_empty());
+    let token = hub_token();
     let fetched = download_file(&hub_agent(endpoint), &url, token.as_deref(), &probe);
     let mut files = vec!["config.json".to_string(), "tokenizer.json".to_string()];
     match fetched {
@@ -473,6 +462,25 @@ fn tempfile_path(target: &Path, what: &str) -> PathBuf {
         let _ = std::fs::create_dir_all(parent);
     }
     target.with_file_name(name)
+}
+
+/// The hub to download from: `HF_ENDPOINT` when set (a mirror), else [`HF_ENDPOINT`], as
+/// Python's `huggingface_hub` reads it.
+pub fn hub_endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .map(|endpoint| endpoint.trim().to_string())
+        .filter(|endpoint| !endpoint.is_empty())
+        .unwrap_or_else(|| HF_ENDPOINT.to_string())
+}
+
+/// `HF_TOKEN`, when set and not blank: sent as a bearer token for gated and private
+/// repositories.
+fn hub_token() -> Option<String> {
+    std::env::var("HF_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty())
 }
 
 /// A partial download folder, removed when dropped unless [`keep`](PartialDir::keep) was

@@ -260,6 +260,17 @@ enum Command {
 /// whole, so a mistyped size must not reach the allocator.
 const MAX_BATCH: usize = 1 << 16;
 
+/// Refuses a `--batch-size` of 0 or over [`MAX_BATCH`].
+fn check_batch_size(n: usize) -> Result<()> {
+    if n == 0 {
+        anyhow::bail!("--batch-size must be at least 1");
+    }
+    if n > MAX_BATCH {
+        anyhow::bail!("--batch-size {n} is too large; at most {MAX_BATCH}");
+    }
+    Ok(())
+}
+
 /// Writes a line to standard output; a closed pipe (`ember report RUN | head -1`) becomes an
 /// error that [`main`] ends on quietly, as `cat` and `cargo` do, instead of a panic.
 macro_rules! outln {
@@ -595,9 +606,7 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
             batch_size,
             device,
         } => {
-            if batch_size == 0 || batch_size > MAX_BATCH {
-                anyhow::bail!("--batch-size must lie in 1..={MAX_BATCH}, not {batch_size}");
-            }
+            check_batch_size(batch_size)?;
             let spec = device_specs(device, None)?.remove(0);
             let measured = ember::zoo::llama::perplexity_of(
                 &model,
@@ -636,13 +645,9 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
                     anyhow::bail!("--from-hub fetches minilm only; {what} comes from its mirrors")
                 }
                 (repo, true) if repo.contains('/') => {
-                    let endpoint = std::env::var("HF_ENDPOINT")
-                        .ok()
-                        .filter(|e| !e.trim().is_empty())
-                        .unwrap_or_else(|| ember::fetch::HF_ENDPOINT.to_string());
                     let name = repo.replace('/', "--");
                     ember::fetch::download_hub_model(
-                        endpoint.trim(),
+                        &ember::fetch::hub_endpoint(),
                         repo,
                         "main",
                         &cache.join("models").join(name),
@@ -664,12 +669,8 @@ fn run(cli: Cli, registries: &Registries) -> Result<()> {
             engine,
             batch_size,
         } => {
-            match batch_size {
-                Some(0) => anyhow::bail!("--batch-size must be at least 1"),
-                Some(n) if n > MAX_BATCH => {
-                    anyhow::bail!("--batch-size {n} is too large; at most {MAX_BATCH}")
-                }
-                _ => {}
+            if let Some(n) = batch_size {
+                check_batch_size(n)?;
             }
             let mut recipe = Recipe::load(&run_dir.join("recipe.toml"), &[])
                 .with_context(|| format!("{} is not an Ember run", run_dir.display()))?;

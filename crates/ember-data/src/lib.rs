@@ -37,3 +37,5 @@ pub use text::{
     TokenWindow, WindowBatch, WindowBatcher, WindowDataset, read_glue_tsv, read_rotten_tomatoes,
     read_tokenizer, tokenize_file, train_byte_level_bpe,
 };
+/// The `tokenizers` crate's tokenizer, which [`read_tokenizer`] returns.
+pub use tokenizers::Tokenizer;

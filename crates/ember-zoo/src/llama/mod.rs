@@ -77,6 +77,21 @@ impl LlamaSettings {
         .map(|(name, _)| name)
     }
 
+    /// Refuses sizes given beside a pretrained folder `dir`, whose `config.json` sets them.
+    pub fn refuse_sizes_beside(&self, dir: &Path) -> Result<(), TrainError> {
+        match self.size_given() {
+            None => Ok(()),
+            Some(field) => Err(TrainError::Invalid {
+                field: format!("model.{field}"),
+                value: "(given)".into(),
+                message: format!(
+                    "the architecture comes from {}: leave the sizes out",
+                    dir.join("config.json").display()
+                ),
+            }),
+        }
+    }
+
     /// The architecture of a model trained from scratch on a vocabulary of `vocab` tokens and
     /// windows of `seqlen`; sizes are checked, naming the field.
     pub fn config(&self, vocab: usize, seqlen: usize) -> Result<LlamaConfig, TrainError> {
@@ -149,17 +164,10 @@ impl ModelEntry for LlamaEntry {
                 message: "a window needs at least 2 tokens: one to read, one to predict".into(),
             });
         }
-        if recipe.model.dir.is_none() {
+        match &recipe.model.dir {
+            Some(dir) => settings.refuse_sizes_beside(dir)?,
             // The sizes alone (the vocabulary comes with the tokenizer).
-            settings.config(2, seqlen)?;
-        } else if let Some(field) = settings.size_given() {
-            return Err(TrainError::Invalid {
-                field: format!("model.{field}"),
-                value: "(given)".into(),
-                message: "the architecture comes from model.dir's config.json: leave the sizes \
-                          out"
-                .into(),
-            });
+            None => drop(settings.config(2, seqlen)?),
         }
         Ok(())
     }
@@ -339,7 +347,7 @@ pub fn perplexity_of(
         let model = load_run::<CausalLm>(path, &recipe, parts.architecture(device), registries)?;
         let seqlen = seqlen.unwrap_or(parts.seqlen);
         parts.config.check_sequence(seqlen)?;
-        let windows = text_windows(&parts.tokenizer, text, seqlen)?;
+        let windows = parts.text_windows(text, seqlen)?;
         return perplexity(&model, parts.config.max_sequence(), &windows, batch, device);
     }
     let (model, config) = LlamaForCausalLM::load_hf(path, device)?;

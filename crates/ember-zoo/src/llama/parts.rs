@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use ember_data::{WindowBatch, WindowBatcher, WindowDataset, read_tokenizer, tokenize_file};
+use ember_data::{
+    Tokenizer, WindowBatch, WindowBatcher, WindowDataset, read_tokenizer, tokenize_file,
+};
 use ember_models::{LlamaConfig, LlamaForCausalLM};
 use ember_train::{Recipe, TaskData, TrainError};
 
@@ -28,6 +30,8 @@ pub struct LlamaParts {
     pub dir: Option<PathBuf>,
     /// The `tokenizer.json`.
     pub tokenizer: PathBuf,
+    /// It, read once (no padding, no truncation).
+    pub reader: Tokenizer,
     /// The corpus folder (`train.txt`, `valid.txt`, `test.txt`).
     pub corpus: PathBuf,
     /// Tokens per window.
@@ -51,39 +55,29 @@ impl LlamaParts {
         let dir = dir
             .map(Path::to_path_buf)
             .or_else(|| recipe.model.dir.clone());
-        let (config, tokenizer) = match &dir {
+        let tokenizer = settings
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| dir.as_ref().unwrap_or(&corpus).join("tokenizer.json"));
+        // A folder's configuration is checked before the tokenizer is read.
+        let pretrained = match &dir {
             Some(dir) => {
-                if let Some(field) = settings.size_given() {
-                    return Err(invalid(
-                        &format!("model.{field}"),
-                        "(given)",
-                        format!(
-                            "the architecture comes from {}: leave the sizes out",
-                            dir.join("config.json").display()
-                        ),
-                    ));
-                }
-                let config = LlamaConfig::from_file(dir.join("config.json"))?;
-                let tokenizer = settings
-                    .tokenizer
-                    .clone()
-                    .unwrap_or_else(|| dir.join("tokenizer.json"));
-                (config, tokenizer)
+                settings.refuse_sizes_beside(dir)?;
+                Some(LlamaConfig::from_file(dir.join("config.json"))?)
             }
-            None => {
-                let tokenizer = settings
-                    .tokenizer
-                    .clone()
-                    .unwrap_or_else(|| corpus.join("tokenizer.json"));
-                let vocab = read_tokenizer(&tokenizer)?.get_vocab_size(true);
-                (settings.config(vocab, seqlen)?, tokenizer)
-            }
+            None => None,
+        };
+        let reader = read_tokenizer(&tokenizer)?;
+        let config = match pretrained {
+            Some(config) => config,
+            None => settings.config(reader.get_vocab_size(true), seqlen)?,
         };
         config.check_sequence(seqlen)?;
         Ok(Self {
             config,
             dir,
             tokenizer,
+            reader,
             corpus,
             seqlen,
         })
@@ -91,9 +85,13 @@ impl LlamaParts {
 
     /// The windows of one split file (`train.txt`, `valid.txt`, `test.txt`).
     pub fn windows(&self, file: &str) -> Result<WindowDataset, TrainError> {
-        let tokenizer = read_tokenizer(&self.tokenizer)?;
-        let path = self.corpus.join(file);
-        let tokens = tokenize_file(&tokenizer, &path)?;
+        self.text_windows(&self.corpus.join(file), self.seqlen)
+    }
+
+    /// The windows of `seqlen` tokens of the text file `path`, every token id checked against
+    /// the model's vocabulary.
+    pub fn text_windows(&self, path: &Path, seqlen: usize) -> Result<WindowDataset, TrainError> {
+        let tokens = tokenize_file(&self.reader, path)?;
         if let Some(&bad) = tokens
             .iter()
             .find(|&&t| t as usize >= self.config.vocab_size)
@@ -107,7 +105,7 @@ impl LlamaParts {
                 ),
             ));
         }
-        Ok(WindowDataset::new(&tokens, self.seqlen, &path)?)
+        Ok(WindowDataset::new(&tokens, seqlen, path)?)
     }
 
     /// The recipe's batches: training windows (the first `data.train_limit` when given),
