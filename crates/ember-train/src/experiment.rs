@@ -148,7 +148,7 @@ pub fn run_task<T: Task>(
     data: TaskData<T::Batch>,
 ) -> Result<RunReport, TrainError> {
     let started = Instant::now();
-    options.main_device()?.seed(recipe.seed);
+    crate::init::seed_device(options.main_device()?, recipe.seed);
     if data.train_len == 0
         && (recipe.epochs > 0
             || recipe

@@ -6,8 +6,19 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 
 /// burn's random generators are process-wide, one per backend: two threads that seed and draw
-/// at once interleave their draws. Every seeded draw Ember makes goes through this lock.
+/// at once interleave their draws. Every seed Ember sets goes through this lock, so no thread
+/// can reseed a generator between another's seed and its draws.
 static HOST_RNG: Mutex<()> = Mutex::new(());
+
+/// Seeds `device`'s backend generator (dropout draws during training) under the lock that
+/// [`init_on_host`] holds while it draws initial weights.
+///
+/// Seeding without the lock is a race: the trainer of one thread reseeding flex in the middle of
+/// another thread's initialisation changes that thread's weights.
+pub fn seed_device(device: &Device, seed: u64) {
+    let _guard = HOST_RNG.lock().unwrap_or_else(PoisonError::into_inner);
+    device.seed(seed);
+}
 
 /// Builds a module with `init` on the host CPU backend (flex, which burn-train always builds)
 /// seeded with `seed`, then moves it to `device`.
@@ -45,6 +56,20 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_weights_across_threads() {
+        // Threads that reseed the host generator as a trainer does at every step.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reseeders: Vec<_> = (0..2)
+            .map(|i| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut seed = 1000 + i;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        seed_device(&Device::flex(), seed);
+                        seed += 2;
+                    }
+                })
+            })
+            .collect();
         let draw = |seed| {
             init_on_host(seed, &Device::flex(), |d| LinearConfig::new(32, 16).init(d))
                 .weight
@@ -65,6 +90,10 @@ mod tests {
                     assert_ne!(got, want);
                 }
             }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reseeder in reseeders {
+            reseeder.join().unwrap();
         }
     }
 }
