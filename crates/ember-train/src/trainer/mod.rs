@@ -185,7 +185,7 @@ where
             if index <= state.batches_done {
                 continue;
             }
-            crate::init::seed_device(&lp.device, step_seed(lp.seed, phase.name, state.step));
+            crate::init::seed_device(lp.device, step_seed(lp.seed, phase.name, state.step));
             let output = TrainStep::step(&model, batch);
             let (loss, correct, examples) = batch_sums(&output.item);
             if !loss.is_finite() {
