@@ -96,15 +96,21 @@ pub(crate) fn matmul_into<K: RowKernel>(
     // Taken out of the thread-local rather than borrowed in place: a rayon worker waiting
     // for its parts may run another product on this thread, which then gets a fresh buffer.
     let mut xt = TRANSPOSED.take();
+    let lanes = Arch::new().dispatch(Lanes);
     for (b, out) in y.chunks_mut(BLOCK * rows).enumerate() {
         let width = out.len() / rows;
+        // The block's examples padded with zeros to whole vectors, so that every row's stored
+        // weights are walked once: a sentence of 27 tokens took a pass of two vectors, one of
+        // one and a scalar pass for the last three examples, each over the whole row.
+        let stride = width.next_multiple_of(lanes);
         let start = b * BLOCK * cols;
-        transpose_into(&x[start..start + width * cols], width, cols, &mut xt);
+        transpose_into(&x[start..start + width * cols], cols, stride, &mut xt);
         let block = |first: usize, count: usize, out: &mut [f32]| {
             Arch::new().dispatch(Block {
                 kernel,
                 xt: &xt,
                 width,
+                stride,
                 first,
                 count,
                 out,
@@ -165,12 +171,26 @@ impl<K: RowKernel> WithSimd for Dots<'_, K> {
     }
 }
 
+/// The number of `f32` lanes in a vector of the instruction set `pulp` picks.
+struct Lanes;
+
+impl WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) -> usize {
+        core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>()
+    }
+}
+
 /// Batch > 1: `width` (≤ [`BLOCK`]) examples of `y`, `out` being `[width, rows]`, from their
-/// transposed input `xt` (`[cols, width]`).
+/// transposed input `xt` (`[cols, stride]`, the examples padded with zeros to `stride`, a
+/// whole number of vectors).
 struct Block<'a, K> {
     kernel: &'a K,
     xt: &'a [f32],
     width: usize,
+    stride: usize,
     /// The first row, and how many: `out` is `[width, count]`.
     first: usize,
     count: usize,
@@ -203,44 +223,31 @@ impl<K: RowKernel> WithSimd for Block<'_, K> {
 }
 
 impl<K: RowKernel> Block<'_, K> {
-    /// Row `row`'s sums for the block's examples, into `sums[..width]`.
+    /// Row `row`'s sums for the block's examples, into `sums[..stride]` (the padding's sums
+    /// are zero): one walk over the row's stored weights for up to four vectors of examples.
     #[inline(always)]
     fn row_sums<S: Simd>(&self, simd: S, row: usize, sums: &mut [f32; BLOCK]) {
         let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
-        let (width, wide) = (self.width, ACCUMULATORS * lanes);
         let mut offset = 0;
-        while offset + wide <= width {
-            let acc = self.wide_pass::<S, ACCUMULATORS>(simd, row, offset);
-            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + wide]);
-            dst.copy_from_slice(&acc);
-            offset += wide;
+        while offset < self.stride {
+            let vectors = ((self.stride - offset) / lanes).min(ACCUMULATORS);
+            let dst = &mut sums[offset..offset + vectors * lanes];
+            match vectors {
+                4 => self.pass::<S, 4>(simd, row, offset, dst),
+                3 => self.pass::<S, 3>(simd, row, offset, dst),
+                2 => self.pass::<S, 2>(simd, row, offset, dst),
+                _ => self.pass::<S, 1>(simd, row, offset, dst),
+            }
+            offset += vectors * lanes;
         }
-        while offset + 2 * lanes <= width {
-            let acc = self.wide_pass::<S, 2>(simd, row, offset);
-            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + 2 * lanes]);
-            dst.copy_from_slice(&acc);
-            offset += 2 * lanes;
-        }
-        while offset + lanes <= width {
-            let acc = self.wide_pass::<S, 1>(simd, row, offset);
-            let (dst, _) = S::as_mut_simd_f32s(&mut sums[offset..offset + lanes]);
-            dst.copy_from_slice(&acc);
-            offset += lanes;
-        }
-        if offset < width {
-            let rest = &mut sums[offset..width];
-            rest.fill(0.0);
-            let mut update = |(column, value): (usize, f32)| {
-                let start = column * width + offset;
-                for (y, x) in rest.iter_mut().zip(&self.xt[start..]) {
-                    *y += value * x;
-                }
-            };
-            self.kernel.pairs(row, |a, b| {
-                update(a);
-                b.map(&mut update);
-            });
-        }
+    }
+
+    /// [`Self::wide_pass`] stored into `dst`.
+    #[inline(always)]
+    fn pass<S: Simd, const V: usize>(&self, simd: S, row: usize, offset: usize, dst: &mut [f32]) {
+        let acc = self.wide_pass::<S, V>(simd, row, offset);
+        let (dst, _) = S::as_mut_simd_f32s(dst);
+        dst.copy_from_slice(&acc);
     }
 
     /// `V` vectors of row `row`'s sums for the examples from `offset` (four for a full
@@ -256,9 +263,9 @@ impl<K: RowKernel> Block<'_, K> {
     ) -> [S::f32s; V] {
         let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
         let wide = V * lanes;
-        let width = self.width;
+        let stride = self.stride;
         let update = |acc: &mut [S::f32s; V], (column, value): (usize, f32)| {
-            let start = column * width + offset;
+            let start = column * stride + offset;
             let xs = S::as_simd_f32s(&self.xt[start..start + wide]).0;
             let value = simd.splat_f32s(value);
             for (a, x) in acc.iter_mut().zip(xs) {
@@ -299,12 +306,14 @@ fn for_chunks(
     }
 }
 
-/// `[rows, cols]` → `[cols, rows]` into `t` (resized).
-fn transpose_into(x: &[f32], rows: usize, cols: usize, t: &mut Vec<f32>) {
-    t.resize(x.len(), 0.0);
+/// `x` (`[rows, cols]`, rows ≤ `stride`) → `[cols, stride]` into `t` (resized), each column's
+/// entries past `rows` zero.
+fn transpose_into(x: &[f32], cols: usize, stride: usize, t: &mut Vec<f32>) {
+    t.clear();
+    t.resize(cols * stride, 0.0);
     for (r, row) in x.chunks(cols).enumerate() {
         for (c, v) in row.iter().enumerate() {
-            t[c * rows + r] = *v;
+            t[c * stride + r] = *v;
         }
     }
 }

@@ -236,7 +236,7 @@ impl SparseBert {
             layer.key.forward(x, tokens)?,
             layer.value.forward(x, tokens)?,
         );
-        let scale = (d as f32).sqrt();
+        let inverse_scale = 1.0 / (d as f32).sqrt();
         let mut out = vec![0.0f32; tokens * h];
         let mut weights = vec![0.0f32; tokens];
         for head in 0..self.heads {
@@ -244,8 +244,7 @@ impl SparseBert {
             for i in 0..tokens {
                 let qi = &q[i * h + cols.start..i * h + cols.end];
                 for (j, w) in weights.iter_mut().enumerate() {
-                    let kj = &k[j * h + cols.start..j * h + cols.end];
-                    *w = qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() / scale;
+                    *w = dot(qi, &k[j * h + cols.start..j * h + cols.end]) * inverse_scale;
                 }
                 let max = weights.iter().fold(f32::NEG_INFINITY, |m, w| m.max(*w));
                 let mut sum = 0.0;
@@ -255,9 +254,9 @@ impl SparseBert {
                 }
                 let oi = &mut out[i * h + cols.start..i * h + cols.end];
                 for (j, w) in weights.iter().enumerate() {
-                    let vj = &v[j * h + cols.start..j * h + cols.end];
+                    let (w, vj) = (w / sum, &v[j * h + cols.start..j * h + cols.end]);
                     for (o, vv) in oi.iter_mut().zip(vj) {
-                        *o += w / sum * vv;
+                        *o += w * vv;
                     }
                 }
             }
@@ -269,11 +268,11 @@ impl SparseBert {
     fn normalize(&self, x: &mut [f32], norm: &Norm) {
         for row in x.chunks_mut(self.hidden) {
             let n = row.len() as f32;
-            let mean = row.iter().sum::<f32>() / n;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-            let denominator = (var + self.eps).sqrt();
+            let mean = lanes_sum(row, |v| v) / n;
+            let var = lanes_sum(row, |v| (v - mean) * (v - mean)) / n;
+            let inverse = 1.0 / (var + self.eps).sqrt();
             for ((v, g), b) in row.iter_mut().zip(&norm.gamma).zip(&norm.beta) {
-                *v = (*v - mean) / denominator * g + b;
+                *v = (*v - mean) * inverse * g + b;
             }
         }
     }
@@ -285,9 +284,59 @@ fn add(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// The exact GELU, `x·Φ(x)`, as burn's `Gelu`.
+/// Partial sums kept apart: a float sum in one chain is a loop of dependent adds that the
+/// compiler may not reorder, so it neither vectorizes nor overlaps (four cycles per element).
+const SUM_LANES: usize = 8;
+
+/// `Σ a_k · b_k`, in [`SUM_LANES`] independent sums.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0.0f32; SUM_LANES];
+    let (mut a_chunks, mut b_chunks) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
+    for (x, y) in (&mut a_chunks).zip(&mut b_chunks) {
+        for l in 0..SUM_LANES {
+            sums[l] += x[l] * y[l];
+        }
+    }
+    let rest: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    sums.iter().sum::<f32>() + rest
+}
+
+/// `Σ f(v)` over `values`, in [`SUM_LANES`] independent sums.
+fn lanes_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut sums = [0.0f32; SUM_LANES];
+    let mut chunks = values.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        for l in 0..SUM_LANES {
+            sums[l] += f(chunk[l]);
+        }
+    }
+    let rest: f32 = chunks.remainder().iter().map(|v| f(*v)).sum();
+    sums.iter().sum::<f32>() + rest
+}
+
+/// GELU, `x·Φ(x)`, as burn's `Gelu` (the exact one, with `erf`), with `erf` from Abramowitz
+/// and Stegun's formula 7.1.26 (absolute error below 1.5e-7, a few units in the last place of
+/// f32): one `exp` and no branch on the argument's range, where `libm`'s `erff` was 9% of the
+/// sparse engine's time on MiniLM.
 fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2))
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152_1,
+        1.061_405_4,
+    ];
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (1.0 + P * z);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    0.5 * x * (1.0 + erf.copysign(x))
 }
 
 #[cfg(test)]
@@ -311,6 +360,32 @@ mod tests {
                 tensor
             };
             Param::from_mapped_value(id, pruned, mapper)
+        }
+    }
+
+    #[test]
+    fn gelu_matches_the_exact_one_within_a_few_ulps() {
+        let mut worst = 0.0f32;
+        for i in -80_000..=80_000 {
+            let x = i as f32 * 1e-4;
+            let exact = 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
+            worst = worst.max((gelu(x) - exact).abs() / x.abs().max(1.0));
+        }
+        assert!(worst < 4e-7, "GELU off by {worst}");
+        assert_eq!(gelu(0.0), 0.0);
+        assert_eq!(gelu(-20.0), 0.0);
+        assert_eq!(gelu(20.0), 20.0);
+    }
+
+    #[test]
+    fn the_sums_in_lanes_equal_the_sums() {
+        for n in [0, 1, 7, 8, 9, 31, 384] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+            assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "dot of {n}");
+            let want: f64 = a.iter().map(|x| (*x as f64) * 2.0).sum();
+            assert!((lanes_sum(&a, |v| 2.0 * v) as f64 - want).abs() < 1e-4, "sum of {n}");
         }
     }
 
