@@ -15,11 +15,15 @@
 //! stored weight updates a contiguous run of 32 sums held in registers, and the sums of 16
 //! rows are written out together, a cache line per example.
 //!
+//! The engines' element-wise functions (`exp`, the exact GELU) are here too, over whole
+//! slices, vectorized the same way: [`exp_in_place`], [`gelu_in_place`].
+//!
 //! It also defines the compressed sparse tensor file that `ember export --format sparse`
 //! writes ([`write_sparse_file`], [`read_sparse_file`]; the layout is documented there).
 //!
 //! This crate knows nothing of burn: the engine in `ember-train` converts a model's tensors.
 
+mod activation;
 mod csr;
 mod error;
 mod file;
@@ -27,6 +31,7 @@ mod matrix;
 mod n_m;
 mod product;
 
+pub use activation::{exp_in_place, gelu_in_place};
 pub use csr::CsrMatrix;
 pub use error::KernelError;
 pub use file::{MAGIC, NamedTensor, VERSION, read_sparse_file, write_sparse_file};

@@ -306,14 +306,22 @@ fn for_chunks(
     }
 }
 
+/// Columns transposed together: each column of `x` is a line of the transposed block, and a
+/// panel's 64 lines (8 KB) stay in L1 while every row writes into them. Column by column over
+/// a whole row, MiniLM's 1536 lines were evicted before the next row came back to them.
+const PANEL: usize = 64;
+
 /// `x` (`[rows, cols]`, rows ≤ `stride`) → `[cols, stride]` into `t` (resized), each column's
 /// entries past `rows` zero.
 fn transpose_into(x: &[f32], cols: usize, stride: usize, t: &mut Vec<f32>) {
     t.clear();
     t.resize(cols * stride, 0.0);
-    for (r, row) in x.chunks(cols).enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            t[c * stride + r] = *v;
+    for start in (0..cols).step_by(PANEL) {
+        let end = (start + PANEL).min(cols);
+        for (r, row) in x.chunks(cols).enumerate() {
+            for (c, v) in row[start..end].iter().enumerate() {
+                t[(start + c) * stride + r] = *v;
+            }
         }
     }
 }

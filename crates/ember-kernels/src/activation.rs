@@ -1,0 +1,165 @@
+//! The element-wise functions of the sparse engines, over whole slices so that the compiler
+//! vectorizes them for the instruction set `pulp` picks at run time.
+//!
+//! A call to `libm`'s `erff` or `expf` per element is a scalar call the loop cannot vectorize:
+//! the exact GELU took 9% of the sparse BERT engine's time through `erff`. Here `exp` is a
+//! range reduction and a polynomial, and `erf` Abramowitz and Stegun's formula 7.1.26 on top
+//! of it, both branch-free.
+
+use pulp::{Arch, Simd, WithSimd};
+
+/// `log2(e)`.
+const LOG2_E: f32 = std::f32::consts::LOG2_E;
+/// `ln 2` split in two (Cody and Waite), so that `x − n·ln 2` loses no bits for `|n| ≤ 150`:
+/// the high part has few enough significant bits that `n · LN2_HIGH` is exact.
+const LN2_HIGH: f32 = 0.693_145_75;
+const LN2_LOW: f32 = 1.428_606_8e-6;
+/// Adding and subtracting 1.5·2²³ rounds an `f32` of magnitude below 2²² to the nearest
+/// integer (ties to even) with two additions, which vectorize on every instruction set.
+const ROUND: f32 = 12_582_912.0;
+/// Below this `eˣ` is under half the smallest subnormal: 0.
+const EXP_LOW: f32 = -104.0;
+/// Above this `eˣ` overflows: infinity.
+const EXP_HIGH: f32 = 88.722_84;
+
+/// `eˣ` to about one unit in the last place, for every `f32` (`NaN` stays `NaN`).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let clamped = x.clamp(EXP_LOW, EXP_HIGH);
+    let n = (clamped * LOG2_E + ROUND) - ROUND;
+    let r = (clamped - n * LN2_HIGH) - n * LN2_LOW;
+    // e^r for |r| ≤ ln(2)/2 by its Taylor series to r⁷: the first term left out is below
+    // 2e-9 relative.
+    let p = 1.0
+        + r * (1.0
+            + r * (1.0 / 2.0
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // 2ⁿ as two factors, each a normal float for every n in [-150, 128].
+    let n = n as i32;
+    let half = n / 2;
+    let scale = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
+    let y = p * scale(half) * scale(n - half);
+    if x > EXP_HIGH {
+        f32::INFINITY
+    } else if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+/// GELU, `x·Φ(x) = x·(1 + erf(x/√2))/2` (the exact one, not the tanh approximation), with
+/// `erf` from Abramowitz and Stegun 7.1.26: absolute error below 1.5e-7.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152_1,
+        1.061_405_4,
+    ];
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (1.0 + P * z);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let erf = 1.0 - poly * exp(-z * z);
+    0.5 * x * (1.0 + erf.copysign(x))
+}
+
+/// Applies `f` to every element, inlined into the loop that `pulp` compiles for the CPU's
+/// best instruction set.
+struct Map<'a, F> {
+    values: &'a mut [f32],
+    f: F,
+}
+
+impl<F: Fn(f32) -> f32> WithSimd for Map<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        for v in self.values.iter_mut() {
+            *v = (self.f)(*v);
+        }
+    }
+}
+
+/// `v ← eᵛ` for every element.
+pub fn exp_in_place(values: &mut [f32]) {
+    Arch::new().dispatch(Map { values, f: exp });
+}
+
+/// `v ← GELU(v)` for every element (the exact GELU, through `erf`).
+pub fn gelu_in_place(values: &mut [f32]) {
+    Arch::new().dispatch(Map { values, f: gelu });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place.
+    fn ulps(a: f32, b: f32) -> u32 {
+        if a == b {
+            return 0;
+        }
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_is_within_two_ulps_of_std_and_exact_at_the_edges() {
+        let mut worst = 0;
+        let mut values: Vec<f32> = (-1_040_000..=887_000).map(|i| i as f32 * 1e-4).collect();
+        let want: Vec<f32> = values.iter().map(|x| x.exp()).collect();
+        exp_in_place(&mut values);
+        for (got, want) in values.iter().zip(&want) {
+            if *want >= f32::MIN_POSITIVE {
+                worst = worst.max(ulps(*got, *want));
+            } else {
+                assert!((got - want).abs() <= f32::MIN_POSITIVE * 1e-6, "{got} vs {want}");
+            }
+        }
+        assert!(worst <= 2, "exp off by {worst} ulps");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-200.0), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(89.0), f32::INFINITY);
+        assert_eq!(exp(f32::INFINITY), f32::INFINITY);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn gelu_is_the_exact_gelu_to_a_few_ulps() {
+        // The exact GELU in f64.
+        fn erf64(x: f64) -> f64 {
+            // Its Maclaurin series, accurate to 1e-9 for |x| ≤ 4 (terms up to 1e7 cancel);
+            // beyond, 1 − |erf| is below 1.6e-8.
+            if x.abs() > 4.0 {
+                return x.signum();
+            }
+            let (mut term, mut sum, mut k) = (x, x, 0.0);
+            while term.abs() > 1e-17 {
+                k += 1.0;
+                term *= -x * x / k;
+                sum += term / (2.0 * k + 1.0);
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        }
+        let mut values: Vec<f32> = (-100_000..=100_000).map(|i| i as f32 * 1e-4).collect();
+        let inputs = values.clone();
+        gelu_in_place(&mut values);
+        let mut worst = 0.0f64;
+        for (x, got) in inputs.iter().zip(&values) {
+            let x64 = *x as f64;
+            let want = 0.5 * x64 * (1.0 + erf64(x64 / std::f64::consts::SQRT_2));
+            worst = worst.max((*got as f64 - want).abs() / x64.abs().max(1.0));
+        }
+        assert!(worst < 4e-7, "GELU off by {worst}");
+        assert_eq!(gelu(0.0), 0.0);
+        assert_eq!(gelu(-30.0), 0.0);
+        assert_eq!(gelu(30.0), 30.0);
+    }
+}
