@@ -119,7 +119,10 @@ mod tests {
             if *want >= f32::MIN_POSITIVE {
                 worst = worst.max(ulps(*got, *want));
             } else {
-                assert!((got - want).abs() <= f32::MIN_POSITIVE * 1e-6, "{got} vs {want}");
+                assert!(
+                    (got - want).abs() <= f32::MIN_POSITIVE * 1e-6,
+                    "{got} vs {want}"
+                );
             }
         }
         assert!(worst <= 2, "exp off by {worst} ulps");

@@ -346,10 +346,17 @@ mod tests {
         for n in [0, 1, 7, 8, 9, 31, 384] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
             assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "dot of {n}");
             let want: f64 = a.iter().map(|x| (*x as f64) * 2.0).sum();
-            assert!((lanes_sum(&a, |v| 2.0 * v) as f64 - want).abs() < 1e-4, "sum of {n}");
+            assert!(
+                (lanes_sum(&a, |v| 2.0 * v) as f64 - want).abs() < 1e-4,
+                "sum of {n}"
+            );
         }
     }
 
