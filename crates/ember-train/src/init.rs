@@ -26,17 +26,32 @@ pub fn seed_device(device: &Device, seed: u64) {
 /// The same seed gives bit-identical weights on every backend, whatever other threads of the
 /// process are drawing, so runs on different devices start from the same model.
 pub fn init_on_host<M: Module>(seed: u64, device: &Device, init: impl FnOnce(&Device) -> M) -> M {
+    match try_init_on_host(seed, device, |host| {
+        Ok::<M, std::convert::Infallible>(init(host))
+    }) {
+        Ok(module) => module,
+        Err(never) => match never {},
+    }
+}
+
+/// [`init_on_host`] for an `init` that can fail (one that reads pretrained weights): its
+/// error is returned as it is, and nothing is moved to `device`.
+pub fn try_init_on_host<M: Module, E>(
+    seed: u64,
+    device: &Device,
+    init: impl FnOnce(&Device) -> Result<M, E>,
+) -> Result<M, E> {
     let host = Device::flex();
     let module = {
         let _guard = HOST_RNG.lock().unwrap_or_else(PoisonError::into_inner);
         host.seed(seed);
-        let module = init(&host);
+        let module = init(&host)?;
         // burn initialises parameters lazily, at their first use: draw them now, under the
         // lock and on the host, not later on whatever device and generator they end up on.
         module.visit(&mut Materialize);
         module
     };
-    module.to_device(device)
+    Ok(module.to_device(device))
 }
 
 /// Touches every float parameter, which runs its pending initialiser.

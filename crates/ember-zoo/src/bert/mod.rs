@@ -27,7 +27,7 @@ use ember_train::oneshot::PruneSource;
 use ember_train::task::{Task, TaskModel};
 use ember_train::{
     Evaluation, ModelEntry, Prediction, Recipe, Registries, RunOptions, RunReport, TaskData,
-    TrainError, accuracy, init_on_host, load_run, prune_task, run_task,
+    TrainError, accuracy, load_run, prune_task, run_task, try_init_on_host,
 };
 use serde::Deserialize;
 
@@ -271,19 +271,11 @@ impl ModelEntry for BertEntry {
         // The pretrained encoder is read on the host and the head drawn there from the recipe
         // seed, so every backend starts from the same weights.
         let weights = parts.dir.join("model.safetensors");
-        let mut loaded = Ok(());
-        let model = init_on_host(recipe.weights_seed(), device, |host| {
+        let model = try_init_on_host(recipe.weights_seed(), device, |host| {
             let fresh = parts.architecture(host);
-            let encoder = fresh.bert.clone();
-            match encoder.load_hf_weights(&weights) {
-                Ok(bert) => BertForSequenceClassification { bert, ..fresh },
-                Err(error) => {
-                    loaded = Err(error);
-                    fresh
-                }
-            }
-        });
-        loaded?;
+            let bert = fresh.bert.clone().load_hf_weights(&weights)?;
+            Ok::<_, ember_models::BertError>(BertForSequenceClassification { bert, ..fresh })
+        })?;
         let data = parts.data(recipe, device)?;
         run_task::<TextClassification>(recipe, options, model, data)
     }

@@ -31,8 +31,8 @@ use ember_sparsity::{Sparse, SparsityPlan};
 use ember_train::layerwise::prune_layer_by_layer;
 use ember_train::oneshot::PruneSource;
 use ember_train::{
-    Evaluation, ModelEntry, Recipe, Registries, RunOptions, RunReport, TrainError, init_on_host,
-    load_run, prune_task, run_task,
+    Evaluation, ModelEntry, Recipe, Registries, RunOptions, RunReport, TrainError, load_run,
+    prune_task, run_task, try_init_on_host,
 };
 use serde::Deserialize;
 
@@ -175,19 +175,11 @@ impl ModelEntry for LlamaEntry {
     fn run(&self, recipe: &Recipe, options: &RunOptions) -> Result<RunReport, TrainError> {
         let parts = LlamaParts::of(recipe, None)?;
         let device = options.main_device()?;
-        let mut loaded = Ok(());
         // Built (or read) on the host from the recipe seed: every backend starts alike.
-        let model = init_on_host(recipe.weights_seed(), device, |host| match &parts.dir {
-            Some(dir) => match LlamaForCausalLM::load_hf(dir, host) {
-                Ok((model, _)) => model,
-                Err(error) => {
-                    loaded = Err(error);
-                    parts.architecture(host)
-                }
-            },
-            None => parts.architecture(host),
-        });
-        loaded?;
+        let model = try_init_on_host(recipe.weights_seed(), device, |host| match &parts.dir {
+            Some(dir) => LlamaForCausalLM::load_hf(dir, host).map(|(model, _)| model),
+            None => Ok(parts.architecture(host)),
+        })?;
         let data = parts.data(recipe, device)?;
         run_task::<CausalLm>(recipe, options, model, data)
     }
