@@ -24,7 +24,7 @@ use ember::backend::DeviceSpec;
 use ember::models::MlpConfig;
 use ember::sparsity::Sparse;
 use ember::train::recipe::Steps;
-use ember::train::{Recipe, RunOptions, Start};
+use ember::train::{Recipe, RunOptions, Start, with_host_rng};
 
 use crate::devices;
 
@@ -120,11 +120,11 @@ fn finished(dir: &Path) -> (Vec<Vec<bool>>, Vec<Vec<f32>>) {
     let steps = Steps::data_parallel(1000, 64, 1);
     let plan = recipe.plan(&steps, &Default::default()).unwrap();
     let device = Device::flex();
-    let model = MlpConfig::new().with_hidden(vec![64]).init(&device);
-    let sparse = Sparse::new(model, plan)
-        .unwrap()
-        .load_checkpoint(&dir.join("model.bpk"))
-        .unwrap();
+    let sparse =
+        with_host_rng(|| Sparse::new(MlpConfig::new().with_hidden(vec![64]).init(&device), plan))
+            .unwrap()
+            .load_checkpoint(&dir.join("model.bpk"))
+            .unwrap();
     let paths = sparse.target_paths();
     let masks = paths
         .iter()

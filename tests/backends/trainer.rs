@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use ember::models::MlpConfig;
 use ember::sparsity::Sparse;
 use ember::train::recipe::Steps;
-use ember::train::{Recipe, RunOptions, RunReport};
+use ember::train::{Recipe, RunOptions, RunReport, with_host_rng};
 
 use crate::devices;
 
@@ -70,7 +70,7 @@ fn the_trainer_gives_the_same_sparsity_on_every_backend() {
 fn run_masks(recipe: &Recipe, dir: &Path, steps: &Steps) -> (Vec<Option<Vec<bool>>>, u64) {
     let plan = recipe.plan(steps, &Default::default()).unwrap();
     let device = Device::flex();
-    let sparse = Sparse::new(MlpConfig::new().init(&device), plan)
+    let sparse = with_host_rng(|| Sparse::new(MlpConfig::new().init(&device), plan))
         .unwrap()
         .load_checkpoint(&dir.join("model.bpk"))
         .unwrap();

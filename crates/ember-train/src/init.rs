@@ -20,6 +20,15 @@ pub fn seed_device(device: &Device, seed: u64) {
     device.seed(seed);
 }
 
+/// Runs `f` under the lock that [`init_on_host`] holds, for code that draws from a backend's
+/// generator outside it: a model built only to have a checkpoint replace its weights still
+/// draws its initial ones (burn initialises lazily, at the first read), and those draws,
+/// made while another thread initialises, change that thread's weights.
+pub fn with_host_rng<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = HOST_RNG.lock().unwrap_or_else(PoisonError::into_inner);
+    f()
+}
+
 /// Builds a module with `init` on the host CPU backend (flex, which burn-train always builds)
 /// seeded with `seed`, then moves it to `device`.
 ///

@@ -56,7 +56,7 @@ pub use evaluate::accuracy;
 pub use experiment::{run, run_task};
 pub use export_hf::{HfExport, export_hf};
 pub use files::{MANIFEST, read_recorded, write_atomically, write_recorded};
-pub use init::{init_on_host, seed_device, try_init_on_host};
+pub use init::{init_on_host, seed_device, try_init_on_host, with_host_rng};
 pub use lottery::{Lottery, LotterySummary, Rewind};
 pub use oneshot::prune_task;
 pub use options::{RunOptions, TaskData};

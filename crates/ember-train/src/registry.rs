@@ -242,8 +242,9 @@ pub fn load_run<T: Task>(
     registries: &Registries,
 ) -> Result<T::Model, TrainError> {
     let plan = recipe.plan(&Steps::new(1), &registries.for_recipe(recipe)?)?;
-    let sparse = Sparse::new(TaskModel::<T>::new(model), plan)?;
     let path = run_dir.join("model.bpk");
     crate::files::verify(&path, true)?;
+    // Binding the plan reads the architecture's weights, which draws them.
+    let sparse = crate::init::with_host_rng(|| Sparse::new(TaskModel::<T>::new(model), plan))?;
     Ok(sparse.load_checkpoint(&path)?.into_inner().into_inner())
 }
