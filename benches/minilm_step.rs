@@ -181,6 +181,8 @@ impl Pair {
 }
 
 fn main() {
+    // As the `ember` binary runs (and as PyTorch's process ends up): freed buffers stay.
+    ember::train::allocator::keep_freed_buffers();
     println!(
         "training step, all-MiniLM-L6-v2, batch {BATCH} x {SEQ} tokens, AdamW: dense against \
          {:.0}% sparse and GMP* (the same + distillation), medians of {SAMPLES} interleaved \

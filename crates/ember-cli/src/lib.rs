@@ -286,6 +286,8 @@ macro_rules! out {
 /// error prints its message and causes (no backtrace, even under `RUST_BACKTRACE=1`:
 /// backtraces are for bugs, which panic) and exits with 1.
 pub fn main_with(registries: Registries) -> ExitCode {
+    // Before any thread allocates: the training step's buffers stay in the process.
+    ember::train::allocator::keep_freed_buffers();
     match run(Cli::parse(), &registries) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@
 //!
 //! This crate never names a backend: the caller passes a `burn::tensor::Device`.
 
+pub mod allocator;
 mod check;
 mod error;
 mod evaluate;

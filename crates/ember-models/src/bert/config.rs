@@ -29,8 +29,7 @@ pub struct BertConfig {
     /// Dropout after the embeddings and inside the encoder. Only active while training.
     #[serde(default = "default_dropout")]
     pub hidden_dropout_prob: f64,
-    /// Dropout on the attention weights. burn's encoder has one dropout rate for everything,
-    /// `hidden_dropout_prob`; this one is validated and kept for export only.
+    /// Dropout on the attention weights (after the softmax). Only active while training.
     #[serde(default = "default_dropout")]
     pub attention_probs_dropout_prob: f64,
     /// The longest sequence the position embedding covers.

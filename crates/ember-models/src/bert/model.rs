@@ -94,7 +94,7 @@ impl BertConfig {
                 .init(device),
             dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
         };
-        let encoder = TransformerEncoderConfig::new(
+        let mut encoder = TransformerEncoderConfig::new(
             self.hidden_size,
             self.intermediate_size,
             self.num_attention_heads,
@@ -107,6 +107,15 @@ impl BertConfig {
         .with_layer_norm_eps(self.layer_norm_eps)
         .with_initializer(initializer.clone())
         .init(device);
+        // burn's encoder layer has one dropout rate and draws it in four places; BERT draws
+        // it in three. The feed-forward block's dropout after the activation is not BERT's
+        // (its intermediate output goes straight to the output projection), and on the
+        // widest tensor of the layer it cost a tenth of a training step in random numbers
+        // alone. The attention weights take BERT's own rate.
+        for layer in &mut encoder.layers {
+            layer.pwff.dropout = DropoutConfig::new(0.0).init();
+            layer.mha.dropout = DropoutConfig::new(self.attention_probs_dropout_prob).init();
+        }
         let pooler = LinearConfig::new(self.hidden_size, self.hidden_size)
             .with_initializer(initializer)
             .init(device);

@@ -368,3 +368,20 @@ fn padding_changes_neither_the_tokens_nor_the_mean() {
         1e-5,
     );
 }
+
+#[test]
+fn dropout_sits_where_bert_draws_it() {
+    let mut json = tiny_json();
+    json["hidden_dropout_prob"] = json!(0.3);
+    json["attention_probs_dropout_prob"] = json!(0.2);
+    let config: BertConfig = serde_json::from_value(json).expect("the config parses");
+    let bert = config.init(&Device::flex());
+    assert_eq!(bert.embeddings.dropout.prob, 0.3);
+    assert_eq!(bert.encoder.layers.len(), 2);
+    for layer in &bert.encoder.layers {
+        assert_eq!(layer.mha.dropout.prob, 0.2, "attention weights");
+        assert_eq!(layer.dropout.prob, 0.3, "both residual branches");
+        // BERT's intermediate output goes straight into the output projection.
+        assert_eq!(layer.pwff.dropout.prob, 0.0, "after the activation");
+    }
+}
