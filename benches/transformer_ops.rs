@@ -6,13 +6,21 @@
 //! its samples in gemm, 10.6% in dropout's random numbers (`TensorData::random`, ChaCha), 7.4%
 //! in `erf` (GELU) and 3% in `exp` (softmax). This bench times each of those operations at the
 //! step's shapes (batch 16 × 64 tokens, hidden 384, intermediate 1536, 12 heads), forward
-//! only, on every compiled backend, next to the product they accompany:
+//! only unless named `_grad`, on every compiled backend, next to the product they accompany:
 //! - `matmul`: `[1024, 384] · [384, 1536]`, one intermediate projection;
 //! - `bernoulli`: `random_like(Bernoulli(0.9))` on the intermediate activations
 //!   `[16, 64, 1536]`, the mask that `Dropout` draws;
 //! - `dropout`: burn's `Dropout` (p = 0.1) forward in training on the same tensor;
 //! - `gelu`: burn's `gelu` on the same tensor;
-//! - `softmax`: over the last axis of the attention scores `[16, 12, 64, 64]`.
+//! - `softmax`: over the last axis of the attention scores `[16, 12, 64, 64]`;
+//! - `norm_grad`: a `LayerNorm(384)` forward and backward on the hidden states `[16, 64,
+//!   384]` (of the sum of its output), the gradients of the input, scale and shift;
+//! - `softmax_grad`: `softmax` forward and backward on the attention scores, likewise.
+//!
+//! The last two show what burn's autodiff costs where PyTorch has a fused kernel: burn's
+//! backends have a `layer_norm` and a `softmax` of their own, but the autodiff backend has
+//! no backward for them and runs their default bodies, nine and five primitive operations,
+//! each recorded and differentiated on its own.
 //!
 //! ```sh
 //! cargo bench --bench transformer_ops
@@ -22,9 +30,10 @@
 //! It prints each operation's median over interleaved samples and its ratio to the product,
 //! then numpy's time for the same operation in the same run where numpy has one (`matmul`,
 //! `bernoulli` as `rng.random(shape) < 0.9`, `dropout` as that mask times `x / 0.9`,
-//! `softmax`; numpy has no vectorised `erf`, so no `gelu`), and burn's time over numpy's.
-//! Python is `python3` unless `TRANSFORMER_OPS_PYTHON` names another; without numpy that
-//! column is left empty.
+//! `softmax`; numpy has no vectorised `erf`, so no `gelu`), and burn's time over numpy's;
+//! where that Python also has PyTorch, the two `_grad` rows are PyTorch's (`nn.LayerNorm` and
+//! `torch.softmax`, forward and backward, as many threads as cores). Python is `python3`
+//! unless `TRANSFORMER_OPS_PYTHON` names another; without numpy that column is left empty.
 
 // The bench's own items need no docs.
 #![allow(missing_docs)]
@@ -32,7 +41,7 @@
 mod common;
 
 use burn::module::Module;
-use burn::nn::DropoutConfig;
+use burn::nn::{DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 use common::{alternating, backends, numpy_python};
@@ -43,7 +52,15 @@ const INTERMEDIATE: usize = 1536;
 /// Timed calls of each operation, in rotation.
 const SAMPLES: usize = 60;
 /// The operations, in the order of the table.
-const OPS: [&str; 5] = ["matmul", "bernoulli", "dropout", "gelu", "softmax"];
+const OPS: [&str; 7] = [
+    "matmul",
+    "bernoulli",
+    "dropout",
+    "gelu",
+    "softmax",
+    "norm_grad",
+    "softmax_grad",
+];
 
 /// numpy's medians in milliseconds, one line per operation of `OPS` that numpy has
 /// (`name ms`), on the same shapes.
@@ -65,6 +82,24 @@ ops = {
     "dropout": lambda: x * (rng.random(x.shape, dtype=np.float32) < 0.9) * np.float32(1 / 0.9),
     "softmax": lambda: softmax(scores),
 }
+try:
+    import os, torch
+    torch.set_num_threads(os.cpu_count() or 1)
+    hidden = torch.from_numpy(rng.standard_normal((16, 64, 384), dtype=np.float32))
+    hidden.requires_grad_(True)
+    norm = torch.nn.LayerNorm(384)
+    probs = torch.from_numpy(scores).requires_grad_(True)
+    def norm_grad():
+        hidden.grad = None
+        norm.zero_grad(set_to_none=True)
+        norm(hidden).sum().backward()
+    def softmax_grad():
+        probs.grad = None
+        torch.softmax(probs, 3).sum().backward()
+    ops["norm_grad"] = norm_grad
+    ops["softmax_grad"] = softmax_grad
+except ImportError:
+    pass
 for name, op in ops.items():
     op()
     times = []
@@ -104,6 +139,8 @@ struct Inputs {
     weight: Tensor<2>,
     activations: Tensor<3>,
     scores: Tensor<4>,
+    hidden: Tensor<3>,
+    norm: LayerNorm,
     dropout: burn::nn::Dropout,
 }
 
@@ -115,6 +152,8 @@ impl Inputs {
             weight: Tensor::random([HIDDEN, INTERMEDIATE], normal, device),
             activations: Tensor::random([16, 64, INTERMEDIATE], normal, device),
             scores: Tensor::random([16, 12, 64, 64], normal, device),
+            hidden: Tensor::random([16, 64, HIDDEN], normal, device),
+            norm: LayerNormConfig::new(HIDDEN).init(device),
             // Dropout acts only in training, on a device that can differentiate.
             dropout: DropoutConfig::new(0.1).init().train(),
         }
@@ -135,7 +174,24 @@ impl Inputs {
                     .reshape([TOKENS, INTERMEDIATE]),
             ),
             "gelu" => first(gelu(self.activations.clone()).reshape([TOKENS, INTERMEDIATE])),
-            _ => first(softmax(self.scores.clone(), 3).reshape([16 * 12 * 64, 64])),
+            "softmax" => first(softmax(self.scores.clone(), 3).reshape([16 * 12 * 64, 64])),
+            "norm_grad" => {
+                let hidden = self.hidden.clone().require_grad();
+                let grads = self.norm.forward(hidden.clone()).sum().backward();
+                let gamma = self.norm.gamma.val().grad(&grads).expect("the scale's gradient");
+                first(hidden.grad(&grads).expect("the input's gradient").reshape([TOKENS, HIDDEN]))
+                    + first(gamma.reshape([1, HIDDEN]))
+            }
+            _ => {
+                let scores = self.scores.clone().require_grad();
+                let grads = softmax(scores.clone(), 3).sum().backward();
+                first(
+                    scores
+                        .grad(&grads)
+                        .expect("the scores' gradient")
+                        .reshape([16 * 12 * 64, 64]),
+                )
+            }
         };
         std::hint::black_box(value);
     }
@@ -153,8 +209,8 @@ fn main() {
         .inspect_err(|why| println!("numpy column skipped: {why}"))
         .unwrap_or_default();
     println!(
-        "burn alone, MiniLM step shapes (16 x 64 tokens), forward only, medians of {SAMPLES} \
-         calls taken in rotation:"
+        "burn alone, MiniLM step shapes (16 x 64 tokens), medians of {SAMPLES} \
+         calls taken in rotation (`_grad`: forward and backward):"
     );
     println!(
         "{:<10} {:<10} {:>10} {:>10} {:>10} {:>10}",
@@ -166,7 +222,7 @@ fn main() {
         for op in 0..OPS.len() {
             inputs.run(op);
         }
-        let times: [f64; 5] = alternating(SAMPLES, &mut inputs, Inputs::run);
+        let times: [f64; 7] = alternating(SAMPLES, &mut inputs, Inputs::run);
         for (op, time) in OPS.iter().zip(times) {
             let reference = numpy.iter().find(|(name, _)| name == op).map(|(_, ms)| *ms);
             // One JSON record per row, for comparison across runs.
