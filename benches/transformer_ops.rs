@@ -178,9 +178,18 @@ impl Inputs {
             "norm_grad" => {
                 let hidden = self.hidden.clone().require_grad();
                 let grads = self.norm.forward(hidden.clone()).sum().backward();
-                let gamma = self.norm.gamma.val().grad(&grads).expect("the scale's gradient");
-                first(hidden.grad(&grads).expect("the input's gradient").reshape([TOKENS, HIDDEN]))
-                    + first(gamma.reshape([1, HIDDEN]))
+                let gamma = self
+                    .norm
+                    .gamma
+                    .val()
+                    .grad(&grads)
+                    .expect("the scale's gradient");
+                first(
+                    hidden
+                        .grad(&grads)
+                        .expect("the input's gradient")
+                        .reshape([TOKENS, HIDDEN]),
+                ) + first(gamma.reshape([1, HIDDEN]))
             }
             _ => {
                 let scores = self.scores.clone().require_grad();
