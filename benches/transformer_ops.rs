@@ -223,7 +223,7 @@ fn main() {
     );
     println!(
         "{:<10} {:<10} {:>10} {:>10} {:>10} {:>10}",
-        "backend", "op", "time ms", "vs matmul", "numpy ms", "vs numpy"
+        "backend", "op", "time ms", "vs matmul", "python ms", "vs python"
     );
     for spec in backends(wanted.as_deref()) {
         let device = spec.device().expect("a compiled backend").autodiff();
