@@ -8,7 +8,7 @@
 //! its first touch: on the MiniLM step on tch, `clear_page_erms` and the page-fault path took
 //! about 10% of the samples, against 3% in PyTorch's own step, and the step ran 17–20% slower
 //! than with the thresholds below (docs/performance.md, "Where the MiniLM step's time
-//! goes"). The thresholds keep freed buffers in the process for the next step, as PyTorch's
+//! went"). The thresholds keep freed buffers in the process for the next step, as PyTorch's
 //! processes end up doing.
 //!
 //! The only module of Ember allowed unsafe code: two calls into the C library.
