@@ -220,20 +220,6 @@ impl Bert {
             "a sequence of {seq} tokens exceeds the {max_positions} position embeddings"
         );
 
-        // A model taken off autodiff (`Module::valid`: a distillation teacher) computes on the
-        // plain backend even when its inputs come from an autodiff device. One autodiff
-        // operand would send every operation through autodiff's dispatch, and its layer norm
-        // and softmax through their unfused default bodies.
-        let (input_ids, token_type_ids, attention_mask) =
-            if self.embeddings.word.weight.val().is_autodiff() {
-                (input_ids, token_type_ids, attention_mask)
-            } else {
-                (
-                    input_ids.inner(),
-                    token_type_ids.inner(),
-                    attention_mask.inner(),
-                )
-            };
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device())
             .unsqueeze::<2>()
             .repeat_dim(0, batch);

@@ -385,25 +385,3 @@ fn dropout_sits_where_bert_draws_it() {
         assert_eq!(layer.pwff.dropout.prob, 0.0, "after the activation");
     }
 }
-
-#[test]
-fn a_model_taken_off_autodiff_computes_on_the_plain_backend() {
-    let device = Device::flex().autodiff();
-    device.seed(3);
-    let model = tiny().init_classifier(2, &device);
-    let (ids, types, mask) = batch(&device);
-    assert!(ids.is_autodiff());
-    // What a distillation teacher is: the student's model taken off autodiff, fed the
-    // student's batches.
-    let teacher = model.valid();
-    let logits = teacher.logits(ids.clone(), types.clone(), mask.clone());
-    assert!(
-        !logits.is_autodiff(),
-        "the teacher's forward ran through autodiff"
-    );
-    let plain = teacher.logits(ids.inner(), types.inner(), mask.inner());
-    assert_eq!(bits(logits), bits(plain));
-    // The model on autodiff still computes there.
-    let (ids, types, mask) = batch(&device);
-    assert!(model.logits(ids, types, mask).is_autodiff());
-}

@@ -26,4 +26,11 @@ where
     fn targets(batch: &ImageBatch) -> Tensor<1, Int> {
         batch.targets.clone()
     }
+
+    fn without_autodiff(batch: &ImageBatch) -> ImageBatch {
+        ImageBatch {
+            images: batch.images.clone().inner(),
+            targets: batch.targets.clone().inner(),
+        }
+    }
 }

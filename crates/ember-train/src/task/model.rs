@@ -51,7 +51,8 @@ impl<T: Task> TaskModel<T> {
         let targets = T::targets(batch);
         let loss = match (&self.teacher, distill) {
             (Some((teacher, settings)), true) => {
-                let teacher_logits = T::logits(teacher, batch);
+                // Off autodiff, like the teacher: its logits are a constant of the loss.
+                let teacher_logits = T::logits(teacher, &T::without_autodiff(batch));
                 distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings)
             }
             _ => CrossEntropyLossConfig::new()
@@ -185,6 +186,54 @@ mod tests {
     use crate::task::ImageClassification;
 
     type Wrapped = TaskModel<ImageClassification<Mlp>>;
+
+    thread_local! {
+        /// Whether each batch [`Probe::logits`] saw was on autodiff, in call order.
+        static ON_AUTODIFF: std::cell::RefCell<Vec<bool>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Image classification that records whether its batches are on autodiff.
+    struct Probe;
+
+    impl Task for Probe {
+        type Model = Mlp;
+        type Batch = ember_data::ImageBatch;
+
+        fn logits(model: &Mlp, batch: &Self::Batch) -> burn::tensor::Tensor<2> {
+            ON_AUTODIFF.with(|seen| seen.borrow_mut().push(batch.images.is_autodiff()));
+            ImageClassification::<Mlp>::logits(model, batch)
+        }
+
+        fn targets(batch: &Self::Batch) -> burn::tensor::Tensor<1, burn::tensor::Int> {
+            ImageClassification::<Mlp>::targets(batch)
+        }
+
+        fn without_autodiff(batch: &Self::Batch) -> Self::Batch {
+            ImageClassification::<Mlp>::without_autodiff(batch)
+        }
+    }
+
+    #[test]
+    fn the_teacher_sees_the_batch_off_autodiff_and_the_student_on_it() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let student = MlpConfig::new().init(&device);
+        let teacher = MlpConfig::new().init(&device);
+        let settings = Distillation {
+            hardness: 1.0,
+            temperature: 2.0,
+        };
+        let model: TaskModel<Probe> = TaskModel::new(student).with_teacher(teacher, settings);
+        let batch = ember_data::ImageBatch {
+            images: burn::tensor::Tensor::ones([3, 1, 28, 28], &device),
+            targets: burn::tensor::Tensor::from_data([1i64, 4, 7], &device),
+        };
+        let output = TrainStep::step(&model, batch);
+        assert_eq!(ON_AUTODIFF.with(|seen| seen.take()), [true, false]);
+        // The student still gets gradients through the distillation loss (its six
+        // parameters; the teacher is not visited).
+        assert_eq!(output.grads.len(), 6, "the student's gradients");
+    }
 
     #[test]
     fn the_wrapper_adds_no_path_segment_and_keeps_the_parameters() {

@@ -32,7 +32,47 @@ impl Task for CausalLm {
             .reshape([rows * (seqlen - 1)])
     }
 
+    fn without_autodiff(batch: &WindowBatch) -> WindowBatch {
+        WindowBatch {
+            tokens: batch.tokens.clone().inner(),
+        }
+    }
+
     fn metrics() -> &'static [Metric] {
         &[Metric::Loss, Metric::Accuracy, Metric::Perplexity]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Module;
+    use burn::tensor::{Device, TensorData};
+    use ember_models::LlamaConfig;
+
+    use super::*;
+
+    #[test]
+    fn the_teacher_computes_its_logits_off_autodiff() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let student = LlamaConfig::llama(50, 16, 2, 4, 2, 24, 32).init(&device);
+        let tokens: Vec<i64> = (0..2 * 7).map(|i| (i * 7 + 3) % 50).collect();
+        let batch = WindowBatch {
+            tokens: Tensor::from_data(TensorData::new(tokens, [2, 7]), &device),
+        };
+        let plain = CausalLm::without_autodiff(&batch);
+        assert!(!plain.tokens.is_autodiff());
+        let teacher = student.valid();
+        let off = CausalLm::logits(&teacher, &plain);
+        assert!(
+            !off.is_autodiff(),
+            "the teacher's forward ran through autodiff"
+        );
+        let through = CausalLm::logits(&teacher, &batch);
+        assert!(through.is_autodiff());
+        off.into_data().assert_approx_eq::<f32>(
+            &through.into_data(),
+            burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+        );
     }
 }
