@@ -1,5 +1,7 @@
 //! Compressed sparse rows: the format for any mask.
 
+use std::sync::Arc;
+
 use crate::error::{KernelError, check_len};
 use crate::product::{RowKernel, matmul, matmul_into};
 
@@ -10,9 +12,11 @@ use crate::product::{RowKernel, matmul, matmul_into};
 pub struct CsrMatrix {
     rows: usize,
     cols: usize,
-    row_starts: Vec<u32>,
-    columns: Vec<u32>,
-    values: Vec<f32>,
+    // Shared, so that a copy of the matrix (what a helper thread's part of a product holds,
+    // see `team.rs`) costs three reference counts.
+    row_starts: Arc<[u32]>,
+    columns: Arc<[u32]>,
+    values: Arc<[f32]>,
 }
 
 impl CsrMatrix {
@@ -42,9 +46,9 @@ impl CsrMatrix {
         Ok(Self {
             rows,
             cols,
-            row_starts,
-            columns,
-            values,
+            row_starts: row_starts.into(),
+            columns: columns.into(),
+            values: values.into(),
         })
     }
 
@@ -83,9 +87,9 @@ impl CsrMatrix {
         Ok(Self {
             rows,
             cols,
-            row_starts,
-            columns,
-            values,
+            row_starts: row_starts.into(),
+            columns: columns.into(),
+            values: values.into(),
         })
     }
 

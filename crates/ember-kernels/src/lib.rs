@@ -9,8 +9,10 @@
 //! - [`SparseMatrix`]: whichever of the two suits a weight's zeros (N:M when its mask is N:M).
 //!
 //! The loops are plain safe Rust, vectorized by the compiler for the best instruction set the
-//! CPU offers (picked at run time through `pulp`) and spread over rows with `rayon` when a
-//! product is large enough to pay for it. At batch 1 a product is a gather-dot per row; at
+//! CPU offers (picked at run time through `pulp`). Batched products are split over rows with
+//! helper threads that poll for work between products (`team.rs`), so that products of tens
+//! of microseconds use every core; a batch-1 product does so through `rayon` when it is large
+//! enough to pay for waking its workers. At batch 1 a product is a gather-dot per row; at
 //! larger batches the activations are transposed in blocks of 32 examples, so that every
 //! stored weight updates a contiguous run of 32 sums held in registers, and the sums of 16
 //! rows are written out together, a cache line per example.
@@ -30,6 +32,7 @@ mod file;
 mod matrix;
 mod n_m;
 mod product;
+mod team;
 
 pub use activation::{exp_in_place, gelu_in_place};
 pub use csr::CsrMatrix;

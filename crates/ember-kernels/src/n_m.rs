@@ -1,5 +1,7 @@
 //! N:M sparse rows: at most N non-zeros in every M consecutive inputs of a row.
 
+use std::sync::Arc;
+
 use crate::error::{KernelError, check_len};
 use crate::product::{RowKernel, matmul, matmul_into};
 
@@ -14,8 +16,9 @@ pub struct NmMatrix {
     cols: usize,
     n: usize,
     m: usize,
-    values: Vec<f32>,
-    offsets: Vec<u8>,
+    // Shared, as in `CsrMatrix`: a helper thread's part of a product holds a copy.
+    values: Arc<[f32]>,
+    offsets: Arc<[u8]>,
 }
 
 fn check_pattern(cols: usize, n: usize, m: usize) -> Result<(), KernelError> {
@@ -64,8 +67,8 @@ impl NmMatrix {
             cols,
             n,
             m,
-            values,
-            offsets,
+            values: values.into(),
+            offsets: offsets.into(),
         })
     }
 
@@ -97,8 +100,8 @@ impl NmMatrix {
             cols,
             n,
             m,
-            values,
-            offsets,
+            values: values.into(),
+            offsets: offsets.into(),
         })
     }
 
@@ -130,7 +133,7 @@ impl NmMatrix {
     /// The row-major dense matrix.
     pub fn to_dense(&self) -> Vec<f32> {
         let mut dense = vec![0.0f32; self.rows * self.cols];
-        for (j, (v, o)) in self.values.iter().zip(&self.offsets).enumerate() {
+        for (j, (v, o)) in self.values.iter().zip(self.offsets.iter()).enumerate() {
             dense[j / self.n * self.m + *o as usize] = *v;
         }
         dense

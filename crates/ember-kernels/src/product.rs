@@ -1,10 +1,14 @@
 //! The product driver shared by every format: operand checks, the batch-1 and batched loops,
 //! SIMD dispatch and the split over threads.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 use crate::error::{KernelError, check_len};
+use crate::team::{self, Team};
 
 /// Vector accumulators per set at batch > 1; two sets take alternate stored weights, so eight
 /// fused multiply-adds are in flight instead of four (each has a latency of four cycles on
@@ -18,16 +22,28 @@ const BLOCK: usize = 32;
 /// Rows whose sums are written to the output together (one 64-byte line per example).
 const TILE: usize = 16;
 
-/// Below this many multiply-adds a product runs on the calling thread. Measured on this
-/// 2-core machine: splitting the rows of a batch-32 MiniLM product over two threads took
-/// 530 → 475 µs at 50% and 690 → 468 µs at 2:4 (9.4M multiply-adds each), but 137 → 156 µs
-/// at 90% and 82 → 137 µs at 95%: waking rayon's workers and copying their parts back costs
-/// tens of microseconds, more than half of a small product. (Splitting the examples instead
-/// halves each weight's reuse and was slower everywhere.)
+/// At batch 1, below this many multiply-adds a product runs on the calling thread, above it
+/// on rayon's threads (a batch-1 product is a gather per stored weight and is short: on this
+/// 2-core machine waking rayon's workers cost more than the split saved below this size).
 const PARALLEL_WORK: usize = 1 << 23;
 
-/// One sparse format's inner loops.
-pub(crate) trait RowKernel: Sync {
+/// At batch > 1, a block's rows are split over the team's helper threads (`team.rs`) when it
+/// holds at least this many multiply-adds and [`TEAM_REUSE`] stored weights per input. A
+/// helper reads the whole transposed block, which the caller wrote into its own core's cache,
+/// and on this project's 2-core machine that transfer is what decides: measured on LeNet's
+/// and MiniLM's layers at batch 32, the split ran 1.2–2.1× as fast where a layer stores
+/// 30–300 weights per input (fc1 at 80–90%, MiniLM's 384-input layers at 80–95%), broke even
+/// near 38 per input on 1536 inputs, and lost 5–20% below about 20 per input or below half a
+/// million multiply-adds (fc1 at 95%, fc2 at 80%, MiniLM's 1536-input layer at 95%).
+const TEAM_WORK: usize = 1 << 19;
+
+/// Stored weights per input column from which a block is split over the team: see
+/// [`TEAM_WORK`].
+const TEAM_REUSE: usize = 24;
+
+/// One sparse format's inner loops. A copy is cheap (the storage is shared) and is what a
+/// helper thread's part of a product holds.
+pub(crate) trait RowKernel: Clone + Send + Sync + 'static {
     /// Rows (output units).
     fn rows(&self) -> usize;
     /// Columns (input features).
@@ -71,10 +87,9 @@ pub(crate) fn matmul_into<K: RowKernel>(
         y.fill(0.0);
         return Ok(());
     }
-    let threads = rayon::current_num_threads();
-    // The split happens per block of examples, so a block's work decides.
-    let parallel = kernel.stored() * batch.min(BLOCK) >= PARALLEL_WORK && threads > 1;
     if batch == 1 {
+        let threads = rayon::current_num_threads();
+        let parallel = kernel.stored() >= PARALLEL_WORK && threads > 1;
         // One chunk of rows per thread: the rows of a pruned layer cost about the same.
         let chunk = if parallel {
             rows.div_ceil(threads).max(1)
@@ -91,11 +106,10 @@ pub(crate) fn matmul_into<K: RowKernel>(
         });
         return Ok(());
     }
-    // Blocks of examples, one after the other; a block's rows split over the threads when
-    // the product is large enough, each part written to its own buffer and copied in.
-    // Taken out of the thread-local rather than borrowed in place: a rayon worker waiting
-    // for its parts may run another product on this thread, which then gets a fresh buffer.
-    let mut xt = TRANSPOSED.take();
+    // Blocks of examples, one after the other; a block's rows split over the team's helper
+    // threads when the block is large enough (`split_block`).
+    let team = Team::get();
+    let mut xt = TRANSPOSED.take().unwrap_or_default();
     let lanes = Arch::new().dispatch(Lanes);
     for (b, out) in y.chunks_mut(BLOCK * rows).enumerate() {
         let width = out.len() / rows;
@@ -104,50 +118,152 @@ pub(crate) fn matmul_into<K: RowKernel>(
         // one and a scalar pass for the last three examples, each over the whole row.
         let stride = width.next_multiple_of(lanes);
         let start = b * BLOCK * cols;
-        transpose_into(&x[start..start + width * cols], cols, stride, &mut xt);
-        let block = |first: usize, count: usize, out: &mut [f32]| {
-            Arch::new().dispatch(Block {
-                kernel,
-                xt: &xt,
-                width,
-                stride,
-                first,
-                count,
-                out,
-            })
-        };
-        if !parallel {
-            block(0, rows, out);
+        // A helper may hold the previous block's input for a moment after its last part: it
+        // keeps that copy, and this block gets a fresh buffer.
+        if Arc::get_mut(&mut xt).is_none() {
+            xt = Arc::default();
+        }
+        transpose_into(
+            &x[start..start + width * cols],
+            cols,
+            stride,
+            Arc::make_mut(&mut xt),
+        );
+        let split = team.helpers() > 0
+            && kernel.stored() >= TEAM_REUSE * cols
+            && kernel.stored() * width >= TEAM_WORK
+            && rows >= 2 * TILE;
+        if !split {
+            Arch::new().dispatch(Block::whole(kernel, &xt, width, stride, out));
             continue;
         }
-        let part = rows.div_ceil(threads);
-        let parts: Vec<(usize, Vec<f32>)> = (0..rows)
-            .step_by(part)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|first| {
-                let count = part.min(rows - first);
-                let mut buffer = vec![0.0f32; width * count];
-                block(first, count, &mut buffer);
-                (first, buffer)
-            })
-            .collect();
-        for (first, buffer) in parts {
-            let count = buffer.len() / width;
-            for (example, sums) in buffer.chunks(count).enumerate() {
-                let at = example * rows + first;
-                out[at..at + count].copy_from_slice(sums);
-            }
-        }
+        split_block(team, kernel, &xt, width, stride, out);
     }
-    TRANSPOSED.set(xt);
+    TRANSPOSED.set(Some(xt));
     Ok(())
+}
+
+/// Parts of a split block per thread: parts are claimed one at a time by the caller and the
+/// helpers, so that a helper that starts late (on a machine busy with other work) leaves its
+/// share to the caller instead of making it wait.
+const PARTS_PER_THREAD: usize = 4;
+
+/// One block's rows split into parts of whole tiles, claimed in turn by this thread and the
+/// team's helpers: this thread computes its parts straight into `out`, a helper into a buffer
+/// that is copied in. A part claimed by a helper that then failed is computed here too, so
+/// the result never depends on the team; each row's sums are computed by the same code
+/// whoever runs it, so they are bit for bit those of the whole block.
+fn split_block<K: RowKernel>(
+    team: &Team,
+    kernel: &K,
+    xt: &Arc<Vec<f32>>,
+    width: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let rows = kernel.rows();
+    let part = rows
+        .div_ceil((team.helpers() + 1) * PARTS_PER_THREAD)
+        .next_multiple_of(TILE);
+    let parts = rows.div_ceil(part);
+    let span = move |p: usize| (p * part, part.min(rows - p * part));
+    let next = Arc::new(AtomicUsize::new(0));
+    let (sender, receiver) = mpsc::channel::<(usize, Vec<f32>)>();
+    for helper in 0..team.helpers() {
+        let (kernel, xt, next, sender) = (
+            kernel.clone(),
+            Arc::clone(xt),
+            Arc::clone(&next),
+            sender.clone(),
+        );
+        // A helper that is gone takes no parts: nothing to do when the send fails.
+        team.send(
+            helper,
+            Box::new(move || {
+                loop {
+                    let p = next.fetch_add(1, Ordering::Relaxed);
+                    if p >= parts {
+                        break;
+                    }
+                    let (first, count) = span(p);
+                    let mut buffer = vec![0.0f32; width * count];
+                    Arch::new().dispatch(Block {
+                        kernel: &kernel,
+                        xt: &xt,
+                        width,
+                        stride,
+                        first,
+                        count,
+                        out: &mut buffer,
+                        out_rows: count,
+                        out_first: 0,
+                    });
+                    if sender.send((p, buffer)).is_err() {
+                        break;
+                    }
+                }
+            }),
+        );
+    }
+    drop(sender);
+    let mut done = vec![false; parts];
+    loop {
+        let p = next.fetch_add(1, Ordering::Relaxed);
+        if p >= parts {
+            break;
+        }
+        let (first, count) = span(p);
+        compute_rows(kernel, xt, width, stride, first, count, out);
+        done[p] = true;
+    }
+    // The helpers' parts: every part has been claimed by now, so the ones not done here are
+    // on their way, unless their helper failed (its sender is then dropped, and once every
+    // helper's is, the wait gives up).
+    while done.iter().any(|d| !d) {
+        let Some((p, buffer)) = team::wait(&receiver) else {
+            break;
+        };
+        let (first, count) = span(p);
+        for (example, sums) in buffer.chunks(count).enumerate() {
+            let at = example * rows + first;
+            out[at..at + count].copy_from_slice(sums);
+        }
+        done[p] = true;
+    }
+    for p in (0..parts).filter(|p| !done[*p]) {
+        let (first, count) = span(p);
+        compute_rows(kernel, xt, width, stride, first, count, out);
+    }
+}
+
+/// Rows `first..first + count` of a block, computed on this thread straight into `out`
+/// (`[width, rows]`).
+fn compute_rows<K: RowKernel>(
+    kernel: &K,
+    xt: &[f32],
+    width: usize,
+    stride: usize,
+    first: usize,
+    count: usize,
+    out: &mut [f32],
+) {
+    Arch::new().dispatch(Block {
+        kernel,
+        xt,
+        width,
+        stride,
+        first,
+        count,
+        out,
+        out_rows: kernel.rows(),
+        out_first: first,
+    });
 }
 
 thread_local! {
     /// The calling thread's transposed input block, kept between products so that a product
-    /// allocates nothing but its output.
-    static TRANSPOSED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// allocates nothing but its output (shared with the helpers' parts while it runs).
+    static TRANSPOSED: std::cell::Cell<Option<Arc<Vec<f32>>>> = const { std::cell::Cell::new(None) };
 }
 
 /// Batch 1: `out[i] = row first + i · x`. The loops live in a [`WithSimd`] operation rather
@@ -191,10 +307,37 @@ struct Block<'a, K> {
     xt: &'a [f32],
     width: usize,
     stride: usize,
-    /// The first row, and how many: `out` is `[width, count]`.
+    /// The first row, and how many.
     first: usize,
     count: usize,
+    /// `[width, out_rows]`: row `first + i` of the product goes to column `out_first + i`.
     out: &'a mut [f32],
+    out_rows: usize,
+    out_first: usize,
+}
+
+impl<'a, K: RowKernel> Block<'a, K> {
+    /// Every row of the block, into `out` (`[width, rows]`).
+    fn whole(
+        kernel: &'a K,
+        xt: &'a [f32],
+        width: usize,
+        stride: usize,
+        out: &'a mut [f32],
+    ) -> Self {
+        let rows = kernel.rows();
+        Self {
+            kernel,
+            xt,
+            width,
+            stride,
+            first: 0,
+            count: rows,
+            out,
+            out_rows: rows,
+            out_first: 0,
+        }
+    }
 }
 
 impl<K: RowKernel> WithSimd for Block<'_, K> {
@@ -213,7 +356,8 @@ impl<K: RowKernel> WithSimd for Block<'_, K> {
                 self.row_sums(simd, self.first + first + t, sums);
             }
             for b in 0..width {
-                let dst = &mut self.out[b * rows + first..b * rows + first + tile_rows];
+                let at = b * self.out_rows + self.out_first + first;
+                let dst = &mut self.out[at..at + tile_rows];
                 for (d, sums) in dst.iter_mut().zip(&tile) {
                     *d = sums[b];
                 }
@@ -347,4 +491,74 @@ pub fn dense_matmul_reference(
         }
     }
     Ok(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CsrMatrix;
+
+    /// A pruned `[rows, cols]` matrix and a `[width, cols]` input, from a simple generator.
+    fn operands(rows: usize, cols: usize, width: usize) -> (CsrMatrix, Vec<f32>) {
+        let mut state = 0x9e37_79b9_u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        };
+        let dense: Vec<f32> = (0..rows * cols)
+            .map(|_| next())
+            .map(|v| if v.abs() < 0.8 { 0.0 } else { v })
+            .collect();
+        let x = (0..width * cols).map(|_| next()).collect();
+        (CsrMatrix::from_dense(&dense, rows, cols).unwrap(), x)
+    }
+
+    /// The block computed whole on this thread, and split over `team`.
+    fn whole_and_split(team: &Team, rows: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
+        let cols = 200;
+        let (matrix, x) = operands(rows, cols, width);
+        let stride = width.next_multiple_of(Arch::new().dispatch(Lanes));
+        let mut xt = Vec::new();
+        transpose_into(&x, cols, stride, &mut xt);
+        let mut whole = vec![f32::NAN; width * rows];
+        Arch::new().dispatch(Block::whole(&matrix, &xt, width, stride, &mut whole));
+        let mut split = vec![f32::NAN; width * rows];
+        split_block(team, &matrix, &Arc::new(xt), width, stride, &mut split);
+        (whole, split)
+    }
+
+    #[test]
+    fn a_block_split_over_helpers_is_bit_identical_to_the_whole_block() {
+        // Three helpers: four parts of whole tiles, the last one shorter (rows not a
+        // multiple of the tile, widths not a multiple of a vector).
+        let team = Team::start(3);
+        for (rows, width) in [(390, 32), (100, 27), (33, 5), (1000, 1)] {
+            let (whole, split) = whole_and_split(&team, rows, width);
+            assert!(whole.iter().all(|v| v.is_finite()));
+            assert_eq!(
+                whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                split.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{rows} rows, {width} examples"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_whose_helper_is_gone_or_drops_them_are_computed_by_the_caller() {
+        // A helper whose thread has ended (its channel is closed), and one that drops every
+        // part unrun (the part's answer never comes).
+        let (gone, closed) = mpsc::channel::<team::Job>();
+        drop(closed);
+        let (dropping, parts) = mpsc::channel::<team::Job>();
+        std::thread::spawn(move || {
+            for part in parts {
+                drop(part)
+            }
+        });
+        let team = Team::of(vec![gone, dropping]);
+        let (whole, split) = whole_and_split(&team, 390, 32);
+        assert_eq!(whole, split);
+    }
 }

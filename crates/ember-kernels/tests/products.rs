@@ -119,9 +119,9 @@ fn large_products_split_over_threads_give_the_same_result() {
         .build()
         .unwrap();
     pool.install(|| {
-        // Batch > 1 splits a block's rows when the block holds 2^23 multiply-adds: 390 rows
-        // (parts of 98, not a multiple of the 16-row tiles) at about 50%, in CSR and 2:4;
-        // batch 33 and 70 end with a partial block.
+        // Batch > 1 splits a block's rows over the helper threads from 2^17 multiply-adds:
+        // 390 rows (not a multiple of the 16-row tiles) at about 50%, in CSR and 2:4; batch
+        // 33 and 70 end with a partial block.
         let (rows, cols) = (390, 1536);
         let scattered = unstructured(rows, cols, 7, 0.5);
         let two_four = n_m_weights(rows, cols, 2, 4, 7);
@@ -204,8 +204,9 @@ fn products_into_a_buffer_overwrite_it_and_check_its_length() {
 #[test]
 fn products_run_inside_rayon_tasks() {
     use rayon::prelude::*;
-    // Large enough to split over threads: a worker waiting for its parts may be handed
-    // another of these products on the same thread.
+    // Large enough to split over threads: eight products at once share the helper threads
+    // (a part waits in a helper's queue while another product's runs) and each must still
+    // get its own sums.
     let (rows, cols) = (384, 1536);
     let w = unstructured(rows, cols, 9, 0.4);
     let csr = CsrMatrix::from_dense(&w, rows, cols).unwrap();

@@ -51,9 +51,10 @@ struct Norm {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    query: SparseLinear,
-    key: SparseLinear,
-    value: SparseLinear,
+    /// Query, key and value stacked into one `[3 · hidden, hidden]` layer: one product where
+    /// there were three, one transposition of the input instead of three, and a product large
+    /// enough to split over the cores (each of the three alone is too small to gain from it).
+    qkv: SparseLinear,
     output: SparseLinear,
     inner: SparseLinear,
     outer: SparseLinear,
@@ -85,14 +86,24 @@ fn host<const D: usize>(tensor: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
 
 /// A burn `Linear` (`[in, out]` weight, optional bias) as a sparse layer.
 fn linear(layer: &Linear, name: &str) -> Result<SparseLinear, TrainError> {
-    let (shape, values) = host(layer.weight.val());
+    stacked(&[layer], name)
+}
+
+/// burn `Linear`s of the same input as one sparse layer whose outputs are theirs, in order
+/// (their `[in, out]` weights side by side, their biases one after another).
+fn stacked(layers: &[&Linear], name: &str) -> Result<SparseLinear, TrainError> {
+    let weights = layers.iter().map(|l| l.weight.val()).collect();
+    let (shape, values) = host(Tensor::cat(weights, 1));
     let [inputs, outputs] = shape[..] else {
         return Err(invalid(format!("{name}.weight is not a matrix")));
     };
-    let bias = match &layer.bias {
-        Some(bias) => host(bias.val()).1,
-        None => vec![0.0; outputs],
-    };
+    let mut bias = Vec::with_capacity(outputs);
+    for layer in layers {
+        match &layer.bias {
+            Some(b) => bias.extend(host(b.val()).1),
+            None => bias.extend(std::iter::repeat_n(0.0, layer.weight.dims()[1])),
+        }
+    }
     let weight = NamedTensor {
         name: format!("{name}.weight"),
         shape,
@@ -144,9 +155,10 @@ impl SparseBert {
             let name = |part: &str| format!("bert.encoder.layers.{i}.{part}");
             heads = layer.mha.n_heads;
             layers.push(Layer {
-                query: linear(&layer.mha.query, &name("mha.query"))?,
-                key: linear(&layer.mha.key, &name("mha.key"))?,
-                value: linear(&layer.mha.value, &name("mha.value"))?,
+                qkv: stacked(
+                    &[&layer.mha.query, &layer.mha.key, &layer.mha.value],
+                    &name("mha.{query,key,value}"),
+                )?,
                 output: linear(&layer.mha.output, &name("mha.output"))?,
                 inner: linear(&layer.pwff.linear_inner, &name("pwff.linear_inner"))?,
                 outer: linear(&layer.pwff.linear_outer, &name("pwff.linear_outer"))?,
@@ -229,20 +241,21 @@ impl SparseBert {
     fn attention(&self, layer: &Layer, x: &[f32], tokens: usize) -> Result<Vec<f32>, TrainError> {
         let h = self.hidden;
         let d = h / self.heads;
-        let (q, k, v) = (
-            layer.query.forward(x, tokens)?,
-            layer.key.forward(x, tokens)?,
-            layer.value.forward(x, tokens)?,
-        );
+        // Row `i` holds token `i`'s query, key and value, `h` values each.
+        let qkv = layer.qkv.forward(x, tokens)?;
+        let part = |i: usize, which: usize, head: usize| {
+            let start = i * 3 * h + which * h + head * d;
+            &qkv[start..start + d]
+        };
         let inverse_scale = 1.0 / (d as f32).sqrt();
         let mut out = vec![0.0f32; tokens * h];
         let mut weights = vec![0.0f32; tokens];
         for head in 0..self.heads {
             let cols = head * d..(head + 1) * d;
             for i in 0..tokens {
-                let qi = &q[i * h + cols.start..i * h + cols.end];
+                let qi = part(i, 0, head);
                 for (j, w) in weights.iter_mut().enumerate() {
-                    *w = dot(qi, &k[j * h + cols.start..j * h + cols.end]) * inverse_scale;
+                    *w = dot(qi, part(j, 1, head)) * inverse_scale;
                 }
                 let max = weights.iter().fold(f32::NEG_INFINITY, |m, w| m.max(*w));
                 for w in &mut weights {
@@ -252,7 +265,7 @@ impl SparseBert {
                 let sum: f32 = weights.iter().sum();
                 let oi = &mut out[i * h + cols.start..i * h + cols.end];
                 for (j, w) in weights.iter().enumerate() {
-                    let (w, vj) = (w / sum, &v[j * h + cols.start..j * h + cols.end]);
+                    let (w, vj) = (w / sum, part(j, 2, head));
                     for (o, vv) in oi.iter_mut().zip(vj) {
                         *o += w * vv;
                     }
