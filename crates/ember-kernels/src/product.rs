@@ -1,14 +1,16 @@
 //! The product driver shared by every format: operand checks, the batch-1 and batched loops,
 //! SIMD dispatch and the split over threads.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::{Duration, Instant};
 
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 use crate::error::{KernelError, check_len};
-use crate::team::{self, Team};
+use crate::team::Team;
 
 /// Vector accumulators per set at batch > 1; two sets take alternate stored weights, so eight
 /// fused multiply-adds are in flight instead of four (each has a latency of four cycles on
@@ -207,6 +209,8 @@ fn split_block<K: RowKernel>(
     }
     drop(sender);
     let mut done = vec![false; parts];
+    let started = Instant::now();
+    let mut mine = 0u32;
     loop {
         let p = next.fetch_add(1, Ordering::Relaxed);
         if p >= parts {
@@ -215,20 +219,30 @@ fn split_block<K: RowKernel>(
         let (first, count) = span(p);
         compute_rows(kernel, xt, width, stride, first, count, out);
         done[p] = true;
+        mine += 1;
     }
-    // The helpers' parts: every part has been claimed by now, so the ones not done here are
-    // on their way, unless their helper failed (its sender is then dropped, and once every
-    // helper's is, the wait gives up).
+    // The helpers' parts: every part has been claimed by now. Wait for them about as long as
+    // two parts take here, then compute what is missing here too: a helper can lose its core
+    // to other work in the middle of a part (in a benchmark alternating with burn's
+    // two-thread dense product, waiting for it made split products up to 2x slower than one
+    // thread), and an answer that comes late for a part done here is ignored. Either way
+    // the sums are the same bits.
+    let patience = started.elapsed() / mine.max(1) * 2;
+    let deadline = Instant::now() + patience.max(Duration::from_micros(20));
     while done.iter().any(|d| !d) {
-        let Some((p, buffer)) = team::wait(&receiver) else {
-            break;
-        };
-        let (first, count) = span(p);
-        for (example, sums) in buffer.chunks(count).enumerate() {
-            let at = example * rows + first;
-            out[at..at + count].copy_from_slice(sums);
+        match receiver.try_recv() {
+            Ok((p, buffer)) => {
+                let (first, count) = span(p);
+                for (example, sums) in buffer.chunks(count).enumerate() {
+                    let at = example * rows + first;
+                    out[at..at + count].copy_from_slice(sums);
+                }
+                done[p] = true;
+            }
+            Err(TryRecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
+            // Too late, or every helper's sender is gone (a failed part).
+            Err(_) => break,
         }
-        done[p] = true;
     }
     for p in (0..parts).filter(|p| !done[*p]) {
         let (first, count) = span(p);
@@ -497,6 +511,7 @@ pub fn dense_matmul_reference(
 mod tests {
     use super::*;
     use crate::CsrMatrix;
+    use crate::team;
 
     /// A pruned `[rows, cols]` matrix and a `[width, cols]` input, from a simple generator.
     fn operands(rows: usize, cols: usize, width: usize) -> (CsrMatrix, Vec<f32>) {
