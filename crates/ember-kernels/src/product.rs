@@ -229,7 +229,10 @@ fn split_block<K: RowKernel>(
     // the sums are the same bits.
     let patience = started.elapsed() / mine.max(1) * 2;
     let deadline = Instant::now() + patience.max(Duration::from_micros(20));
-    while done.iter().any(|d| !d) {
+    // Each helper answers once for each part it claimed, so a count of what is missing is
+    // exact until the deadline.
+    let mut missing = parts - mine as usize;
+    while missing > 0 {
         match receiver.try_recv() {
             Ok((p, buffer)) => {
                 let (first, count) = span(p);
@@ -238,6 +241,7 @@ fn split_block<K: RowKernel>(
                     out[at..at + count].copy_from_slice(sums);
                 }
                 done[p] = true;
+                missing -= 1;
             }
             Err(TryRecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
             // Too late, or every helper's sender is gone (a failed part).

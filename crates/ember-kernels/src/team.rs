@@ -67,8 +67,9 @@ impl Team {
         self.helpers.len()
     }
 
-    /// Sends `job` to helper `index`; `false` if that helper is gone (its thread ended), in
-    /// which case the caller must do the work itself.
+    /// Sends `job` to helper `index`; `false` if that helper is gone (its thread ended). A
+    /// product's parts are claimed from a shared counter, so the parts a gone helper never
+    /// claims are simply left to the caller.
     pub(crate) fn send(&self, index: usize, job: Job) -> bool {
         self.helpers[index].send(job).is_ok()
     }
