@@ -15,6 +15,8 @@ use crate::state::{HostStep, PackMasks, ParamState, PathMap, UnpackMasks};
 use crate::{SparsityError, SparsityPlan, collect_params};
 
 mod apply;
+mod factors;
+mod in_place;
 mod invariants;
 mod update;
 

@@ -6,160 +6,13 @@ use std::sync::Arc;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::kind::Basic;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::Tensor;
 
 use super::Sparse;
+use super::factors::Factors;
 use crate::collect_params;
 use crate::path::PathTracker;
 use crate::plan::BoundPlan;
-
-/// Runs `edit` on the inner (non-autodiff) tensor and keeps the result a trainable leaf if the
-/// input was one: a parameter whose value came out of a tracked operation would silently stop
-/// training.
-fn edit_inner<const D: usize>(
-    tensor: Tensor<D>,
-    edit: impl FnOnce(Tensor<D>) -> Tensor<D>,
-) -> Tensor<D> {
-    if tensor.is_autodiff() {
-        let require_grad = tensor.is_require_grad();
-        Tensor::from_inner(edit(tensor.inner())).set_require_grad(require_grad)
-    } else {
-        edit(tensor)
-    }
-}
-
-/// What one entry's masks do to its weight and gradient on every step, precomputed when the
-/// masks change so that a step multiplies instead of selecting.
-///
-/// A multiply is the cheapest exact form on every backend: burn's flex backend runs a
-/// `mask_fill` on a tensor nothing else holds (a weight or a gradient during a step) as one
-/// branch per element, 5.7× slower than its vectorised multiply (`benches/mask_ops.rs`), and
-/// that select was almost all of what masks cost a LeNet-300-100 step (docs/performance.md).
-// One per masked tensor, built when masks change: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-pub(crate) enum Factors {
-    /// `weight · scale + offset` and `gradient · scale`.
-    Multiply {
-        /// 1.0 where the element trains, +0.0 where it is pruned or frozen.
-        scale: Tensor<1>,
-        /// The frozen values where frozen and +0.0 elsewhere; `None` without a freeze set.
-        /// Without one the step is a single multiply, and a pruned weight is +0.0 or -0.0
-        /// (the sign of what the optimizer left there): equal to zero for every comparison,
-        /// the sparse engine and the exports (the sparse export writes both as absent). An
-        /// addition of +0.0 to make every pruned zero positive cost a third pass over the
-        /// weights, a third of what masks cost a LeNet-300-100 step (docs/performance.md).
-        offset: Option<Tensor<1>>,
-    },
-    /// Selects with the masks: for an entry with a frozen value of -0.0, which `w · 0 + v`
-    /// cannot reproduce (it gives +0.0 when `w` is positive).
-    Select {
-        /// `true` = pruned.
-        pruned: Option<Tensor<1, Bool>>,
-        /// `true` = frozen, and the frozen values.
-        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
-    },
-}
-
-impl Factors {
-    /// The factors of a keep-mask (`true` = kept) and a freeze set (`true` = frozen, with
-    /// its values); `None` when the entry has neither.
-    fn new(
-        keep: Option<Tensor<1, Bool>>,
-        frozen: Option<(Tensor<1, Bool>, Tensor<1>)>,
-    ) -> Option<Self> {
-        let trains = match (&keep, &frozen) {
-            (None, None) => return None,
-            (Some(keep), None) => keep.clone(),
-            (None, Some((frozen, _))) => frozen.clone().bool_not(),
-            (Some(keep), Some((frozen, _))) => keep.clone().bool_and(frozen.clone().bool_not()),
-        };
-        let offset = match frozen {
-            None => None,
-            Some((frozen, values)) => {
-                // 1/(-0.0) is -inf; so is 1/x for the smallest negative subnormals, which
-                // then select too: slower for that tensor, never wrong.
-                let negative_zero = values
-                    .clone()
-                    .recip()
-                    .equal_elem(f32::NEG_INFINITY)
-                    .bool_and(frozen.clone())
-                    .any()
-                    .into_scalar::<bool>();
-                if negative_zero {
-                    return Some(Self::Select {
-                        pruned: keep.map(Tensor::bool_not),
-                        frozen: Some((frozen, values)),
-                    });
-                }
-                Some(values.mask_fill(frozen.bool_not(), 0.0))
-            }
-        };
-        Some(Self::Multiply {
-            scale: trains.float(),
-            offset,
-        })
-    }
-
-    /// Zeroes the pruned elements (to +0.0 or -0.0, see [`Factors::Multiply`]) and writes
-    /// back the frozen values bit for bit.
-    fn apply<const D: usize>(&self, tensor: Tensor<D>) -> Tensor<D> {
-        let dims = tensor.dims();
-        edit_inner(tensor, |value| {
-            let device = value.device();
-            match self {
-                Self::Multiply { scale, offset } => {
-                    let scaled = value.mul(placed(scale, &device, dims));
-                    match offset {
-                        Some(offset) => scaled.add(placed(offset, &device, dims)),
-                        None => scaled,
-                    }
-                }
-                Self::Select { pruned, frozen } => {
-                    let mut value = value;
-                    if let Some(pruned) = pruned {
-                        value = value.mask_fill(placed(pruned, &device, dims), 0.0);
-                    }
-                    if let Some((mask, values)) = frozen {
-                        value = value
-                            .mask_where(placed(mask, &device, dims), placed(values, &device, dims));
-                    }
-                    value
-                }
-            }
-        })
-    }
-
-    /// Zeroes the gradient of every pruned or frozen element (a multiply leaves -0.0 for a
-    /// negative gradient, which every optimizer treats as zero).
-    fn mask_gradient<const D: usize>(&self, grad: Tensor<D>) -> Tensor<D> {
-        let dims = grad.dims();
-        let device = grad.device();
-        match self {
-            Self::Multiply { scale, .. } => grad.mul(placed(scale, &device, dims)),
-            Self::Select { pruned, frozen } => {
-                let mut grad = grad;
-                if let Some(pruned) = pruned {
-                    grad = grad.mask_fill(placed(pruned, &device, dims), 0.0);
-                }
-                if let Some((mask, _)) = frozen {
-                    grad = grad.mask_fill(placed(mask, &device, dims), 0.0);
-                }
-                grad
-            }
-        }
-    }
-}
-
-/// A flat mask or factor on `device`, in the shape of the tensor it applies to.
-fn placed<const D: usize, K: Basic>(
-    flat: &Tensor<1, K>,
-    device: &Device,
-    dims: [usize; D],
-) -> Tensor<D, K> {
-    flat.clone().to_device(device).reshape(dims)
-}
 
 /// One entry's factors with the ids of the keep-mask and freeze-set parameters they came
 /// from, and the device they live on.
@@ -177,19 +30,7 @@ impl CachedFactors {
             (None, Some(frozen)) => frozen.val().device(),
             (None, None) => return false,
         };
-        let device = match &self.factors {
-            Factors::Multiply { scale, .. } => scale.device(),
-            Factors::Select {
-                pruned: Some(pruned),
-                ..
-            } => pruned.device(),
-            Factors::Select {
-                frozen: Some((frozen, _)),
-                ..
-            } => frozen.device(),
-            Factors::Select { .. } => return false,
-        };
-        device == mask_device
+        self.factors.device().as_ref() == Some(&mask_device)
     }
 }
 
@@ -393,56 +234,5 @@ impl<M: Module> Sparse<M> {
         };
         self.model = self.model.map(&mut mapper);
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use burn::tensor::{Bool, Device, Tensor};
-
-    use super::Factors;
-
-    fn bits(tensor: Tensor<1>) -> Vec<u32> {
-        tensor.into_data().iter::<f32>().map(f32::to_bits).collect()
-    }
-
-    /// Pruned elements come out zero (+0.0 where a freeze set's offset is added, either sign
-    /// without one); frozen values bit for bit, -0.0 included, which `w · 0 + v` alone cannot
-    /// give (it is +0.0 for a positive `w`).
-    #[test]
-    fn factors_zero_pruned_and_restore_frozen_signed_zeros() {
-        let device = Device::flex();
-        let flags = |f: [bool; 4]| Tensor::<1, Bool>::from_data(f, &device);
-        let floats = |f: [f32; 4]| Tensor::<1>::from_data(f, &device);
-        let weight = floats([-3.0, 2.0, 5.0, 7.0]);
-        let keep = flags([false, true, true, true]);
-        for frozen_value in [-0.0f32, 0.0, -1.5] {
-            let frozen = (
-                flags([false, false, true, false]),
-                floats([9.0, 9.0, frozen_value, 9.0]),
-            );
-            let factors = Factors::new(Some(keep.clone()), Some(frozen)).unwrap();
-            let expected = [
-                0,
-                2.0f32.to_bits(),
-                frozen_value.to_bits(),
-                7.0f32.to_bits(),
-            ];
-            assert_eq!(
-                bits(factors.apply(weight.clone())),
-                expected,
-                "{frozen_value}"
-            );
-            let grad = factors.mask_gradient(floats([1.0, -2.0, 3.0, 4.0]));
-            let grad: Vec<f32> = grad.into_data().iter::<f32>().collect();
-            assert_eq!(grad, [0.0, -2.0, 0.0, 4.0]);
-        }
-        let pruned_only = Factors::new(Some(keep), None).unwrap();
-        let applied: Vec<f32> = pruned_only
-            .apply(weight)
-            .into_data()
-            .iter::<f32>()
-            .collect();
-        assert_eq!(applied, [0.0, 2.0, 5.0, 7.0]);
     }
 }
