@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::epilogue::Epilogue;
 use crate::error::{KernelError, check_len};
 use crate::product::{RowKernel, matmul, matmul_into};
 
@@ -137,13 +138,13 @@ impl CsrMatrix {
 
     /// `y = x · Wᵀ`: `x` is `[batch, cols]` row-major, the result `[batch, rows]`.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, KernelError> {
-        matmul(self, x, batch)
+        matmul(self, x, batch, &Epilogue::default())
     }
 
     /// [`Self::matmul`] into `y` (`[batch, rows]`, overwritten), so that a caller running
     /// many products can reuse one output buffer.
     pub fn matmul_into(&self, x: &[f32], batch: usize, y: &mut [f32]) -> Result<(), KernelError> {
-        matmul_into(self, x, batch, y)
+        matmul_into(self, x, batch, y, &Epilogue::default())
     }
 
     #[inline(always)]

@@ -17,8 +17,12 @@
 //! stored weight updates a contiguous run of 32 sums held in registers, and the sums of 16
 //! rows are written out together, a cache line per example.
 //!
-//! The engines' element-wise functions (`exp`, the exact GELU) are here too, over whole
-//! slices, vectorized the same way: [`exp_in_place`], [`gelu_in_place`].
+//! A product can finish its sums with an [`Epilogue`] (a bias, then the exact GELU), applied
+//! to each part on the thread that computed it. The engines' element-wise functions (`exp`,
+//! the exact GELU) are here too, over whole slices, vectorized the same way:
+//! [`exp_in_place`], [`gelu_in_place`]; and multi-head self-attention over a sequence's
+//! stacked queries, keys and values, its heads shared with the helper threads:
+//! [`self_attention`].
 //!
 //! It also defines the compressed sparse tensor file that `ember export --format sparse`
 //! writes ([`write_sparse_file`], [`read_sparse_file`]; the layout is documented there).
@@ -26,7 +30,9 @@
 //! This crate knows nothing of burn: the engine in `ember-train` converts a model's tensors.
 
 mod activation;
+mod attention;
 mod csr;
+mod epilogue;
 mod error;
 mod file;
 mod matrix;
@@ -35,7 +41,9 @@ mod product;
 mod team;
 
 pub use activation::{exp_in_place, gelu_in_place};
+pub use attention::self_attention;
 pub use csr::CsrMatrix;
+pub use epilogue::{Activation, Epilogue};
 pub use error::KernelError;
 pub use file::{MAGIC, NamedTensor, VERSION, read_sparse_file, write_sparse_file};
 pub use matrix::SparseMatrix;

@@ -1,6 +1,7 @@
 //! The format a pruned weight runs in, chosen from its zeros.
 
 use crate::csr::CsrMatrix;
+use crate::epilogue::Epilogue;
 use crate::error::{KernelError, check_len};
 use crate::n_m::NmMatrix;
 
@@ -88,6 +89,20 @@ impl SparseMatrix {
         match self {
             Self::Csr(m) => m.matmul(x, batch),
             Self::Nm(m) => m.matmul(x, batch),
+        }
+    }
+
+    /// `y = x · Wᵀ` finished by `epilogue` (a bias, an activation), which a product split
+    /// over threads applies to each part where it was computed.
+    pub fn matmul_with(
+        &self,
+        x: &[f32],
+        batch: usize,
+        epilogue: &Epilogue,
+    ) -> Result<Vec<f32>, KernelError> {
+        match self {
+            Self::Csr(m) => crate::product::matmul(m, x, batch, epilogue),
+            Self::Nm(m) => crate::product::matmul(m, x, batch, epilogue),
         }
     }
 

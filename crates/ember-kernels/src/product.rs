@@ -2,13 +2,11 @@
 //! SIMD dispatch and the split over threads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, TryRecvError};
-use std::time::{Duration, Instant};
 
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
+use crate::epilogue::Epilogue;
 use crate::error::{KernelError, check_len};
 use crate::team::Team;
 
@@ -60,14 +58,16 @@ pub(crate) trait RowKernel: Clone + Send + Sync + 'static {
     fn pairs(&self, row: usize, visit: impl FnMut((usize, f32), Option<(usize, f32)>));
 }
 
-/// `y = x · Wᵀ`: `x` is `[batch, cols]` row-major, the result `[batch, rows]`.
+/// `y = x · Wᵀ`, finished by `epilogue`: `x` is `[batch, cols]` row-major, the result
+/// `[batch, rows]`.
 pub(crate) fn matmul<K: RowKernel>(
     kernel: &K,
     x: &[f32],
     batch: usize,
+    epilogue: &Epilogue,
 ) -> Result<Vec<f32>, KernelError> {
     let mut y = vec![0.0f32; batch * kernel.rows()];
-    matmul_into(kernel, x, batch, &mut y)?;
+    matmul_into(kernel, x, batch, &mut y, epilogue)?;
     Ok(y)
 }
 
@@ -77,16 +77,19 @@ pub(crate) fn matmul_into<K: RowKernel>(
     x: &[f32],
     batch: usize,
     y: &mut [f32],
+    epilogue: &Epilogue,
 ) -> Result<(), KernelError> {
     let (rows, cols) = (kernel.rows(), kernel.cols());
     check_len("the input", x.len(), batch * cols)?;
     check_len("the output", y.len(), batch * rows)?;
+    epilogue.check(rows)?;
     if batch == 0 || rows == 0 {
         return Ok(());
     }
     if cols == 0 {
         // Empty sums.
         y.fill(0.0);
+        epilogue.apply(y, rows, 0, 0, rows);
         return Ok(());
     }
     if batch == 1 {
@@ -99,12 +102,14 @@ pub(crate) fn matmul_into<K: RowKernel>(
             rows
         };
         for_chunks(y, chunk, parallel, |first, out| {
+            let count = out.len();
             Arch::new().dispatch(Dots {
                 kernel,
                 x,
                 first,
-                out,
-            })
+                out: &mut *out,
+            });
+            epilogue.apply(out, count, 0, first, count);
         });
         return Ok(());
     }
@@ -136,31 +141,31 @@ pub(crate) fn matmul_into<K: RowKernel>(
             && kernel.stored() * width >= TEAM_WORK
             && rows >= 2 * TILE;
         if !split {
-            Arch::new().dispatch(Block::whole(kernel, &xt, width, stride, out));
+            Arch::new().dispatch(Block::whole(kernel, &xt, width, stride, &mut *out));
+            epilogue.apply(out, rows, 0, 0, rows);
             continue;
         }
-        split_block(team, kernel, &xt, width, stride, out);
+        split_block(team, kernel, &xt, width, stride, epilogue, out);
     }
     TRANSPOSED.set(Some(xt));
     Ok(())
 }
 
 /// Parts of a split block per thread: parts are claimed one at a time by the caller and the
-/// helpers, so that a helper that starts late (on a machine busy with other work) leaves its
-/// share to the caller instead of making it wait.
+/// helpers ([`Team::share`]).
 const PARTS_PER_THREAD: usize = 4;
 
-/// One block's rows split into parts of whole tiles, claimed in turn by this thread and the
-/// team's helpers: this thread computes its parts straight into `out`, a helper into a buffer
-/// that is copied in. A part claimed by a helper that then failed is computed here too, so
-/// the result never depends on the team; each row's sums are computed by the same code
-/// whoever runs it, so they are bit for bit those of the whole block.
+/// One block's rows split into parts of whole tiles, shared with the team's helpers
+/// ([`Team::share`]): this thread computes its parts straight into `out`, a helper into a
+/// buffer that is copied in. Each row's sums are computed by the same code whoever runs it,
+/// and the epilogue is element-wise, so they are bit for bit those of the whole block.
 fn split_block<K: RowKernel>(
     team: &Team,
     kernel: &K,
     xt: &Arc<Vec<f32>>,
     width: usize,
     stride: usize,
+    epilogue: &Epilogue,
     out: &mut [f32],
 ) {
     let rows = kernel.rows();
@@ -169,89 +174,46 @@ fn split_block<K: RowKernel>(
         .next_multiple_of(TILE);
     let parts = rows.div_ceil(part);
     let span = move |p: usize| (p * part, part.min(rows - p * part));
-    let next = Arc::new(AtomicUsize::new(0));
-    let (sender, receiver) = mpsc::channel::<(usize, Vec<f32>)>();
-    for helper in 0..team.helpers() {
-        let (kernel, xt, next, sender) = (
-            kernel.clone(),
-            Arc::clone(xt),
-            Arc::clone(&next),
-            sender.clone(),
-        );
-        // A helper that is gone takes no parts: nothing to do when the send fails.
-        team.send(
-            helper,
-            Box::new(move || {
-                loop {
-                    let p = next.fetch_add(1, Ordering::Relaxed);
-                    if p >= parts {
-                        break;
-                    }
-                    let (first, count) = span(p);
-                    let mut buffer = vec![0.0f32; width * count];
-                    Arch::new().dispatch(Block {
-                        kernel: &kernel,
-                        xt: &xt,
-                        width,
-                        stride,
-                        first,
-                        count,
-                        out: &mut buffer,
-                        out_rows: count,
-                        out_first: 0,
-                    });
-                    if sender.send((p, buffer)).is_err() {
-                        break;
-                    }
-                }
-            }),
-        );
-    }
-    drop(sender);
-    let mut done = vec![false; parts];
-    let started = Instant::now();
-    let mut mine = 0u32;
-    loop {
-        let p = next.fetch_add(1, Ordering::Relaxed);
-        if p >= parts {
-            break;
-        }
-        let (first, count) = span(p);
-        compute_rows(kernel, xt, width, stride, first, count, out);
-        done[p] = true;
-        mine += 1;
-    }
-    // The helpers' parts: every part has been claimed by now. Wait for them about as long as
-    // two parts take here, then compute what is missing here too: a helper can lose its core
-    // to other work in the middle of a part (in a benchmark alternating with burn's
-    // two-thread dense product, waiting for it made split products up to 2x slower than one
-    // thread), and an answer that comes late for a part done here is ignored. Either way
-    // the sums are the same bits.
-    let patience = started.elapsed() / mine.max(1) * 2;
-    let deadline = Instant::now() + patience.max(Duration::from_micros(20));
-    // Each helper answers once for each part it claimed, so a count of what is missing is
-    // exact until the deadline.
-    let mut missing = parts - mine as usize;
-    while missing > 0 {
-        match receiver.try_recv() {
-            Ok((p, buffer)) => {
-                let (first, count) = span(p);
-                for (example, sums) in buffer.chunks(count).enumerate() {
-                    let at = example * rows + first;
-                    out[at..at + count].copy_from_slice(sums);
-                }
-                done[p] = true;
-                missing -= 1;
+    let away = {
+        let (kernel, xt, epilogue) = (kernel.clone(), Arc::clone(xt), epilogue.clone());
+        Arc::new(move |p: usize| {
+            let (first, count) = span(p);
+            let mut buffer = vec![0.0f32; width * count];
+            Arch::new().dispatch(Block {
+                kernel: &kernel,
+                xt: &xt,
+                width,
+                stride,
+                first,
+                count,
+                out: &mut buffer,
+                out_rows: count,
+                out_first: 0,
+            });
+            epilogue.apply(&mut buffer, count, 0, first, count);
+            buffer
+        })
+    };
+    // `here` and `land` both write `out`; they never run at the same time.
+    let out = std::cell::RefCell::new(out);
+    team.share(
+        parts,
+        away,
+        |p| {
+            let (first, count) = span(p);
+            let out = &mut **out.borrow_mut();
+            compute_rows(kernel, xt, width, stride, first, count, out);
+            epilogue.apply(out, rows, first, first, count);
+        },
+        |p, buffer: Vec<f32>| {
+            let (first, count) = span(p);
+            let out = &mut **out.borrow_mut();
+            for (example, sums) in buffer.chunks(count).enumerate() {
+                let at = example * rows + first;
+                out[at..at + count].copy_from_slice(sums);
             }
-            Err(TryRecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
-            // Too late, or every helper's sender is gone (a failed part).
-            Err(_) => break,
-        }
-    }
-    for p in (0..parts).filter(|p| !done[*p]) {
-        let (first, count) = span(p);
-        compute_rows(kernel, xt, width, stride, first, count, out);
-    }
+        },
+    );
 }
 
 /// Rows `first..first + count` of a block, computed on this thread straight into `out`
@@ -534,17 +496,29 @@ mod tests {
         (CsrMatrix::from_dense(&dense, rows, cols).unwrap(), x)
     }
 
-    /// The block computed whole on this thread, and split over `team`.
+    /// The block computed whole on this thread (then `epilogue` over it), and split over
+    /// `team` with the epilogue applied to each part.
     fn whole_and_split(team: &Team, rows: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
         let cols = 200;
+        let bias = (0..rows).map(|r| r as f32 * 0.01 - 1.0).collect();
+        let epilogue = Epilogue::bias(bias).with_activation(crate::Activation::Gelu);
         let (matrix, x) = operands(rows, cols, width);
         let stride = width.next_multiple_of(Arch::new().dispatch(Lanes));
         let mut xt = Vec::new();
         transpose_into(&x, cols, stride, &mut xt);
         let mut whole = vec![f32::NAN; width * rows];
         Arch::new().dispatch(Block::whole(&matrix, &xt, width, stride, &mut whole));
+        epilogue.apply(&mut whole, rows, 0, 0, rows);
         let mut split = vec![f32::NAN; width * rows];
-        split_block(team, &matrix, &Arc::new(xt), width, stride, &mut split);
+        split_block(
+            team,
+            &matrix,
+            &Arc::new(xt),
+            width,
+            stride,
+            &epilogue,
+            &mut split,
+        );
         (whole, split)
     }
 
@@ -568,9 +542,9 @@ mod tests {
     fn parts_whose_helper_is_gone_or_drops_them_are_computed_by_the_caller() {
         // A helper whose thread has ended (its channel is closed), and one that drops every
         // part unrun (the part's answer never comes).
-        let (gone, closed) = mpsc::channel::<team::Job>();
+        let (gone, closed) = std::sync::mpsc::channel::<team::Job>();
         drop(closed);
-        let (dropping, parts) = mpsc::channel::<team::Job>();
+        let (dropping, parts) = std::sync::mpsc::channel::<team::Job>();
         std::thread::spawn(move || {
             for part in parts {
                 drop(part)

@@ -14,8 +14,9 @@
 //! transposed input is an `Arc<Vec<f32>>`), so parts are ordinary `'static` jobs on plain
 //! channels and the crate stays free of `unsafe`.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a helper polls for its next part before it blocks: longer than the gaps between
@@ -72,6 +73,76 @@ impl Team {
     /// claims are simply left to the caller.
     pub(crate) fn send(&self, index: usize, job: Job) -> bool {
         self.helpers[index].send(job).is_ok()
+    }
+
+    /// Runs parts `0..parts`, each once, on this thread and the helpers. Parts are claimed in
+    /// turn from a shared counter, so a helper that starts late (on a machine busy with
+    /// other work) leaves its share to this thread instead of making it wait. This thread
+    /// runs its claims with `here`; a helper runs `away`, and its result goes to `land`, on
+    /// this thread. When every part is claimed, this thread waits for the helpers' answers
+    /// about as long as two of its own parts took (at least 20 µs), then runs whatever is
+    /// still missing with `here` and ignores a late answer: a helper can lose its core to
+    /// other work in the middle of a part (in a benchmark alternating with burn's two-thread
+    /// dense product, waiting for it made split products up to 2x slower than one thread).
+    /// `here` and `away` must compute the same values, so the result never depends on who
+    /// ran what.
+    pub(crate) fn share<T: Send + 'static>(
+        &self,
+        parts: usize,
+        away: Arc<dyn Fn(usize) -> T + Send + Sync>,
+        mut here: impl FnMut(usize),
+        mut land: impl FnMut(usize, T),
+    ) {
+        let next = Arc::new(AtomicUsize::new(0));
+        let (sender, receiver) = mpsc::channel::<(usize, T)>();
+        for helper in 0..self.helpers() {
+            let (away, next, sender) = (Arc::clone(&away), Arc::clone(&next), sender.clone());
+            // A helper that is gone takes no parts: nothing to do when the send fails.
+            self.send(
+                helper,
+                Box::new(move || {
+                    loop {
+                        let p = next.fetch_add(1, Ordering::Relaxed);
+                        if p >= parts || sender.send((p, away(p))).is_err() {
+                            break;
+                        }
+                    }
+                }),
+            );
+        }
+        drop(sender);
+        let mut done = vec![false; parts];
+        let started = Instant::now();
+        let mut mine = 0u32;
+        loop {
+            let p = next.fetch_add(1, Ordering::Relaxed);
+            if p >= parts {
+                break;
+            }
+            here(p);
+            done[p] = true;
+            mine += 1;
+        }
+        let patience = started.elapsed() / mine.max(1) * 2;
+        let deadline = Instant::now() + patience.max(Duration::from_micros(20));
+        // Each helper answers once for each part it claimed, so a count of what is missing is
+        // exact until the deadline.
+        let mut missing = parts - mine as usize;
+        while missing > 0 {
+            match receiver.try_recv() {
+                Ok((p, result)) => {
+                    land(p, result);
+                    done[p] = true;
+                    missing -= 1;
+                }
+                Err(TryRecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
+                // Too late, or every helper's sender is gone (a failed part).
+                Err(_) => break,
+            }
+        }
+        for p in (0..parts).filter(|p| !done[*p]) {
+            here(p);
+        }
     }
 }
 

@@ -278,3 +278,35 @@ fn the_format_follows_the_mask() {
         "2:4"
     );
 }
+
+/// A product finished by an epilogue equals the product, then the bias, then the GELU, bit
+/// for bit, at batch 1, on a block computed whole and on blocks split over the helpers; a
+/// bias of the wrong length is an error naming it.
+#[test]
+fn an_epilogue_equals_bias_and_gelu_after_the_product() {
+    use ember_kernels::{Activation, Epilogue};
+    for (rows, cols) in [(7, 5), (1152, 384), (384, 1536)] {
+        let w = unstructured(rows, cols, 3, 0.8);
+        let bias: Vec<f32> = (0..rows).map(|r| (r % 13) as f32 * 0.1 - 0.6).collect();
+        let format = SparseMatrix::from_dense(&w, rows, cols).unwrap();
+        {
+            for batch in [1, 3, 27, 70] {
+                let x = input(batch, cols, 11);
+                let mut want = format.matmul(&x, batch).unwrap();
+                for (i, v) in want.iter_mut().enumerate() {
+                    *v += bias[i % rows];
+                }
+                ember_kernels::gelu_in_place(&mut want);
+                let epilogue = Epilogue::bias(bias.clone()).with_activation(Activation::Gelu);
+                let got = format.matmul_with(&x, batch, &epilogue).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{rows}x{cols}, batch {batch}");
+            }
+            let short = Epilogue::bias(vec![0.0; rows - 1]);
+            let error = format
+                .matmul_with(&input(2, cols, 1), 2, &short)
+                .unwrap_err();
+            assert!(error.to_string().contains("the bias"), "{error}");
+        }
+    }
+}

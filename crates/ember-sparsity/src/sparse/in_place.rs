@@ -187,6 +187,9 @@ mod tests {
         let handed_back = masks.apply(half, |t| t.mul_scalar(10.0));
         assert_eq!(handed_back.dtype(), burn::tensor::DType::F16);
         let values = bits(handed_back.cast(burn::tensor::DType::F32));
-        assert_eq!(values, [10.0f32, 20.0, 30.0, 40.0, 50.0, 60.0].map(f32::to_bits));
+        assert_eq!(
+            values,
+            [10.0f32, 20.0, 30.0, 40.0, 50.0, 60.0].map(f32::to_bits)
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! A BERT sequence classifier on the sparse kernels: every linear layer (the encoder's
 //! query, key, value, attention output, intermediate and output projections, the pooler and
-//! the classifier) as a sparse matrix (N:M when its mask is, CSR otherwise), the rest
-//! (embeddings, layer norms, attention, exact GELU) in plain loops, computing what
+//! the classifier) as a sparse matrix (N:M when its mask is, CSR otherwise), with its bias
+//! (and the intermediate layer's exact GELU) applied by the product to each part where it
+//! was computed; attention through `ember_kernels::self_attention`, whose heads the helper
+//! threads share; embeddings and layer norms in plain loops. It computes what
 //! `ember_models::BertForSequenceClassification` computes in evaluation mode (post-LN
 //! encoder, `[CLS]` pooling with tanh).
 //!
@@ -10,36 +12,35 @@
 
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::Tensor;
-use ember_kernels::{NamedTensor, SparseMatrix};
+use ember_kernels::{Activation, Epilogue, NamedTensor, SparseMatrix};
 use ember_models::BertForSequenceClassification;
 
 use ember_train::TrainError;
 
-/// A linear layer: `[out, in]` sparse weights (N:M when the mask is, CSR otherwise) and a
-/// bias.
+/// A linear layer: `[out, in]` sparse weights (N:M when the mask is, CSR otherwise), and its
+/// bias (and activation) as the product's epilogue.
 #[derive(Debug, Clone)]
 struct SparseLinear {
     weight: SparseMatrix,
-    bias: Vec<f32>,
+    epilogue: Epilogue,
 }
 
 impl SparseLinear {
-    /// `x · Wᵀ + b` for `rows` rows of `x`.
+    /// `act(x · Wᵀ + b)` for `rows` rows of `x`.
     fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, TrainError> {
-        let mut y = self
-            .weight
-            .matmul(x, rows)
+        self.weight
+            .matmul_with(x, rows, &self.epilogue)
             .map_err(|e| TrainError::Invalid {
                 field: "input".into(),
                 value: format!("{} values", x.len()),
                 message: e.to_string(),
-            })?;
-        for row in y.chunks_mut(self.bias.len()) {
-            for (v, b) in row.iter_mut().zip(&self.bias) {
-                *v += b;
-            }
-        }
-        Ok(y)
+            })
+    }
+
+    /// This layer followed by the exact GELU.
+    fn with_gelu(mut self) -> Self {
+        self.epilogue = self.epilogue.with_activation(Activation::Gelu);
+        self
     }
 }
 
@@ -112,7 +113,7 @@ fn stacked(layers: &[&Linear], name: &str) -> Result<SparseLinear, TrainError> {
     Ok(SparseLinear {
         weight: crate::mlp::linear_weight(&weight, inputs, outputs)
             .map_err(|e| invalid(format!("{name}.weight: {e}")))?,
-        bias,
+        epilogue: Epilogue::bias(bias),
     })
 }
 
@@ -160,7 +161,7 @@ impl SparseBert {
                     &name("mha.{query,key,value}"),
                 )?,
                 output: linear(&layer.mha.output, &name("mha.output"))?,
-                inner: linear(&layer.pwff.linear_inner, &name("pwff.linear_inner"))?,
+                inner: linear(&layer.pwff.linear_inner, &name("pwff.linear_inner"))?.with_gelu(),
                 outer: linear(&layer.pwff.linear_outer, &name("pwff.linear_outer"))?,
                 norm_1: norm(&layer.norm_1),
                 norm_2: norm(&layer.norm_2),
@@ -224,8 +225,7 @@ impl SparseBert {
             let context = layer.output.forward(&attended, tokens)?;
             add(&mut x, &context);
             self.normalize(&mut x, &layer.norm_1);
-            let mut inner = layer.inner.forward(&x, tokens)?;
-            ember_kernels::gelu_in_place(&mut inner);
+            let inner = layer.inner.forward(&x, tokens)?;
             let outer = layer.outer.forward(&inner, tokens)?;
             add(&mut x, &outer);
             self.normalize(&mut x, &layer.norm_2);
@@ -239,40 +239,15 @@ impl SparseBert {
 
     /// Multi-head self-attention over `tokens` rows of `x`, before the output projection.
     fn attention(&self, layer: &Layer, x: &[f32], tokens: usize) -> Result<Vec<f32>, TrainError> {
-        let h = self.hidden;
-        let d = h / self.heads;
-        // Row `i` holds token `i`'s query, key and value, `h` values each.
+        // Row `i` holds token `i`'s query, key and value, `hidden` values each.
         let qkv = layer.qkv.forward(x, tokens)?;
-        let part = |i: usize, which: usize, head: usize| {
-            let start = i * 3 * h + which * h + head * d;
-            &qkv[start..start + d]
-        };
-        let inverse_scale = 1.0 / (d as f32).sqrt();
-        let mut out = vec![0.0f32; tokens * h];
-        let mut weights = vec![0.0f32; tokens];
-        for head in 0..self.heads {
-            let cols = head * d..(head + 1) * d;
-            for i in 0..tokens {
-                let qi = part(i, 0, head);
-                for (j, w) in weights.iter_mut().enumerate() {
-                    *w = dot(qi, part(j, 1, head)) * inverse_scale;
-                }
-                let max = weights.iter().fold(f32::NEG_INFINITY, |m, w| m.max(*w));
-                for w in &mut weights {
-                    *w -= max;
-                }
-                ember_kernels::exp_in_place(&mut weights);
-                let sum: f32 = weights.iter().sum();
-                let oi = &mut out[i * h + cols.start..i * h + cols.end];
-                for (j, w) in weights.iter().enumerate() {
-                    let (w, vj) = (w / sum, part(j, 2, head));
-                    for (o, vv) in oi.iter_mut().zip(vj) {
-                        *o += w * vv;
-                    }
-                }
+        ember_kernels::self_attention(qkv, tokens, self.hidden, self.heads).map_err(|e| {
+            TrainError::Invalid {
+                field: "attention".into(),
+                value: format!("{tokens} tokens"),
+                message: e.to_string(),
             }
-        }
-        Ok(out)
+        })
     }
 
     /// Layer norm of every row of `x` in place (biased variance, as burn's `LayerNorm`).
@@ -298,24 +273,6 @@ fn add(x: &mut [f32], y: &[f32]) {
 /// Partial sums kept apart: a float sum in one chain is a loop of dependent adds that the
 /// compiler may not reorder, so it neither vectorizes nor overlaps (four cycles per element).
 const SUM_LANES: usize = 8;
-
-/// `Σ a_k · b_k`, in [`SUM_LANES`] independent sums.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sums = [0.0f32; SUM_LANES];
-    let (mut a_chunks, mut b_chunks) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
-    for (x, y) in (&mut a_chunks).zip(&mut b_chunks) {
-        for l in 0..SUM_LANES {
-            sums[l] += x[l] * y[l];
-        }
-    }
-    let rest: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    sums.iter().sum::<f32>() + rest
-}
 
 /// `Σ f(v)` over `values`, in [`SUM_LANES`] independent sums.
 fn lanes_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
@@ -358,13 +315,6 @@ mod tests {
     fn the_sums_in_lanes_equal_the_sums() {
         for n in [0, 1, 7, 8, 9, 31, 384] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (*x as f64) * (*y as f64))
-                .sum();
-            assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "dot of {n}");
             let want: f64 = a.iter().map(|x| (*x as f64) * 2.0).sum();
             assert!(
                 (lanes_sum(&a, |v| 2.0 * v) as f64 - want).abs() < 1e-4,
