@@ -131,40 +131,154 @@ impl WithSimd for Head<'_> {
         } = self;
         let row = 3 * hidden;
         let (query, key, value) = (head * d, hidden + head * d, 2 * hidden + head * d);
-        // The head's keys as `[d, tokens]`: score `j` of a query is `Σ_k q[k] · kt[k][j]`.
-        let mut kt = vec![0.0f32; d * tokens];
+        // The head's keys as `[d, padded]`, the tokens padded with zero keys to whole vectors:
+        // score `j` of a query is `Σ_k q[k] · kt[k][j]`, a run of whole-vector multiply-adds.
+        let padded = tokens.next_multiple_of(LANES);
+        let mut kt = vec![0.0f32; d * padded];
         for j in 0..tokens {
             for (k, v) in qkv[j * row + key..j * row + key + d].iter().enumerate() {
-                kt[k * tokens + j] = *v;
+                kt[k * padded + j] = *v;
             }
         }
         let scale = 1.0 / (d as f32).sqrt();
-        let mut scores = vec![0.0f32; tokens];
+        let mut scores = vec![0.0f32; padded];
         for i in 0..tokens {
             let q = &qkv[i * row + query..i * row + query + d];
-            scores.fill(0.0);
-            for (k, qk) in q.iter().enumerate() {
-                let qk = qk * scale;
-                for (s, kv) in scores.iter_mut().zip(&kt[k * tokens..(k + 1) * tokens]) {
-                    *s += qk * kv;
-                }
-            }
+            scores_into(q, scale, &kt, padded, &mut scores);
+            // The padding's scores: nothing after the exponential.
+            scores[tokens..].fill(f32::NEG_INFINITY);
             let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-            let mut sum = 0.0f32;
+            // The exponentials in a loop of their own: with the sum in it, the loop is a
+            // chain of dependent additions that the compiler may not reorder, and it ran
+            // scalar (half of attention's time).
             for s in scores.iter_mut() {
                 *s = exp(*s - max);
-                sum += *s;
             }
+            let sum = lanes_sum(&scores);
             let o = &mut out[i * stride..i * stride + d];
-            o.fill(0.0);
-            for (j, s) in scores.iter().enumerate() {
-                let w = s / sum;
-                for (o, v) in o.iter_mut().zip(&qkv[j * row + value..j * row + value + d]) {
-                    *o += w * v;
-                }
-            }
+            weighted_values(&scores[..tokens], sum, qkv, row, value, o);
         }
     }
+}
+
+/// `f32` values per vector register block: four AVX2 registers' worth of sums, which stay in
+/// registers across a whole loop instead of being loaded and stored at every step.
+const BLOCK: usize = 32;
+
+/// `f32` lanes the keys are padded to.
+const LANES: usize = 8;
+
+/// `scores[j] = Σ_k scale · q[k] · kt[k · padded + j]`, in blocks of [`BLOCK`] and then
+/// [`LANES`] scores held in registers over `k`.
+#[inline(always)]
+fn scores_into(q: &[f32], scale: f32, kt: &[f32], padded: usize, scores: &mut [f32]) {
+    let mut start = 0;
+    while padded - start >= BLOCK {
+        scores[start..start + BLOCK]
+            .copy_from_slice(&score_block::<BLOCK>(q, scale, kt, padded, start));
+        start += BLOCK;
+    }
+    while start < padded {
+        scores[start..start + LANES]
+            .copy_from_slice(&score_block::<LANES>(q, scale, kt, padded, start));
+        start += LANES;
+    }
+}
+
+/// Scores `start..start + W`: a fixed number of sums, so that they stay in registers.
+#[inline(always)]
+fn score_block<const W: usize>(
+    q: &[f32],
+    scale: f32,
+    kt: &[f32],
+    padded: usize,
+    start: usize,
+) -> [f32; W] {
+    let mut sums = [0.0f32; W];
+    for (k, qk) in q.iter().enumerate() {
+        let qk = qk * scale;
+        let keys = &kt[k * padded + start..k * padded + start + W];
+        for l in 0..W {
+            sums[l] += qk * keys[l];
+        }
+    }
+    sums
+}
+
+/// `o = Σ_j (weights[j] / sum) · v_j`, `v_j` being token `j`'s values of this head
+/// (`qkv[j · row + value..][..o.len()]`), in blocks of [`BLOCK`] or [`LANES`] values held in
+/// registers (one at a time for a head size that is not a multiple of [`LANES`]).
+#[inline(always)]
+fn weighted_values(
+    weights: &[f32],
+    sum: f32,
+    qkv: &[f32],
+    row: usize,
+    value: usize,
+    o: &mut [f32],
+) {
+    let d = o.len();
+    let mut start = 0;
+    while d - start >= BLOCK {
+        o[start..start + BLOCK].copy_from_slice(&value_block::<BLOCK>(
+            weights,
+            sum,
+            qkv,
+            row,
+            value + start,
+        ));
+        start += BLOCK;
+    }
+    while d - start >= LANES {
+        o[start..start + LANES].copy_from_slice(&value_block::<LANES>(
+            weights,
+            sum,
+            qkv,
+            row,
+            value + start,
+        ));
+        start += LANES;
+    }
+    while start < d {
+        o[start] = value_block::<1>(weights, sum, qkv, row, value + start)[0];
+        start += 1;
+    }
+}
+
+/// Values `at..at + W` of the weighted sum.
+#[inline(always)]
+fn value_block<const W: usize>(
+    weights: &[f32],
+    sum: f32,
+    qkv: &[f32],
+    row: usize,
+    at: usize,
+) -> [f32; W] {
+    let mut acc = [0.0f32; W];
+    for (j, w) in weights.iter().enumerate() {
+        let w = w / sum;
+        let v = &qkv[j * row + at..j * row + at + W];
+        for l in 0..W {
+            acc[l] += w * v[l];
+        }
+    }
+    acc
+}
+
+/// Partial sums kept apart, so that a sum vectorizes.
+const SUM_LANES: usize = 8;
+
+/// `Σ values`, in [`SUM_LANES`] independent sums.
+#[inline(always)]
+fn lanes_sum(values: &[f32]) -> f32 {
+    let mut sums = [0.0f32; SUM_LANES];
+    let mut chunks = values.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        for (sum, v) in sums.iter_mut().zip(chunk) {
+            *sum += v;
+        }
+    }
+    sums.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
 #[cfg(test)]
