@@ -39,6 +39,7 @@ mod matrix;
 mod n_m;
 mod product;
 mod team;
+mod transpose;
 
 pub use activation::{exp_in_place, gelu_in_place};
 pub use attention::self_attention;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::epilogue::Epilogue;
 use crate::error::{KernelError, check_len};
 use crate::team::Team;
+use crate::transpose::transpose_into;
 
 /// Vector accumulators per set at batch > 1; two sets take alternate stored weights, so eight
 /// fused multiply-adds are in flight instead of four (each has a latency of four cycles on
@@ -426,26 +427,6 @@ fn for_chunks(
     } else {
         for (c, out) in out.chunks_mut(chunk).enumerate() {
             run(c * chunk, out);
-        }
-    }
-}
-
-/// Columns transposed together: each column of `x` is a line of the transposed block, and a
-/// panel's 64 lines (8 KB) stay in L1 while every row writes into them. Column by column over
-/// a whole row, MiniLM's 1536 lines were evicted before the next row came back to them.
-const PANEL: usize = 64;
-
-/// `x` (`[rows, cols]`, rows ≤ `stride`) → `[cols, stride]` into `t` (resized), each column's
-/// entries past `rows` zero.
-fn transpose_into(x: &[f32], cols: usize, stride: usize, t: &mut Vec<f32>) {
-    t.clear();
-    t.resize(cols * stride, 0.0);
-    for start in (0..cols).step_by(PANEL) {
-        let end = (start + PANEL).min(cols);
-        for (r, row) in x.chunks(cols).enumerate() {
-            for (c, v) in row[start..end].iter().enumerate() {
-                t[(start + c) * stride + r] = *v;
-            }
         }
     }
 }
