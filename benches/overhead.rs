@@ -7,9 +7,10 @@
 //! - `plain`: `optim.step(..)` on the bare model;
 //! - `pruned`: [`Sparse::optimizer_step`] with a one-shot 90% global magnitude plan on
 //!   `re:layers\.\d+\.weight`, pruned at step 0; the measured steps come after it, so they are
-//!   the steady state: masked gradients and the mask write-back, no mask update;
+//!   the steady state: the mask write-back (and masked gradients under `OVERHEAD_ZEROED`), no
+//!   mask update;
 //! - `frozen`: the same three weights with their top-magnitude 90% frozen element by element
-//!   at step 0 (gradients masked, frozen values written back);
+//!   at step 0 (frozen values written back);
 //! - `frozen_tensor`: `layers.0` frozen whole, through burn's `require_grad = false` (no
 //!   gradient, no optimizer state: faster than plain).
 //!
@@ -20,6 +21,9 @@
 //! OVERHEAD_BACKENDS=flex,ndarray,tch cargo bench --bench overhead --features ndarray,tch
 //! OVERHEAD_SPARSITY=0 cargo bench --bench overhead              # bookkeeping alone
 //! ```
+//! The wrapped sides train as `ember run` does: Adam declared element-wise
+//! ([`Sparse::with_elementwise_optimizer`]), so no gradient is masked; `OVERHEAD_ZEROED=1`
+//! zeroes the gradients of pruned and frozen elements before Adam, the library's default.
 //! `OVERHEAD_SPARSITY=0` measures Ember's bookkeeping alone (the masks prune and freeze
 //! nothing). Criterion prints the plain and pruned step times; a table follows with each
 //! side's overhead, from the medians of `INTERLEAVED` steps taken in rotation (so that machine
@@ -60,6 +64,14 @@ fn sparsity() -> f64 {
         .unwrap_or(0.9)
 }
 
+/// Whether the wrapped sides declare Adam element-wise, as `ember run` does for every recipe
+/// (the gradients of pruned and frozen elements reach Adam unmasked and the write-back after
+/// the step restores them); `OVERHEAD_ZEROED=1` measures the library's default instead, the
+/// gradients zeroed before the optimizer.
+fn elementwise() -> bool {
+    std::env::var("OVERHEAD_ZEROED").map_or(true, |v| v.is_empty() || v == "0")
+}
+
 /// The plan of a wrapped side.
 fn plan(side: &str) -> SparsityPlan {
     let weights = || Selector::new([r"re:layers\.\d+\.weight"]);
@@ -98,7 +110,9 @@ impl Sides {
             wrapped: WRAPPED
                 .iter()
                 .map(|side| {
-                    let sparse = Sparse::new(model(), plan(side)).expect("a valid plan");
+                    let sparse = Sparse::new(model(), plan(side))
+                        .expect("a valid plan")
+                        .with_elementwise_optimizer(elementwise());
                     (Some(sparse), AdamConfig::new().init())
                 })
                 .collect(),

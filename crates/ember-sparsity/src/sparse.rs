@@ -107,6 +107,10 @@ pub struct Sparse<M> {
     /// Input-feature norms by parameter path, for scorers that weigh by activations (Wanda).
     #[module(skip)]
     inputs: Arc<BTreeMap<String, Vec<f32>>>,
+    /// Whether the caller vouched that the optimizer is element-wise; see
+    /// [`Sparse::with_elementwise_optimizer`].
+    #[module(skip)]
+    elementwise: bool,
 }
 
 impl<M: Module> Sparse<M> {
@@ -153,6 +157,7 @@ impl<M: Module> Sparse<M> {
             failure: Arc::new(Mutex::new(None)),
             factors: Arc::default(),
             inputs: Arc::default(),
+            elementwise: false,
         };
         Ok(sparse.freeze_whole_tensors().with_fresh_masks())
     }
@@ -371,6 +376,48 @@ impl<M: Module> Sparse<M> {
         self
     }
 
+    /// Declares whether the optimizer that steps this model is **element-wise**: it updates
+    /// each element from that element's gradient and state alone, as SGD (with momentum and
+    /// weight decay), Adam, AdamW, RMSProp, AdaGrad and Lion do, and LAMB, Adafactor, Muon and
+    /// L-BFGS do not. Off by default.
+    ///
+    /// With such an optimizer the gradient of a pruned or frozen element cannot change any
+    /// other weight, and the write-back after the step puts every pruned zero and frozen value
+    /// back, so the optimizer steps skip zeroing those gradients: one elementwise pass less per
+    /// masked tensor, and Adam's second moments of pruned elements are no longer held at exact
+    /// zeros (libtorch's square root takes a slow path on zeros; docs/performance.md). Every
+    /// weight comes out bit for bit as with zeroed gradients; only the optimizer's state of
+    /// pruned and frozen elements differs, and it is never used while they stay flagged.
+    ///
+    /// The gradients are still zeroed on steps where that would not hold: when the optimizer
+    /// clips gradients (a norm over the whole tensor would count the masked elements), or
+    /// while the plan has a modifier that gives elements back ([`Modifier::releases`]:
+    /// RigL, SET), whose returning elements must find the state that masked gradients leave.
+    ///
+    /// [`Modifier::releases`]: crate::Modifier::releases
+    pub fn with_elementwise_optimizer(mut self, elementwise: bool) -> Self {
+        self.elementwise = elementwise;
+        self
+    }
+
+    /// Whether a step with `optim` zeroes the gradients of pruned and frozen elements before
+    /// the optimizer sees them; see [`Sparse::with_elementwise_optimizer`].
+    pub fn zeroes_gradients(&self, optim: &ModuleOptimizer) -> bool {
+        !self.elementwise
+            || optim.has_gradient_clipping()
+            || self.plan.modifiers.iter().any(|m| m.releases())
+    }
+
+    /// The gradients the optimizer gets: masked unless [`Sparse::zeroes_gradients`] says
+    /// they need not be.
+    fn gradients_for(&self, optim: &ModuleOptimizer, grads: GradientsParams) -> GradientsParams {
+        if self.zeroes_gradients(optim) {
+            self.mask_gradients(grads)
+        } else {
+            grads
+        }
+    }
+
     /// Unwraps the model (its pruned weights stay zero).
     pub fn into_inner(self) -> M {
         self.model
@@ -380,7 +427,8 @@ impl<M: Module> Sparse<M> {
     ///
     /// 1. modifiers that accumulate fold this step's weights and gradients in (on the device);
     /// 2. if a modifier is due at this step, select and store new masks and freeze sets;
-    /// 3. zero the gradients of pruned and frozen elements;
+    /// 3. zero the gradients of pruned and frozen elements (unless the optimizer is
+    ///    element-wise and nothing needs them zeroed: [`Sparse::with_elementwise_optimizer`]);
     /// 4. let `optim` update the model;
     /// 5. zero the pruned weights and write back the frozen values (Adam moments and weight
     ///    decay can neither revive a pruned weight nor move a frozen one);
@@ -396,7 +444,7 @@ impl<M: Module> Sparse<M> {
     ) -> Result<Self, SparsityError> {
         let step = self.step.get();
         let mut sparse = self.observe(&grads).update_masks(step, Some(&grads))?;
-        let grads = sparse.mask_gradients(grads);
+        let grads = sparse.gradients_for(optim, grads);
         sparse.model = optim.step(lr, sparse.model, grads);
         Ok(sparse.apply_masks().advance())
     }
@@ -412,7 +460,7 @@ impl<M: Module> Sparse<M> {
         let step = self.step.get();
         let sparse = self.observe(&grads);
         let mut sparse = sparse.update_or_record(step, Some(&grads));
-        let grads = sparse.mask_gradients(grads);
+        let grads = sparse.gradients_for(optim, grads);
         sparse.model = optim.step(lr, sparse.model, grads);
         sparse.apply_masks().advance()
     }
@@ -433,11 +481,13 @@ impl<M: Module> Sparse<M> {
             None => self,
         };
         let mut sparse = sparse.update_or_record(step, first);
-        grads.grads = grads
-            .grads
-            .into_iter()
-            .map(|(g, device)| (sparse.mask_gradients(g), device))
-            .collect();
+        if sparse.zeroes_gradients(optim) {
+            grads.grads = grads
+                .grads
+                .into_iter()
+                .map(|(g, device)| (sparse.mask_gradients(g), device))
+                .collect();
+        }
         sparse.model = optim.step_multi(lr, sparse.model, grads);
         sparse.apply_masks().advance()
     }
@@ -478,3 +528,6 @@ mod core_tests;
 
 #[cfg(test)]
 mod method_tests;
+
+#[cfg(test)]
+mod gradient_tests;

@@ -233,7 +233,8 @@ fn run_model<T: Task>(
         }
         _ => model,
     };
-    let sparse = Sparse::new(model, plan)?;
+    let sparse =
+        Sparse::new(model, plan)?.with_elementwise_optimizer(recipe.optimizer.is_elementwise());
     let total = context.steps.at(recipe.epochs as f64);
     let rewinds: Vec<u64> = sparse
         .update_steps()

@@ -105,6 +105,11 @@ impl Modifier for Freezer {
         &self.name
     }
 
+    fn releases(&self) -> bool {
+        // Updates start from the current flags and only add to them.
+        false
+    }
+
     fn effect(&self) -> Effect {
         match self.rule {
             FreezeRule::All => Effect::FreezeWhole,

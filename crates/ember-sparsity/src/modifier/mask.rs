@@ -63,6 +63,11 @@ impl Modifier for MaskPruner {
         &self.name
     }
 
+    fn releases(&self) -> bool {
+        // Updates start from the current flags and only add to them.
+        false
+    }
+
     fn effect(&self) -> Effect {
         Effect::Prune
     }

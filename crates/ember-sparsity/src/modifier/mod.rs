@@ -33,7 +33,8 @@ use crate::{ParamInfo, Selector, SparsityError};
 /// What a modifier's flags mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// Flagged elements are pruned: zero, with zero gradient.
+    /// Flagged elements are pruned: zero after every step, their gradient zeroed before the
+    /// optimizer unless it need not be ([`Sparse::with_elementwise_optimizer`](crate::Sparse::with_elementwise_optimizer)).
     Prune,
     /// Flagged elements are frozen: they keep their value at the step they were flagged.
     Freeze,
@@ -102,6 +103,18 @@ pub trait Modifier: Send + Sync + std::fmt::Debug {
     /// Whether the modifier keeps a per-parameter accumulator updated at every step.
     fn accumulates(&self) -> bool {
         false
+    }
+
+    /// Whether an update may give back elements that were flagged before (RigL and SET
+    /// regrow pruned connections). The default, `true`, is the safe answer for a modifier
+    /// that does not say: a plan with such a modifier always has the gradients of flagged
+    /// elements zeroed before the optimizer (see
+    /// [`Sparse::with_elementwise_optimizer`](crate::Sparse::with_elementwise_optimizer)), so
+    /// an element that comes back finds the optimizer state that masked gradients leave, not
+    /// one built from gradients it never used. Modifiers whose flags only grow (every pruner
+    /// and freezer that starts from the current flags) return `false`.
+    fn releases(&self) -> bool {
+        true
     }
 
     /// Folds one step into the accumulator of one parameter, on the device (no host copy):

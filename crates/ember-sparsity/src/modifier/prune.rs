@@ -164,6 +164,11 @@ impl Modifier for Pruner {
         &self.name
     }
 
+    fn releases(&self) -> bool {
+        // Updates start from the current flags and only add to them.
+        false
+    }
+
     fn effect(&self) -> Effect {
         Effect::Prune
     }

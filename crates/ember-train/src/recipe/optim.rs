@@ -65,6 +65,18 @@ impl OptimizerSpec {
         }
     }
 
+    /// Whether the optimizer updates each element from that element's gradient and state
+    /// alone: true of every optimizer a recipe can name (Adam, AdamW and SGD, with momentum
+    /// and weight decay; none clips gradients), so pruned and frozen elements' gradients need
+    /// not be zeroed before it ([`ember_sparsity::Sparse::with_elementwise_optimizer`]). An
+    /// optimizer added here that mixes elements (LAMB's trust ratio, Adafactor's factored
+    /// moments, Muon) must answer `false`.
+    pub fn is_elementwise(&self) -> bool {
+        match self {
+            Self::Adam { .. } | Self::Adamw { .. } | Self::Sgd { .. } => true,
+        }
+    }
+
     /// Checks the ranges; returns the offending field and message.
     pub fn validate(&self) -> Result<(), (&'static str, String, &'static str)> {
         let (wd, momentum) = match self {
