@@ -386,8 +386,9 @@ impl<M: Module> Sparse<M> {
     /// back, so the optimizer steps skip zeroing those gradients: one elementwise pass less per
     /// masked tensor, and Adam's second moments of pruned elements are no longer held at exact
     /// zeros (libtorch's square root takes a slow path on zeros; docs/performance.md). Every
-    /// weight comes out bit for bit as with zeroed gradients; only the optimizer's state of
-    /// pruned and frozen elements differs, and it is never used while they stay flagged.
+    /// weight comes out equal to what zeroed gradients give (a pruned zero may be -0.0 instead
+    /// of +0.0 on backends that mask by multiplying); only the optimizer's state of pruned and
+    /// frozen elements differs, and it is never used while they stay flagged.
     ///
     /// The gradients are still zeroed on steps where that would not hold: when the optimizer
     /// clips gradients (a norm over the whole tensor would count the masked elements), or
@@ -481,13 +482,11 @@ impl<M: Module> Sparse<M> {
             None => self,
         };
         let mut sparse = sparse.update_or_record(step, first);
-        if sparse.zeroes_gradients(optim) {
-            grads.grads = grads
-                .grads
-                .into_iter()
-                .map(|(g, device)| (sparse.mask_gradients(g), device))
-                .collect();
-        }
+        grads.grads = grads
+            .grads
+            .into_iter()
+            .map(|(g, device)| (sparse.gradients_for(optim, g), device))
+            .collect();
         sparse.model = optim.step_multi(lr, sparse.model, grads);
         sparse.apply_masks().advance()
     }
