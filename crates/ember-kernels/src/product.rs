@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::epilogue::Epilogue;
 use crate::error::{KernelError, check_len};
 use crate::team::Team;
-use crate::transpose::transpose_into;
+use crate::transpose::Lines;
 
 /// Vector accumulators per set at batch > 1; two sets take alternate stored weights, so eight
 /// fused multiply-adds are in flight instead of four (each has a latency of four cycles on
@@ -131,18 +131,13 @@ pub(crate) fn matmul_into<K: RowKernel>(
         if Arc::get_mut(&mut xt).is_none() {
             xt = Arc::default();
         }
-        transpose_into(
-            &x[start..start + width * cols],
-            cols,
-            stride,
-            Arc::make_mut(&mut xt),
-        );
+        Arc::make_mut(&mut xt).transpose(&x[start..start + width * cols], cols, stride);
         let split = team.helpers() > 0
             && kernel.stored() >= TEAM_REUSE * cols
             && kernel.stored() * width >= TEAM_WORK
             && rows >= 2 * TILE;
         if !split {
-            Arch::new().dispatch(Block::whole(kernel, &xt, width, stride, &mut *out));
+            Arch::new().dispatch(Block::whole(kernel, xt.get(), width, stride, &mut *out));
             epilogue.apply(out, rows, 0, 0, rows);
             continue;
         }
@@ -163,7 +158,7 @@ const PARTS_PER_THREAD: usize = 4;
 fn split_block<K: RowKernel>(
     team: &Team,
     kernel: &K,
-    xt: &Arc<Vec<f32>>,
+    xt: &Arc<Lines>,
     width: usize,
     stride: usize,
     epilogue: &Epilogue,
@@ -182,7 +177,7 @@ fn split_block<K: RowKernel>(
             let mut buffer = vec![0.0f32; width * count];
             Arch::new().dispatch(Block {
                 kernel: &kernel,
-                xt: &xt,
+                xt: xt.get(),
                 width,
                 stride,
                 first,
@@ -203,7 +198,7 @@ fn split_block<K: RowKernel>(
         |p| {
             let (first, count) = span(p);
             let out = &mut **out.borrow_mut();
-            compute_rows(kernel, xt, width, stride, first, count, out);
+            compute_rows(kernel, xt.get(), width, stride, first, count, out);
             epilogue.apply(out, rows, first, first, count);
         },
         |p, buffer: Vec<f32>| {
@@ -244,7 +239,7 @@ fn compute_rows<K: RowKernel>(
 thread_local! {
     /// The calling thread's transposed input block, kept between products so that a product
     /// allocates nothing but its output (shared with the helpers' parts while it runs).
-    static TRANSPOSED: std::cell::Cell<Option<Arc<Vec<f32>>>> = const { std::cell::Cell::new(None) };
+    static TRANSPOSED: std::cell::Cell<Option<Arc<Lines>>> = const { std::cell::Cell::new(None) };
 }
 
 /// Batch 1: `out[i] = row first + i · x`. The loops live in a [`WithSimd`] operation rather
@@ -485,10 +480,10 @@ mod tests {
         let epilogue = Epilogue::bias(bias).with_activation(crate::Activation::Gelu);
         let (matrix, x) = operands(rows, cols, width);
         let stride = width.next_multiple_of(Arch::new().dispatch(Lanes));
-        let mut xt = Vec::new();
-        transpose_into(&x, cols, stride, &mut xt);
+        let mut xt = Lines::default();
+        xt.transpose(&x, cols, stride);
         let mut whole = vec![f32::NAN; width * rows];
-        Arch::new().dispatch(Block::whole(&matrix, &xt, width, stride, &mut whole));
+        Arch::new().dispatch(Block::whole(&matrix, xt.get(), width, stride, &mut whole));
         epilogue.apply(&mut whole, rows, 0, 0, rows);
         let mut split = vec![f32::NAN; width * rows];
         split_block(

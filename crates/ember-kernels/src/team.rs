@@ -11,7 +11,7 @@
 //! forward pass (attention, layer norms), and only then block.
 //!
 //! Everything a part needs is owned (the matrix's storage is shared through `Arc`s, the
-//! transposed input is an `Arc<Vec<f32>>`), so parts are ordinary `'static` jobs on plain
+//! transposed input is an `Arc` of its buffer), so parts are ordinary `'static` jobs on plain
 //! channels and the crate stays free of `unsafe`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,12 +14,44 @@ use pulp::{Arch, Simd, WithSimd};
 /// The side of a tile.
 const TILE: usize = 8;
 
-/// `x` (`[rows, cols]`, `rows ≤ stride`) → `[cols, stride]` into `t` (resized), each line's
-/// entries past `rows` zero.
-pub(crate) fn transpose_into(x: &[f32], cols: usize, stride: usize, t: &mut Vec<f32>) {
+/// Bytes in a cache line.
+const LINE: usize = 64;
+
+/// A transposed block in a buffer kept between products, starting on a cache line. Every
+/// stored weight reads its input's run of examples (128 bytes for 32 examples): from where
+/// `malloc` put the buffer, half of those runs straddled three lines instead of two, and
+/// products at batch 32 ran 15% slower.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Lines {
+    buffer: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Lines {
+    /// `x` (`[rows, cols]`, `rows ≤ stride`) → `[cols, stride]` into these lines, each line's
+    /// entries past `rows` zero.
+    pub(crate) fn transpose(&mut self, x: &[f32], cols: usize, stride: usize) {
+        let slack = LINE / std::mem::size_of::<f32>();
+        self.len = cols * stride;
+        self.buffer.resize(self.len + slack, 0.0);
+        self.start = self.buffer.as_ptr().align_offset(LINE).min(slack);
+        let (start, len) = (self.start, self.len);
+        transpose_into(x, cols, stride, &mut self.buffer[start..start + len]);
+    }
+
+    /// The transposed block.
+    pub(crate) fn get(&self) -> &[f32] {
+        &self.buffer[self.start..self.start + self.len]
+    }
+}
+
+/// `x` (`[rows, cols]`, `rows ≤ stride`) → `[cols, stride]` into `t` (of that length), each
+/// line's entries past `rows` zero.
+fn transpose_into(x: &[f32], cols: usize, stride: usize, t: &mut [f32]) {
     let rows = x.len().checked_div(cols).unwrap_or(0);
     debug_assert!(rows <= stride);
-    t.resize(cols * stride, 0.0);
+    debug_assert_eq!(t.len(), cols * stride);
     if rows < stride {
         for line in t.chunks_mut(stride) {
             line[rows..].fill(0.0);
@@ -177,7 +209,8 @@ mod tests {
     /// definition, padding zero.
     #[test]
     fn the_transposition_is_the_definition_with_zero_padding() {
-        let mut t = vec![7.0f32; 10_000];
+        let mut lines = Lines::default();
+        lines.buffer = vec![7.0f32; 10_000];
         for (rows, cols, stride) in [
             (32, 784, 32),
             (27, 384, 32),
@@ -187,8 +220,14 @@ mod tests {
             (17, 1, 24),
         ] {
             let x: Vec<f32> = (0..rows * cols).map(|i| i as f32 + 0.5).collect();
-            transpose_into(&x, cols, stride, &mut t);
+            lines.transpose(&x, cols, stride);
+            let t = lines.get();
             assert_eq!(t.len(), cols * stride);
+            assert_eq!(
+                t.as_ptr() as usize % LINE,
+                0,
+                "{rows}x{cols}: not on a cache line"
+            );
             for c in 0..cols {
                 for r in 0..stride {
                     let want = if r < rows { x[r * cols + c] } else { 0.0 };
@@ -205,7 +244,7 @@ mod tests {
                 t: &mut fallback,
             });
             assert_eq!(fallback, t, "{rows}x{cols}, fallback");
-            t.iter_mut().for_each(|v| *v = -3.0);
+            lines.buffer.iter_mut().for_each(|v| *v = -3.0);
         }
     }
 }
