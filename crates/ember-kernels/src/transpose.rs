@@ -209,8 +209,10 @@ mod tests {
     /// definition, padding zero.
     #[test]
     fn the_transposition_is_the_definition_with_zero_padding() {
-        let mut lines = Lines::default();
-        lines.buffer = vec![7.0f32; 10_000];
+        let mut lines = Lines {
+            buffer: vec![7.0f32; 10_000],
+            ..Lines::default()
+        };
         for (rows, cols, stride) in [
             (32, 784, 32),
             (27, 384, 32),
