@@ -132,6 +132,7 @@ impl Pair {
         let distill = Distillation {
             hardness: 1.0,
             temperature: 2.0,
+            hidden: 0.0,
         };
         let student = TaskModel::new(pretrained.clone().train()).with_teacher(teacher, distill);
         let masked = TaskModel::new(pretrained.clone().train());

@@ -60,6 +60,24 @@ fn gmpf_reports_exact_pruned_and_frozen_fractions() {
 }
 
 #[test]
+fn layer_wise_distillation_of_a_model_without_hidden_states_is_refused_before_training() {
+    let text = GMPF.replace(
+        "[lr]",
+        "[dense]\nepochs = 1\n[distill]\nhardness = 1.0\ntemperature = 2.0\nhidden = 1.0\n[lr]",
+    );
+    let recipe = ember::train::Recipe::from_toml(&text, "gmpf-hidden", &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let error = ember::train::run(&recipe, &common::options(dir.path()))
+        .expect_err("an MLP has no encoder layers to distil");
+    let message = error.to_string();
+    assert!(message.contains("distill.hidden"), "{message}");
+    assert!(
+        !dir.path().join("dense.bpk").exists(),
+        "the dense phase ran before the refusal"
+    );
+}
+
+#[test]
 fn distillation_keeps_the_exact_pruned_and_frozen_counts() {
     // The same rounds, after a dense epoch, with the dense model as the teacher.
     let text = GMPF.replace(

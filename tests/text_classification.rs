@@ -93,6 +93,7 @@ const PRUNE_AND_DISTILL: &str = r#"
 [distill]
 hardness = 0.5
 temperature = 2.0
+hidden = 1.0
 [[modifiers]]
 kind = "prune"
 params = ['PARAMS']

@@ -164,6 +164,21 @@ pub fn run_task<T: Task>(
                 .into(),
         });
     }
+    // Before the dense phase, so that a recipe this task cannot run costs no training.
+    if let Some(settings) = recipe
+        .distill
+        .filter(|d| d.hidden > 0.0 && !T::HIDDEN_STATES)
+    {
+        return Err(TrainError::Invalid {
+            field: "distill.hidden".into(),
+            value: settings.hidden.to_string(),
+            message: format!(
+                "model kind {:?} has no hidden states to distil (layer-wise distillation \
+                 needs an encoder, e.g. bert); set it to 0",
+                recipe.model.name()
+            ),
+        });
+    }
     if options.data_parallel == DataParallel::Ddp {
         trainer::parallel::check_ddp_slices(
             data.train_len,
@@ -226,8 +241,9 @@ fn run_model<T: Task>(
     )?;
     let model = match recipe.distill {
         // The teacher is the dense model as it stands now: fine-tuned, or loaded. At
-        // hardness 0 the loss is plain cross-entropy: no teacher, no wasted forward passes.
-        Some(settings) if settings.hardness > 0.0 => {
+        // hardness 0 without the layer-wise term the loss is plain cross-entropy: no teacher,
+        // no wasted forward passes.
+        Some(settings) if settings.hardness > 0.0 || settings.hidden > 0.0 => {
             let teacher = model.model.clone();
             model.with_teacher(teacher, settings)
         }

@@ -7,7 +7,7 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
     Linear, LinearConfig,
 };
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::BertConfig;
 
@@ -203,6 +203,45 @@ impl Bert {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
     ) -> Tensor<3> {
+        let (embedded, padding) = self.embed(input_ids, token_type_ids, attention_mask);
+        self.encoder
+            .forward(TransformerEncoderInput::new(embedded).mask_pad(padding))
+    }
+
+    /// The output of every encoder layer, first to last (`transformers`' `hidden_states`
+    /// without the embeddings): the last is [`Bert::forward`]'s. For layer-wise distillation.
+    ///
+    /// # Shapes
+    ///
+    /// - every input: `[batch, seq]`
+    /// - output: `num_hidden_layers` tensors `[batch, seq, hidden_size]`
+    ///
+    /// # Panics
+    ///
+    /// As [`Bert::forward`].
+    pub fn forward_layers(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Vec<Tensor<3>> {
+        let (mut x, padding) = self.embed(input_ids, token_type_ids, attention_mask);
+        let mut states = Vec::with_capacity(self.encoder.layers.len());
+        for layer in &self.encoder.layers {
+            x = layer.forward(x, Some(padding.clone()), None);
+            states.push(x.clone());
+        }
+        states
+    }
+
+    /// The embedded batch and its padding mask (true at padding), checked as
+    /// [`Bert::forward`] documents.
+    fn embed(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> (Tensor<3>, Tensor<2, Bool>) {
         let [batch, seq] = input_ids.dims();
         assert_eq!(
             token_type_ids.dims(),
@@ -226,9 +265,7 @@ impl Bert {
         let embedded = self
             .embeddings
             .forward(input_ids, token_type_ids, positions);
-        let padding = attention_mask.equal_elem(0);
-        self.encoder
-            .forward(TransformerEncoderInput::new(embedded).mask_pad(padding))
+        (embedded, attention_mask.equal_elem(0))
     }
 
     /// BERT's pooled output: `tanh(pooler(hidden[:, 0]))`, the first token's state through
@@ -260,6 +297,31 @@ impl BertForSequenceClassification {
         let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask);
         let pooled = self.bert.pool(hidden);
         self.classifier.forward(self.dropout.forward(pooled))
+    }
+
+    /// [`BertForSequenceClassification::logits`] together with every encoder layer's output
+    /// ([`Bert::forward_layers`]), from one forward pass.
+    ///
+    /// # Shapes
+    ///
+    /// - every input: `[batch, seq]`
+    /// - output: `[batch, num_labels]`, and `num_hidden_layers` tensors `[batch, seq,
+    ///   hidden_size]`
+    pub fn logits_and_states(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> (Tensor<2>, Vec<Tensor<3>>) {
+        let states = self
+            .bert
+            .forward_layers(input_ids, token_type_ids, attention_mask);
+        let last = states.last().expect("BERT has at least one layer").clone();
+        let pooled = self.bert.pool(last);
+        (
+            self.classifier.forward(self.dropout.forward(pooled)),
+            states,
+        )
     }
 }
 

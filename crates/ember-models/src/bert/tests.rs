@@ -385,3 +385,21 @@ fn dropout_sits_where_bert_draws_it() {
         assert_eq!(layer.pwff.dropout.prob, 0.0, "after the activation");
     }
 }
+
+#[test]
+fn the_layers_states_end_in_the_forward_output_and_feed_the_same_logits() {
+    let device = Device::flex();
+    let model = tiny().init_classifier(3, &device);
+    let (ids, types, mask) = batch(&device);
+    let states = model
+        .bert
+        .forward_layers(ids.clone(), types.clone(), mask.clone());
+    assert_eq!(states.len(), 2, "one state per encoder layer");
+    let last = model.bert.forward(ids.clone(), types.clone(), mask.clone());
+    assert_eq!(bits(states[1].clone()), bits(last));
+    // The first layer's output is not the last's: the list is per layer, not repeated.
+    assert_ne!(bits(states[0].clone()), bits(states[1].clone()));
+    let (logits, with_states) = model.logits_and_states(ids.clone(), types.clone(), mask.clone());
+    assert_eq!(bits(logits), bits(model.logits(ids, types, mask)));
+    assert_eq!(bits(with_states[0].clone()), bits(states[0].clone()));
+}

@@ -1,4 +1,7 @@
-//! Knowledge distillation from a dense teacher (Hinton et al. 2015), as GMP* uses it.
+//! Knowledge distillation from a dense teacher: the logits (Hinton et al. 2015), as GMP*
+//! uses it, and optionally every encoder layer's hidden states (TinyBERT, Jiao et al. 2020;
+//! Prune Once for All, Zafrir et al. 2021), which keeps a pruned student's representations
+//! close to the dense model's layer by layer instead of only at the output.
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::{log_softmax, softmax};
@@ -15,6 +18,15 @@ pub struct Distillation {
     /// `T`: both sets of logits are divided by it before the softmax; larger values expose
     /// more of the teacher's ranking of the wrong classes.
     pub temperature: f64,
+    /// `β`, the weight of the layer-wise term `β · mean_l MSE(student_l, teacher_l)` over
+    /// the encoder layers' hidden states ([`hidden_state_loss`]). 0 (the default) distils
+    /// the logits alone; a model kind without hidden states refuses a positive value.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 impl Distillation {
@@ -28,6 +40,9 @@ impl Distillation {
                 "distill.temperature",
                 "must be a positive number".to_string(),
             ));
+        }
+        if !(self.hidden.is_finite() && self.hidden >= 0.0) {
+            return Err(("distill.hidden", "must be a finite number ≥ 0".to_string()));
         }
         Ok(())
     }
@@ -50,6 +65,7 @@ pub fn distillation_loss(
     let Distillation {
         hardness,
         temperature,
+        ..
     } = settings;
     let [batch, _] = student.dims();
     let teacher = teacher.detach();
@@ -67,6 +83,43 @@ pub fn distillation_loss(
         .init(&student.device())
         .forward(student, targets);
     hard.mul_scalar(1.0 - hardness) + soft
+}
+
+/// The mean over layers of the mean squared difference between the student's and the
+/// teacher's hidden states: `mean_l mean((student_l - teacher_l)²)`. The teacher's states are
+/// treated as constants. Positions a task zeroes in both (padding) add zero error.
+///
+/// # Shapes
+///
+/// - `student`, `teacher`: one `[batch, seq, hidden]` tensor per layer, as many of each
+///
+/// # Panics
+///
+/// If the two lists are empty or differ in length, or a pair differs in shape: a task that
+/// offers hidden states returns the same layers for both models.
+pub fn hidden_state_loss(student: Vec<Tensor<3>>, teacher: Vec<Tensor<3>>) -> Tensor<1> {
+    assert!(
+        !student.is_empty() && student.len() == teacher.len(),
+        "hidden-state distillation needs the same, non-empty list of layers from both models \
+         ({} and {})",
+        student.len(),
+        teacher.len()
+    );
+    let layers = student.len();
+    student
+        .into_iter()
+        .zip(teacher)
+        .map(|(s, t)| {
+            assert_eq!(
+                s.dims(),
+                t.dims(),
+                "a student and a teacher layer differ in shape"
+            );
+            (s - t.detach()).square().mean()
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        .div_scalar(layers as f64)
 }
 
 #[cfg(test)]
@@ -110,6 +163,7 @@ mod tests {
             let settings = Distillation {
                 hardness: h,
                 temperature: temp,
+                hidden: 0.0,
             };
             let got = scalar(distillation_loss(
                 logits(as_f32(s)),
@@ -129,6 +183,7 @@ mod tests {
         let settings = Distillation {
             hardness: 1.0,
             temperature: 3.0,
+            hidden: 0.0,
         };
         let loss = scalar(distillation_loss(s.clone(), s, targets, settings));
         assert!(loss.abs() < 1e-6, "{loss}");
@@ -139,12 +194,40 @@ mod tests {
         let bad = Distillation {
             hardness: 1.5,
             temperature: 2.0,
+            hidden: 0.0,
         };
         assert_eq!(bad.validate().unwrap_err().0, "distill.hardness");
         let bad = Distillation {
             hardness: 1.0,
             temperature: 0.0,
+            hidden: 0.0,
         };
         assert_eq!(bad.validate().unwrap_err().0, "distill.temperature");
+        for hidden in [-0.5, f64::NAN, f64::INFINITY] {
+            let bad = Distillation {
+                hardness: 1.0,
+                temperature: 2.0,
+                hidden,
+            };
+            assert_eq!(bad.validate().unwrap_err().0, "distill.hidden");
+        }
+    }
+
+    #[test]
+    fn hidden_state_loss_is_the_mean_over_layers_of_the_mean_squared_error() {
+        let device = Device::flex();
+        let layer =
+            |values: [[[f32; 2]; 2]; 1]| Tensor::<3>::from_data(TensorData::from(values), &device);
+        // Layer 1: errors 1, -2, 0, 3 → MSE 14/4 = 3.5; layer 2: all 0.5 → 0.25.
+        let student = vec![
+            layer([[[1.0, -2.0], [0.0, 3.0]]]),
+            layer([[[0.5, 0.5], [0.5, 0.5]]]),
+        ];
+        let teacher = vec![layer([[[0.0; 2]; 2]]), layer([[[0.0; 2]; 2]])];
+        let loss = scalar(hidden_state_loss(student.clone(), teacher));
+        assert!((loss - (3.5 + 0.25) / 2.0).abs() < 1e-6, "{loss}");
+        // No error against itself.
+        let loss = scalar(hidden_state_loss(student.clone(), student));
+        assert_eq!(loss, 0.0);
     }
 }

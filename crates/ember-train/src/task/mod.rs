@@ -16,7 +16,7 @@ mod model;
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Int, Tensor};
 
-pub use distill::{Distillation, distillation_loss};
+pub use distill::{Distillation, distillation_loss, hidden_state_loss};
 pub use image::ImageClassification;
 pub use metric::Metric;
 pub use model::TaskModel;
@@ -49,6 +49,18 @@ pub trait Task: Send + Sync + 'static {
     /// returns `batch` unchanged: the same logits, computed the slow way.
     fn without_autodiff(batch: &Self::Batch) -> Self::Batch {
         batch.clone()
+    }
+
+    /// Whether [`Task::logits_and_states`] returns hidden states, so that a recipe may
+    /// distil them (`distill.hidden > 0`); a run refuses that recipe before training when it
+    /// is false.
+    const HIDDEN_STATES: bool = false;
+
+    /// [`Task::logits`] together with the output of every encoder layer, `[batch, seq,
+    /// hidden]` each with padding positions zeroed, for layer-wise distillation. The default
+    /// (a task without hidden states, [`Task::HIDDEN_STATES`] false) returns no layers.
+    fn logits_and_states(model: &Self::Model, batch: &Self::Batch) -> (Tensor<2>, Vec<Tensor<3>>) {
+        (Self::logits(model, batch), Vec::new())
     }
 
     /// The metrics the run reports on the test split, by name (`report.json`'s `metrics`):

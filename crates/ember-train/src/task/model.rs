@@ -7,7 +7,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
-use super::{Distillation, Task, distillation_loss};
+use super::{Distillation, Task, distillation_loss, hidden_state_loss};
 
 /// `T::Model` as burn-train trains it: a training step with its loss, and an inference step.
 ///
@@ -47,17 +47,32 @@ impl<T: Task> TaskModel<T> {
 
     /// Logits, loss and targets of a batch; `distill` chooses the training loss.
     fn classify(&self, batch: &T::Batch, distill: bool) -> ClassificationOutput {
-        let output = T::logits(&self.model, batch);
         let targets = T::targets(batch);
-        let loss = match (&self.teacher, distill) {
+        let (output, loss) = match (&self.teacher, distill) {
+            (Some((teacher, settings)), true) if settings.hidden > 0.0 => {
+                let (output, states) = T::logits_and_states(&self.model, batch);
+                let (teacher_logits, teacher_states) =
+                    T::logits_and_states(teacher, &T::without_autodiff(batch));
+                let soft =
+                    distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings);
+                let layers = hidden_state_loss(states, teacher_states).mul_scalar(settings.hidden);
+                (output, soft + layers)
+            }
             (Some((teacher, settings)), true) => {
+                let output = T::logits(&self.model, batch);
                 // Off autodiff, like the teacher: its logits are a constant of the loss.
                 let teacher_logits = T::logits(teacher, &T::without_autodiff(batch));
-                distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings)
+                let loss =
+                    distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings);
+                (output, loss)
             }
-            _ => CrossEntropyLossConfig::new()
-                .init(&output.device())
-                .forward(output.clone(), targets.clone()),
+            _ => {
+                let output = T::logits(&self.model, batch);
+                let loss = CrossEntropyLossConfig::new()
+                    .init(&output.device())
+                    .forward(output.clone(), targets.clone());
+                (output, loss)
+            }
         };
         ClassificationOutput {
             loss,
@@ -222,6 +237,7 @@ mod tests {
         let settings = Distillation {
             hardness: 1.0,
             temperature: 2.0,
+            hidden: 0.0,
         };
         let model: TaskModel<Probe> = TaskModel::new(student).with_teacher(teacher, settings);
         let batch = ember_data::ImageBatch {
@@ -247,6 +263,7 @@ mod tests {
         let settings = Distillation {
             hardness: 1.0,
             temperature: 2.0,
+            hidden: 0.0,
         };
         let wrapped: Wrapped = TaskModel::new(mlp.clone()).with_teacher(teacher, settings);
         let paths: Vec<(String, Vec<usize>)> = collect_params(&wrapped)

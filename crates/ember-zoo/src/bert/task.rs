@@ -22,6 +22,24 @@ impl Task for TextClassification {
         )
     }
 
+    const HIDDEN_STATES: bool = true;
+
+    /// The logits and every encoder layer's output, padding rows zeroed so that they add no
+    /// error to a layer-wise distillation loss.
+    fn logits_and_states(
+        model: &BertForSequenceClassification,
+        batch: &TextBatch,
+    ) -> (Tensor<2>, Vec<Tensor<3>>) {
+        let (logits, states) = model.logits_and_states(
+            batch.input_ids.clone(),
+            batch.token_type_ids.clone(),
+            batch.attention_mask.clone(),
+        );
+        let tokens: Tensor<3> = batch.attention_mask.clone().float().unsqueeze_dim(2);
+        let states = states.into_iter().map(|s| s * tokens.clone()).collect();
+        (logits, states)
+    }
+
     fn targets(batch: &TextBatch) -> Tensor<1, Int> {
         batch.targets.clone()
     }
@@ -66,6 +84,35 @@ mod tests {
             targets: Tensor::from_data(TensorData::from([0i64, 1]), &device),
         };
         let plain = TextClassification::without_autodiff(&batch);
+        // Layer-wise states: one per layer, the same logits, padding rows zero.
+        let (logits, states) = TextClassification::logits_and_states(&student.valid(), &plain);
+        assert_eq!(states.len(), 2);
+        logits.into_data().assert_approx_eq::<f32>(
+            &TextClassification::logits(&student.valid(), &plain).into_data(),
+            burn::tensor::Tolerance::rel_abs(1e-6, 1e-7),
+        );
+        for state in &states {
+            assert_eq!(state.dims(), [2, 5, 8]);
+            let padding: Vec<f32> = state
+                .clone()
+                .narrow(0, 0, 1)
+                .narrow(1, 4, 1)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(
+                padding.iter().all(|v| *v == 0.0),
+                "padding row not zeroed: {padding:?}"
+            );
+            let token: Vec<f32> = state
+                .clone()
+                .narrow(0, 0, 1)
+                .narrow(1, 3, 1)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(token.iter().any(|v| *v != 0.0));
+        }
         assert!(!plain.input_ids.is_autodiff() && !plain.targets.is_autodiff());
         // A distillation teacher: the model taken off autodiff.
         let teacher = student.valid();
@@ -81,6 +128,65 @@ mod tests {
         off.into_data().assert_approx_eq::<f32>(
             &through.into_data(),
             burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+        );
+    }
+
+    /// With `distill.hidden = β` the training loss is the logits' distillation loss plus β
+    /// times the layer-wise error between the student's and the teacher's masked states.
+    #[test]
+    fn the_layer_wise_term_adds_beta_times_the_hidden_state_error() {
+        use burn::train::TrainStep;
+        use ember_train::task::{Distillation, TaskModel, hidden_state_loss};
+
+        let mut json = json!({
+            "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
+            "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+            "initializer_range": 0.5
+        });
+        // No dropout, so that the student's training forward is the one recomputed here.
+        json["hidden_dropout_prob"] = json!(0.0);
+        json["attention_probs_dropout_prob"] = json!(0.0);
+        let config: BertConfig = serde_json::from_value(json).expect("the config parses");
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let student = config.init_classifier(2, &device);
+        let teacher = config.init_classifier(2, &device);
+        let ints =
+            |values: [[i64; 5]; 2]| Tensor::<2, Int>::from_data(TensorData::from(values), &device);
+        let batch = TextBatch {
+            input_ids: ints([[2, 5, 7, 9, 0], [3, 1, 4, 1, 5]]),
+            token_type_ids: ints([[0, 0, 1, 1, 0], [0, 0, 0, 1, 1]]),
+            attention_mask: ints([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]),
+            targets: Tensor::from_data(TensorData::from([0i64, 1]), &device),
+        };
+        let loss = |hidden: f64| {
+            let settings = Distillation {
+                hardness: 1.0,
+                temperature: 2.0,
+                hidden,
+            };
+            let model: TaskModel<TextClassification> =
+                TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
+            let output = TrainStep::step(&model, batch.clone());
+            assert!(!output.grads.is_empty(), "the student gets gradients");
+            f64::from(output.item.loss.into_data().iter::<f32>().next().unwrap())
+        };
+        let plain = TextClassification::without_autodiff(&batch);
+        let (_, s) = TextClassification::logits_and_states(&student.valid(), &plain);
+        let (_, t) = TextClassification::logits_and_states(&teacher.valid(), &plain);
+        let error = f64::from(
+            hidden_state_loss(s, t)
+                .into_data()
+                .iter::<f32>()
+                .next()
+                .unwrap(),
+        );
+        assert!(error > 0.0, "two initialisations differ");
+        let (without, with) = (loss(0.0), loss(2.5));
+        assert!(
+            (with - without - 2.5 * error).abs() < 1e-4 * (1.0 + with.abs()),
+            "{with} - {without} != 2.5 x {error}"
         );
     }
 }
