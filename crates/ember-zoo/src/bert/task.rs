@@ -63,26 +63,40 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_teacher_computes_its_logits_off_autodiff() {
-        let config: BertConfig = serde_json::from_value(json!({
+    /// A two-layer BERT config; `dropout` false sets both dropout rates to 0.
+    fn tiny_config(dropout: bool) -> BertConfig {
+        let mut json = json!({
             "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
             "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
             "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
             "initializer_range": 0.5
-        }))
-        .expect("the tiny config parses");
-        let device = Device::flex().autodiff();
-        device.seed(3);
-        let student = config.init_classifier(2, &device);
+        });
+        if !dropout {
+            json["hidden_dropout_prob"] = json!(0.0);
+            json["attention_probs_dropout_prob"] = json!(0.0);
+        }
+        serde_json::from_value(json).expect("the tiny config parses")
+    }
+
+    /// Two sentences of five tokens, the first padded at its end.
+    fn tiny_batch(device: &Device) -> TextBatch {
         let ints =
-            |values: [[i64; 5]; 2]| Tensor::<2, Int>::from_data(TensorData::from(values), &device);
-        let batch = TextBatch {
+            |values: [[i64; 5]; 2]| Tensor::<2, Int>::from_data(TensorData::from(values), device);
+        TextBatch {
             input_ids: ints([[2, 5, 7, 9, 0], [3, 1, 4, 1, 5]]),
             token_type_ids: ints([[0, 0, 1, 1, 0], [0, 0, 0, 1, 1]]),
             attention_mask: ints([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]),
-            targets: Tensor::from_data(TensorData::from([0i64, 1]), &device),
-        };
+            targets: Tensor::from_data(TensorData::from([0i64, 1]), device),
+        }
+    }
+
+    #[test]
+    fn the_teacher_computes_its_logits_off_autodiff() {
+        let config = tiny_config(true);
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let student = config.init_classifier(2, &device);
+        let batch = tiny_batch(&device);
         let plain = TextClassification::without_autodiff(&batch);
         // Layer-wise states: one per layer, the same logits, padding rows zero.
         let (logits, states) = TextClassification::logits_and_states(&student.valid(), &plain);
@@ -138,28 +152,13 @@ mod tests {
         use burn::train::TrainStep;
         use ember_train::task::{Distillation, TaskModel, hidden_state_loss};
 
-        let mut json = json!({
-            "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
-            "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
-            "initializer_range": 0.5
-        });
         // No dropout, so that the student's training forward is the one recomputed here.
-        json["hidden_dropout_prob"] = json!(0.0);
-        json["attention_probs_dropout_prob"] = json!(0.0);
-        let config: BertConfig = serde_json::from_value(json).expect("the config parses");
+        let config = tiny_config(false);
         let device = Device::flex().autodiff();
         device.seed(7);
         let student = config.init_classifier(2, &device);
         let teacher = config.init_classifier(2, &device);
-        let ints =
-            |values: [[i64; 5]; 2]| Tensor::<2, Int>::from_data(TensorData::from(values), &device);
-        let batch = TextBatch {
-            input_ids: ints([[2, 5, 7, 9, 0], [3, 1, 4, 1, 5]]),
-            token_type_ids: ints([[0, 0, 1, 1, 0], [0, 0, 0, 1, 1]]),
-            attention_mask: ints([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]),
-            targets: Tensor::from_data(TensorData::from([0i64, 1]), &device),
-        };
+        let batch = tiny_batch(&device);
         let loss = |hidden: f64| {
             let settings = Distillation {
                 hardness: 1.0,
