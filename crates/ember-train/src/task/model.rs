@@ -49,21 +49,32 @@ impl<T: Task> TaskModel<T> {
     fn classify(&self, batch: &T::Batch, distill: bool) -> ClassificationOutput {
         let targets = T::targets(batch);
         let (output, loss) = match (&self.teacher, distill) {
-            (Some((teacher, settings)), true) if settings.hidden > 0.0 => {
-                let (output, states) = T::logits_and_states(&self.model, batch);
-                let (teacher_logits, teacher_states) =
-                    T::logits_and_states(teacher, &T::without_autodiff(batch));
+            (Some((teacher, settings)), true) => {
+                // Off autodiff, like the teacher: its logits and states are constants of the
+                // loss.
+                let plain = T::without_autodiff(batch);
+                let (output, teacher_logits, layers) = if settings.hidden > 0.0 {
+                    let (output, states) = T::logits_and_states(&self.model, batch);
+                    let (teacher_logits, teacher_states) = T::logits_and_states(teacher, &plain);
+                    let layers = hidden_state_loss(states, teacher_states);
+                    (
+                        output,
+                        teacher_logits,
+                        Some(layers.mul_scalar(settings.hidden)),
+                    )
+                } else {
+                    (
+                        T::logits(&self.model, batch),
+                        T::logits(teacher, &plain),
+                        None,
+                    )
+                };
                 let soft =
                     distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings);
-                let layers = hidden_state_loss(states, teacher_states).mul_scalar(settings.hidden);
-                (output, soft + layers)
-            }
-            (Some((teacher, settings)), true) => {
-                let output = T::logits(&self.model, batch);
-                // Off autodiff, like the teacher: its logits are a constant of the loss.
-                let teacher_logits = T::logits(teacher, &T::without_autodiff(batch));
-                let loss =
-                    distillation_loss(output.clone(), teacher_logits, targets.clone(), *settings);
+                let loss = match layers {
+                    Some(layers) => soft + layers,
+                    None => soft,
+                };
                 (output, loss)
             }
             _ => {

@@ -107,24 +107,16 @@ mod tests {
         );
         for state in &states {
             assert_eq!(state.dims(), [2, 5, 8]);
-            let padding: Vec<f32> = state
-                .clone()
-                .narrow(0, 0, 1)
-                .narrow(1, 4, 1)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
+            // The first sentence's hidden vector at `position`.
+            let at = |position: usize| -> Vec<f32> {
+                let row = state.clone().narrow(0, 0, 1).narrow(1, position, 1);
+                row.into_data().try_to_vec::<f32>().unwrap()
+            };
+            let (padding, token) = (at(4), at(3));
             assert!(
                 padding.iter().all(|v| *v == 0.0),
                 "padding row not zeroed: {padding:?}"
             );
-            let token: Vec<f32> = state
-                .clone()
-                .narrow(0, 0, 1)
-                .narrow(1, 3, 1)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
             assert!(token.iter().any(|v| *v != 0.0));
         }
         assert!(!plain.input_ids.is_autodiff() && !plain.targets.is_autodiff());
