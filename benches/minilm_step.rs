@@ -129,11 +129,7 @@ impl Pair {
             Selector::new([ENCODER_LINEAR]),
             SparsitySchedule::one_shot(SPARSITY, 0),
         )]);
-        let distill = Distillation {
-            hardness: 1.0,
-            temperature: 2.0,
-            hidden: 0.0,
-        };
+        let distill = Distillation::logits(1.0, 2.0);
         let student = TaskModel::new(pretrained.clone().train()).with_teacher(teacher, distill);
         let masked = TaskModel::new(pretrained.clone().train());
         let mut pair = Self {

@@ -179,6 +179,20 @@ pub fn run_task<T: Task>(
             ),
         });
     }
+    if let Some(settings) = recipe
+        .distill
+        .filter(|d| d.token_cutoff > 0.0 && !T::CUTS_TOKENS)
+    {
+        return Err(TrainError::Invalid {
+            field: "distill.token_cutoff".into(),
+            value: settings.token_cutoff.to_string(),
+            message: format!(
+                "model kind {:?} reads no tokens to cut (token cutoff needs a text model, \
+                 e.g. bert); set it to 0",
+                recipe.model.name()
+            ),
+        });
+    }
     if options.data_parallel == DataParallel::Ddp {
         trainer::parallel::check_ddp_slices(
             data.train_len,
@@ -243,7 +257,7 @@ fn run_model<T: Task>(
         // The teacher is the dense model as it stands now: fine-tuned, or loaded. At
         // hardness 0 without the layer-wise term the loss is plain cross-entropy: no teacher,
         // no wasted forward passes.
-        Some(settings) if settings.hardness > 0.0 || settings.hidden > 0.0 => {
+        Some(settings) if settings.needs_teacher() => {
             let teacher = model.model.clone();
             model.with_teacher(teacher, settings)
         }

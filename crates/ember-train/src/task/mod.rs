@@ -63,6 +63,20 @@ pub trait Task: Send + Sync + 'static {
         (Self::logits(model, batch), Vec::new())
     }
 
+    /// Whether [`Task::cut_tokens`] cuts tokens, so that a recipe may ask for
+    /// `distill.token_cutoff > 0`; a run refuses that recipe before training when it is
+    /// false.
+    const CUTS_TOKENS: bool = false;
+
+    /// `batch` with each token cut from attention with probability `fraction` (drawn from
+    /// the batch's device), for distillation on a larger transfer set
+    /// ([`Distillation::token_cutoff`]). The default, for a task without tokens
+    /// ([`Task::CUTS_TOKENS`] false), returns `batch` unchanged.
+    fn cut_tokens(batch: &Self::Batch, fraction: f64) -> Self::Batch {
+        let _ = fraction;
+        batch.clone()
+    }
+
     /// The metrics the run reports on the test split, by name (`report.json`'s `metrics`):
     /// loss and accuracy by default; a language model adds perplexity.
     fn metrics() -> &'static [Metric] {

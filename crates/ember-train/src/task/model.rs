@@ -50,6 +50,15 @@ impl<T: Task> TaskModel<T> {
         let targets = T::targets(batch);
         let (output, loss) = match (&self.teacher, distill) {
             (Some((teacher, settings)), true) => {
+                let cut;
+                let batch = if settings.token_cutoff > 0.0 {
+                    // Once, before both models read it: the teacher's targets are for the
+                    // sentences the student sees.
+                    cut = T::cut_tokens(batch, settings.token_cutoff);
+                    &cut
+                } else {
+                    batch
+                };
                 // Off autodiff, like the teacher: its logits and states are constants of the
                 // loss.
                 let plain = T::without_autodiff(batch);
@@ -245,11 +254,7 @@ mod tests {
         device.seed(5);
         let student = MlpConfig::new().init(&device);
         let teacher = MlpConfig::new().init(&device);
-        let settings = Distillation {
-            hardness: 1.0,
-            temperature: 2.0,
-            hidden: 0.0,
-        };
+        let settings = Distillation::logits(1.0, 2.0);
         let model: TaskModel<Probe> = TaskModel::new(student).with_teacher(teacher, settings);
         let batch = ember_data::ImageBatch {
             images: burn::tensor::Tensor::ones([3, 1, 28, 28], &device),
@@ -271,11 +276,7 @@ mod tests {
             .map(|p| (p.path, p.shape))
             .collect();
         let teacher = MlpConfig::new().init(&device);
-        let settings = Distillation {
-            hardness: 1.0,
-            temperature: 2.0,
-            hidden: 0.0,
-        };
+        let settings = Distillation::logits(1.0, 2.0);
         let wrapped: Wrapped = TaskModel::new(mlp.clone()).with_teacher(teacher, settings);
         let paths: Vec<(String, Vec<usize>)> = collect_params(&wrapped)
             .into_iter()

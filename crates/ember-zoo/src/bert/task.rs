@@ -40,6 +40,12 @@ impl Task for TextClassification {
         (logits, states)
     }
 
+    const CUTS_TOKENS: bool = true;
+
+    fn cut_tokens(batch: &TextBatch, fraction: f64) -> TextBatch {
+        batch.with_tokens_cut(fraction)
+    }
+
     fn targets(batch: &TextBatch) -> Tensor<1, Int> {
         batch.targets.clone()
     }
@@ -153,9 +159,8 @@ mod tests {
         let batch = tiny_batch(&device);
         let loss = |hidden: f64| {
             let settings = Distillation {
-                hardness: 1.0,
-                temperature: 2.0,
                 hidden,
+                ..Distillation::logits(1.0, 2.0)
             };
             let model: TaskModel<TextClassification> =
                 TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
@@ -179,5 +184,44 @@ mod tests {
             (with - without - 2.5 * error).abs() < 1e-4 * (1.0 + with.abs()),
             "{with} - {without} != 2.5 x {error}"
         );
+    }
+
+    /// With `distill.token_cutoff` the teacher and the student read the same cut batch,
+    /// drawn from the step's seed: the loss is the plain distillation loss on the batch that
+    /// `with_tokens_cut` gives under that seed, and not the loss on the whole sentences.
+    #[test]
+    fn the_token_cutoff_distils_on_the_sentences_both_models_read_cut() {
+        use burn::train::TrainStep;
+        use ember_train::task::{Distillation, TaskModel};
+
+        let config = tiny_config(false);
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let student = config.init_classifier(2, &device);
+        let teacher = config.init_classifier(2, &device);
+        let batch = tiny_batch(&device);
+        let loss = |batch: &TextBatch, token_cutoff: f64| {
+            let settings = Distillation {
+                token_cutoff,
+                ..Distillation::logits(1.0, 2.0)
+            };
+            let model: TaskModel<TextClassification> =
+                TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
+            let output = TrainStep::step(&model, batch.clone());
+            f64::from(output.item.loss.into_data().iter::<f32>().next().unwrap())
+        };
+        let mask = |b: &TextBatch| b.attention_mask.to_data().iter::<i64>().collect::<Vec<_>>();
+        device.seed(11);
+        let cut = batch.with_tokens_cut(0.5);
+        assert_ne!(mask(&cut), mask(&batch), "seed 11 cuts some token");
+        let by_hand = loss(&cut, 0.0);
+        device.seed(11);
+        let in_step = loss(&batch, 0.5);
+        assert_eq!(
+            in_step.to_bits(),
+            by_hand.to_bits(),
+            "{in_step} vs {by_hand}"
+        );
+        assert_ne!(in_step, loss(&batch, 0.0), "the cut changes the loss");
     }
 }
