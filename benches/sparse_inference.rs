@@ -7,8 +7,11 @@
 //! cargo bench --bench sparse_inference
 //! ```
 //! Each point is the median of interleaved samples (dense and sparse alternate, so machine
-//! noise hits both alike). Every line starting with `BENCH ` is one JSON record, for
-//! `cargo xtask bench`, which runs PyTorch on the same points in the same run and prints the
+//! noise hits both alike). With `SPARSE_BENCH_PYTHON` naming a Python that imports torch (as
+//! `cargo xtask bench` does), PyTorch's dense `F.linear` and its CSR `torch.sparse.mm` on the
+//! same point join the alternation through a `scripts/torch_kernels.py` worker, so that
+//! Ember's kernel and PyTorch's are sampled in turn, a few milliseconds apart. Every line
+//! starting with `BENCH ` is one JSON record, for `cargo xtask bench`, which prints the
 //! ratios. Before timing, every sparse product is checked against the dense one (to 1e-4 of
 //! the largest output).
 
@@ -18,6 +21,10 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ember::kernels::{CsrMatrix, NmMatrix};
+
+#[path = "common/torch_kernels.rs"]
+mod torch_kernels;
+use torch_kernels::TorchKernels;
 
 /// `[out, in]` shapes: LeNet-300-100's three layers and a MiniLM feed-forward pair.
 const SHAPES: [(&str, usize, usize); 5] = [
@@ -71,29 +78,50 @@ fn prune_2_4(mut w: Vec<f32>) -> Vec<f32> {
     w
 }
 
-/// The median time per call of each of `runs`, sampled alternately. A sample repeats a call
-/// until it lasts at least 0.2 ms, so that the clock's resolution does not matter.
-fn interleaved(runs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
-    let reps: Vec<usize> = runs
-        .iter_mut()
-        .map(|run| {
-            for _ in 0..5 {
-                run();
-            }
-            let start = Instant::now();
+/// One side of a comparison: `sample(reps)` runs `reps` calls and returns their seconds.
+type Sampler<'a> = &'a mut dyn FnMut(usize) -> f64;
+
+/// `run` as a [`Sampler`], timed on this process's clock.
+fn timed(mut run: impl FnMut()) -> impl FnMut(usize) -> f64 {
+    move |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
             run();
-            let once = start.elapsed().as_secs_f64().max(1e-8);
-            ((2e-4 / once).ceil() as usize).clamp(1, 10_000)
+        }
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// Seconds of untimed calls before each sample: longer than the other side's threads spin
+/// on after its last call. PyTorch's OpenMP workers burnt 8–15 ms of CPU after a product
+/// on this machine, and a 5 ms warm-up still left some of Ember's samples at twice their
+/// time; Ember's helpers spin for 0.5 ms.
+const WARM_UP: f64 = 20e-3;
+
+/// The median time per call of each of `sides`, sampled alternately. A sample repeats a call
+/// until it lasts at least 1 ms, so that the clock's resolution does not matter, and follows
+/// [`WARM_UP`] of untimed calls: they absorb the tail of the side before (the threads of
+/// PyTorch's OpenMP, or Ember's helpers, that spin on for a while after their last work) and
+/// wake this side's own threads, so that every side is timed warm and alone. A pause instead
+/// of the warm-up left each side's first calls to a cold, idle machine: twice the time of a
+/// sample taken in a loop.
+fn interleaved(sides: &mut [Sampler<'_>]) -> Vec<f64> {
+    let reps: Vec<usize> = sides
+        .iter_mut()
+        .map(|sample| {
+            sample(5);
+            let once = sample(1).max(1e-8);
+            ((1e-3 / once).ceil() as usize).clamp(1, 10_000)
         })
         .collect();
-    let mut samples = vec![Vec::with_capacity(SAMPLES); runs.len()];
+    let mut samples = vec![Vec::with_capacity(SAMPLES); sides.len()];
     for _ in 0..SAMPLES {
-        for (i, run) in runs.iter_mut().enumerate() {
-            let start = Instant::now();
-            for _ in 0..reps[i] {
-                run();
+        for (i, sample) in sides.iter_mut().enumerate() {
+            let mut warm = 0.0;
+            while warm < WARM_UP {
+                warm += sample(reps[i]);
             }
-            samples[i].push(start.elapsed().as_secs_f64() / reps[i] as f64);
+            samples[i].push(sample(reps[i]) / reps[i] as f64);
         }
     }
     samples
@@ -116,9 +144,12 @@ fn close(got: &[f32], want: &[f32]) -> bool {
 
 fn main() {
     let device = Device::flex();
+    let mut torch = std::env::var("SPARSE_BENCH_PYTHON").ok().map(|python| {
+        TorchKernels::start(&python).unwrap_or_else(|error| panic!("SPARSE_BENCH_PYTHON: {error}"))
+    });
     println!(
-        "{:<13} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8}",
-        "layer", "batch", "sparsity", "format", "dense", "sparse", "speed-up"
+        "{:<13} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8} {:>11}",
+        "layer", "batch", "sparsity", "format", "dense", "sparse", "speed-up", "vs torch CSR"
     );
     for (layer, out, inp) in SHAPES {
         let dense_w = values(out * inp, (out * inp) as u64);
@@ -172,27 +203,55 @@ fn main() {
                     close(&sparse(), &want),
                     "{layer} {sparsity}: sparse != dense"
                 );
-                let times = interleaved(&mut [
-                    &mut || {
-                        std::hint::black_box(dense());
-                    },
-                    &mut || {
-                        std::hint::black_box(sparse());
-                    },
-                ]);
+                let mut dense_side = timed(|| {
+                    std::hint::black_box(dense());
+                });
+                let mut sparse_side = timed(|| {
+                    std::hint::black_box(sparse());
+                });
+                let (times, torch_times) = match torch.as_mut() {
+                    Some(torch) => {
+                        torch
+                            .point(out, inp, batch, &sparsity, format)
+                            .unwrap_or_else(|error| panic!("{layer} {sparsity}: {error}"));
+                        let torch = std::cell::RefCell::new(torch);
+                        let mut torch_dense = |reps| torch.borrow_mut().time("dense", reps);
+                        let mut torch_csr = |reps| torch.borrow_mut().time("csr", reps);
+                        let t = interleaved(&mut [
+                            &mut dense_side,
+                            &mut sparse_side,
+                            &mut torch_dense,
+                            &mut torch_csr,
+                        ]);
+                        ([t[0], t[1]], Some([t[2], t[3]]))
+                    }
+                    None => {
+                        let t = interleaved(&mut [&mut dense_side, &mut sparse_side]);
+                        ([t[0], t[1]], None)
+                    }
+                };
+                let against = torch_times.map_or(String::new(), |[_, csr]| {
+                    format!("{:>10.2}x", csr / times[1])
+                });
                 println!(
-                    "{layer:<13} {batch:>5} {sparsity:>8} {format:>7} {:>9.1}us {:>9.1}us {:>7.2}x",
+                    "{layer:<13} {batch:>5} {sparsity:>8} {format:>7} {:>9.1}us {:>9.1}us {:>7.2}x {against}",
                     times[0] * 1e6,
                     times[1] * 1e6,
                     times[0] / times[1]
                 );
+                let torch_fields = torch_times.map_or(String::new(), |[dense, csr]| {
+                    format!(",\"torch_dense_s\":{dense:e},\"torch_csr_s\":{csr:e}")
+                });
                 println!(
                     "BENCH {{\"kind\":\"inference\",\"layer\":\"{layer}\",\"out\":{out},\"in\":{inp},\
                      \"batch\":{batch},\"sparsity\":\"{sparsity}\",\"format\":\"{format}\",\
-                     \"ember_dense_s\":{:e},\"ember_sparse_s\":{:e}}}",
+                     \"ember_dense_s\":{:e},\"ember_sparse_s\":{:e}{torch_fields}}}",
                     times[0], times[1]
                 );
             }
         }
+    }
+    if let Some((version, threads)) = torch.as_ref().and_then(|t| t.about.clone()) {
+        println!("BENCH {{\"kind\":\"torch\",\"torch\":\"{version}\",\"threads\":{threads}}}");
     }
 }

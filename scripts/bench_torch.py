@@ -1,20 +1,18 @@
 """PyTorch's side of `cargo xtask bench`, timed the way Ember's benches time (medians of
-interleaved samples), on the same points, in the same run.
+interleaved samples), in the same run. (The sparse products are timed sample by sample
+between Ember's, by `scripts/torch_kernels.py`, which `benches/sparse_inference.rs` drives.)
 
-usage: bench_torch.py POINTS.json OUT.json
-       BENCH_MINILM_DIR=path/to/all-MiniLM-L6-v2 bench_torch.py POINTS.json OUT.json
+usage: bench_torch.py OUT.json
+       BENCH_MINILM_DIR=path/to/all-MiniLM-L6-v2 bench_torch.py OUT.json
 
-POINTS.json lists the inference points Ember measured ({"out", "in", "batch", "sparsity",
-"format"}); for each, PyTorch's dense `F.linear` and its CSR product (`torch.sparse.mm`) are
-timed on a weight pruned by magnitude to the same sparsity (2:4 points keep the 2 largest of
-every 4 inputs). Then a LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch
-64 and 128, dense and at 90% sparsity through `torch.nn.utils.prune` (global L1 over the three
-weights), as a user of PyTorch would prune. With BENCH_MINILM_DIR set (a sentence-transformers
-folder: config.json, model.safetensors, tokenizer), a MiniLM training step too (batch 16 of 64
+A LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch 64 and 128, dense
+and at 90% sparsity through `torch.nn.utils.prune` (global L1 over the three weights), as a
+user of PyTorch would prune. With BENCH_MINILM_DIR set (a sentence-transformers folder:
+config.json, model.safetensors, tokenizer), a MiniLM training step too (batch 16 of 64
 tokens, AdamW at 1e-4): dense with cross-entropy, and GMP* as `recipes/gmp-star-minilm-rt.toml`
 runs it between pruning updates: the encoder's linear weights at 80% (global L1 through
 `torch.nn.utils.prune`), distilled from the dense model (hardness 1, temperature 2). Writes one
-JSON record per point to OUT.json.
+JSON record per measurement to OUT.json.
 
 With BENCH_E2E_EXPORT (an `ember export --format hf` folder), BENCH_E2E_TEXTS (the JSON of
 `ember eval RUN --sample N --json`: the sentences with Ember's logits) and BENCH_E2E_MAX_LEN
@@ -23,7 +21,7 @@ With BENCH_E2E_EXPORT (an `ember export --format hf` folder), BENCH_E2E_TEXTS (t
 as in Ember's, and how often its classes agree with Ember's.
 
 BENCH_DEVICE=cuda runs the training steps on the GPU (synchronised before every clock read),
-for `scripts/gpu-check.sh`, which passes an empty POINTS list.
+for `scripts/gpu-check.sh`.
 """
 
 import copy
@@ -68,39 +66,6 @@ def interleaved(runs, samples=SAMPLES, warmup=5):
             sync()
             times[i].append((time.perf_counter() - start) / reps[i])
     return [sorted(t)[len(t) // 2] for t in times]
-
-
-def pruned_weight(out, inp, sparsity, fmt, generator):
-    w = torch.rand(out, inp, generator=generator) * 2 - 1
-    if fmt == "2:4":
-        groups = w.reshape(-1, 4)
-        keep = groups.abs().topk(2, dim=1).indices
-        mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, keep, True)
-        return (groups * mask).reshape(out, inp)
-    count = round(float(sparsity.rstrip("%")) / 100 * w.numel())
-    order = w.abs().flatten().argsort(stable=True)
-    flat = w.flatten().clone()
-    flat[order[:count]] = 0.0
-    return flat.reshape(out, inp)
-
-
-def inference(points):
-    generator = torch.Generator().manual_seed(0)
-    records = []
-    for p in points:
-        w = pruned_weight(p["out"], p["in"], p["sparsity"], p["format"], generator)
-        x = torch.rand(p["batch"], p["in"], generator=generator) * 2 - 1
-        xt = x.t().contiguous()
-        csr = w.to_sparse_csr()
-        with torch.inference_mode():
-            want = F.linear(x, w)
-            got = torch.sparse.mm(csr, xt).t()
-            assert torch.allclose(got, want, atol=1e-4 * max(1.0, want.abs().max().item()))
-            dense_s, sparse_s = interleaved(
-                [lambda: F.linear(x, w), lambda: torch.sparse.mm(csr, xt)]
-            )
-        records.append({**p, "torch_dense_s": dense_s, "torch_csr_s": sparse_s})
-    return records
 
 
 def lenet():
@@ -267,11 +232,9 @@ def end_to_end(export, texts_path, max_len):
 
 
 def main():
-    points_path, out_path = sys.argv[1:3]
+    (out_path,) = sys.argv[1:2]
     torch.set_num_threads(os.cpu_count() or 1)
-    with open(points_path) as f:
-        points = json.load(f)
-    records = inference(points) + training()
+    records = training()
     model_dir = os.environ.get("BENCH_MINILM_DIR")
     if model_dir:
         records += training_minilm(model_dir)

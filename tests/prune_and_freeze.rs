@@ -60,21 +60,29 @@ fn gmpf_reports_exact_pruned_and_frozen_fractions() {
 }
 
 #[test]
-fn layer_wise_distillation_of_a_model_without_hidden_states_is_refused_before_training() {
-    let text = GMPF.replace(
-        "[lr]",
-        "[dense]\nepochs = 1\n[distill]\nhardness = 1.0\ntemperature = 2.0\nhidden = 1.0\n[lr]",
-    );
-    let recipe = ember::train::Recipe::from_toml(&text, "gmpf-hidden", &[]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let error = ember::train::run(&recipe, &common::options(dir.path()))
-        .expect_err("an MLP has no encoder layers to distil");
-    let message = error.to_string();
-    assert!(message.contains("distill.hidden"), "{message}");
-    assert!(
-        !dir.path().join("dense.bpk").exists(),
-        "the dense phase ran before the refusal"
-    );
+fn distillation_an_mlp_cannot_take_is_refused_before_training() {
+    // An MLP has no encoder layers to distil and no tokens to cut.
+    for (setting, field) in [
+        ("hidden = 1.0", "distill.hidden"),
+        ("token_cutoff = 0.1", "distill.token_cutoff"),
+    ] {
+        let text = GMPF.replace(
+            "[lr]",
+            &format!(
+                "[dense]\nepochs = 1\n[distill]\nhardness = 1.0\ntemperature = 2.0\n{setting}\n[lr]"
+            ),
+        );
+        let recipe = ember::train::Recipe::from_toml(&text, "gmpf-distill", &[]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let error = ember::train::run(&recipe, &common::options(dir.path()))
+            .expect_err("an MLP cannot take this setting");
+        let message = error.to_string();
+        assert!(message.contains(field), "{setting}: {message}");
+        assert!(
+            !dir.path().join("dense.bpk").exists(),
+            "{setting}: the dense phase ran before the refusal"
+        );
+    }
 }
 
 #[test]

@@ -215,7 +215,17 @@ const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -
 /// Runs every comparison and writes `docs/performance.md`.
 pub fn bench() -> Result<()> {
     let python = hf_venv()?;
-    let inference = bench_records(&["--bench", "sparse_inference"], &[])?;
+    // PyTorch's products join the alternation of Ember's (`scripts/torch_kernels.py`).
+    let inference: Vec<Value> = bench_records(
+        &["--bench", "sparse_inference"],
+        &[(
+            "SPARSE_BENCH_PYTHON".to_string(),
+            python.to_string_lossy().into_owned(),
+        )],
+    )?
+    .into_iter()
+    .filter(|r| r["kind"] == "inference")
+    .collect();
     // The training steps on every CPU backend: flex, ndarray and tch (libtorch from the PyPI
     // wheel). BENCH_FEATURES= (empty) measures flex alone.
     let features = std::env::var("BENCH_FEATURES").unwrap_or_else(|_| "ndarray,tch".to_string());
@@ -249,13 +259,6 @@ pub fn bench() -> Result<()> {
 
     let work = cache()?.join("bench");
     std::fs::create_dir_all(&work)?;
-    let points: Vec<Value> = inference
-        .iter()
-        .map(|r| {
-            serde_json::json!({"out": r["out"], "in": r["in"], "batch": r["batch"],
-                "sparsity": r["sparsity"], "format": r["format"]})
-        })
-        .collect();
     let short = short_minilm_run(0.8)?;
     let minilm = std::env::var("BENCH_MINILM_RUN").unwrap_or_else(|_| short.clone());
     // PyTorch's end-to-end side: the run exported for `transformers`, and the test sentences
@@ -282,12 +285,9 @@ pub fn bench() -> Result<()> {
     ])?;
     std::fs::write(&e2e_texts, classified)?;
 
-    let points_path = work.join("points.json");
     let torch_path = work.join("torch.json");
-    std::fs::write(&points_path, serde_json::to_string(&points)?)?;
     run(Command::new(&python)
         .arg("scripts/bench_torch.py")
-        .arg(&points_path)
         .arg(&torch_path)
         .env("BENCH_MINILM_DIR", &minilm_dir)
         .env("BENCH_E2E_EXPORT", &e2e_export)
@@ -337,17 +337,19 @@ pub fn bench() -> Result<()> {
         md,
         "### Inference: `y = x·Wᵀ`, sparse kernels against dense\n\n\
          Ember dense is burn's flex backend; Ember sparse is `ember-kernels` (CSR, or 2:4 for \
-         the 2:4 rows); PyTorch sparse is `torch.sparse.mm` on a CSR tensor. Speed-ups are \
-         dense time / sparse time (> 1 is faster).\n\n\
+         the 2:4 rows); PyTorch sparse is `torch.sparse.mm` on a CSR tensor. All four products \
+         of a row are sampled in turn, in one alternation (PyTorch's through a \
+         `scripts/torch_kernels.py` worker), so that the ratios compare samples taken \
+         milliseconds apart. Speed-ups are dense time / sparse time (> 1 is faster).\n\n\
          | layer [out×in] | batch | sparsity | Ember dense | Ember sparse | speed-up vs Ember dense | PyTorch dense | PyTorch CSR | Ember sparse vs PyTorch CSR |\n\
          |---|---|---|---|---|---|---|---|---|"
     )?;
-    for (r, t) in inference.iter().zip(torch_records.iter()) {
+    for r in &inference {
         let (ed, es, td, tc) = (
             f(r, "ember_dense_s"),
             f(r, "ember_sparse_s"),
-            f(t, "torch_dense_s"),
-            f(t, "torch_csr_s"),
+            f(r, "torch_dense_s"),
+            f(r, "torch_csr_s"),
         );
         writeln!(
             md,
