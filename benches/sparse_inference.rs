@@ -93,7 +93,7 @@ fn timed(mut run: impl FnMut()) -> impl FnMut(usize) -> f64 {
 }
 
 /// Seconds of untimed calls before each sample: longer than the other side's threads spin
-/// on after its last call. PyTorch's OpenMP workers burnt 8–15 ms of CPU after a product
+/// on after its last call. PyTorch's OpenMP workers burnt 8–20 ms of CPU after a product
 /// on this machine, and a 5 ms warm-up still left some of Ember's samples at twice their
 /// time; Ember's helpers spin for 0.5 ms.
 const WARM_UP: f64 = 20e-3;
