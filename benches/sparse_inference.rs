@@ -93,9 +93,11 @@ fn timed(mut run: impl FnMut()) -> impl FnMut(usize) -> f64 {
 }
 
 /// Seconds of untimed calls before each sample: longer than the other side's threads spin
-/// on after its last call. PyTorch's OpenMP workers burnt 8–20 ms of CPU after a product
-/// on this machine, and a 5 ms warm-up still left some of Ember's samples at twice their
-/// time; Ember's helpers spin for 0.5 ms.
+/// on after its last call (PyTorch's OpenMP workers burnt 8–20 ms of CPU after a product on
+/// this machine; Ember's helpers spin for 0.5 ms). It does not prevent every interference:
+/// Ember's two-thread products still fall, in some runs, into a mode at half their speed
+/// for a whole point while PyTorch's process shares the alternation (docs/performance.md,
+/// "Ember and PyTorch in one alternation").
 const WARM_UP: f64 = 20e-3;
 
 /// The median time per call of each of `sides`, sampled alternately. A sample repeats a call
