@@ -17,9 +17,12 @@
 //! cargo bench --bench minilm_step                                # flex
 //! MINILM_BACKENDS=flex,tch cargo bench --bench minilm_step --features tch
 //! ```
-//! The model comes from Ember's cache (`ember fetch minilm`). Each line starting with
-//! `BENCH ` is one JSON record, for `cargo xtask bench`, which times PyTorch + `transformers`
-//! on the same step (`scripts/bench_torch.py`) in the same run.
+//! The model comes from Ember's cache (`ember fetch minilm`). With `BENCH_TORCH_PYTHON`
+//! naming a Python with torch and `transformers` (as `cargo xtask bench` does), PyTorch's
+//! dense and GMP* steps on the same model (`scripts/bench_torch.py`'s `minilm_steps`, through
+//! a `scripts/torch_worker.py` worker) join each backend's alternation as two more sides, so
+//! that the Ember/PyTorch ratios compare steps taken in turn. Each line starting with
+//! `BENCH ` is one JSON record, for `cargo xtask bench`.
 
 #![allow(missing_docs)]
 
@@ -29,7 +32,8 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn::train::{ClassificationOutput, TrainStep};
-use common::{Cycle, alternating, backends};
+use common::torch_worker::TorchWorker;
+use common::{Cycle, alternating, alternating_reported, backends};
 use ember::data::TextBatch;
 use ember::models::{BertConfig, BertForSequenceClassification};
 use ember::prelude::*;
@@ -48,6 +52,9 @@ const WARMUP: usize = 2;
 /// in two runs of one build).
 const SAMPLES: usize = 15;
 const SPARSITY: f64 = 0.8;
+/// The pause before and after each of PyTorch's steps: longer than libtorch's OpenMP workers
+/// spin after a step (8-20 ms of CPU measured on this machine).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
 const LR: f64 = 1e-4;
 /// The GMP* recipe's selection: every encoder layer's attention and feed-forward matrices.
 const ENCODER_LINEAR: &str = concat!(
@@ -96,6 +103,12 @@ where
     model.optimize(optim, LR.into(), output.grads)
 }
 
+/// all-MiniLM-L6-v2's folder in Ember's cache, fetched if missing.
+fn model_dir() -> std::path::PathBuf {
+    let cache = ember::fetch::cache_dir().expect("Ember's cache directory");
+    ember::fetch::fetch_minilm(&cache).expect("all-MiniLM-L6-v2 (ember fetch minilm)")
+}
+
 /// The dense model, the masked one and the one under GMP*, each with its optimizer and its
 /// place in the batches.
 struct Pair {
@@ -110,9 +123,7 @@ struct Pair {
 
 impl Pair {
     fn new(device: &Device) -> Self {
-        let cache = ember::fetch::cache_dir().expect("Ember's cache directory");
-        let dir =
-            ember::fetch::fetch_minilm(&cache).expect("all-MiniLM-L6-v2 (ember fetch minilm)");
+        let dir = model_dir();
         let config = BertConfig::from_file(dir.join("config.json")).expect("a BERT config");
         // The pretrained encoder with a head drawn from seed 1, on the host, as `ember run`
         // builds it.
@@ -192,22 +203,81 @@ fn main() {
         "{:<10} {:>10} {:>10} {:>10} {:>10}",
         "backend", "dense s", "sparse s", "overhead", "gmp s"
     );
+    // PyTorch's steps, built once and sampled in every backend's alternation.
+    let mut torch = std::env::var("BENCH_TORCH_PYTHON").ok().map(|python| {
+        let mut worker = TorchWorker::start(&python)
+            .unwrap_or_else(|error| panic!("BENCH_TORCH_PYTHON: {error}"));
+        worker
+            .minilm(&model_dir())
+            .unwrap_or_else(|error| panic!("PyTorch's MiniLM steps: {error}"));
+        for timer in ["dense", "gmp"] {
+            worker.time(timer, WARMUP);
+        }
+        worker
+    });
     // The CPU backends unless MINILM_BACKENDS names others.
     let wanted = std::env::var("MINILM_BACKENDS").unwrap_or_else(|_| "flex,ndarray,tch".into());
     for spec in backends(Some(&wanted)) {
         let device = spec.device().expect("a compiled backend");
         let mut pair = Pair::new(&device);
-        let [dense, sparse, gmp] = alternating(SAMPLES, &mut pair, |pair, side| match side {
-            0 => pair.dense(),
-            1 => pair.sparse(),
-            _ => pair.gmp(),
-        });
+        let ([dense, sparse, gmp], torch_times) = match torch.as_mut() {
+            // PyTorch's steps are timed in its process. Around each, a pause (not counted)
+            // lets the threads of the step before go quiet: both sides run libtorch, whose
+            // OpenMP workers spin on for 10-20 ms after a step, and a step that starts among
+            // them loses part of a core (without the pause Ember's steps on tch read 0.72 s,
+            // with it 0.65 s, in two runs of one build).
+            Some(worker) => {
+                let mut sides = (&mut pair, worker);
+                let mut torch_step = |worker: &mut TorchWorker, timer: &str| {
+                    std::thread::sleep(SETTLE);
+                    let seconds = worker.time(timer, 1);
+                    std::thread::sleep(SETTLE);
+                    Some(seconds)
+                };
+                let [dense, sparse, gmp, torch_dense, torch_gmp] =
+                    alternating_reported(SAMPLES, &mut sides, |(pair, worker), side| match side {
+                        0 => {
+                            pair.dense();
+                            None
+                        }
+                        1 => {
+                            pair.sparse();
+                            None
+                        }
+                        2 => {
+                            pair.gmp();
+                            None
+                        }
+                        3 => torch_step(worker, "dense"),
+                        _ => torch_step(worker, "gmp"),
+                    });
+                ([dense, sparse, gmp], Some([torch_dense, torch_gmp]))
+            }
+            None => {
+                let times = alternating(SAMPLES, &mut pair, |pair, side| match side {
+                    0 => pair.dense(),
+                    1 => pair.sparse(),
+                    _ => pair.gmp(),
+                });
+                (times, None)
+            }
+        };
         let overhead = (sparse / dense - 1.0) * 100.0;
-        println!("{spec:<10} {dense:>10.3} {sparse:>10.3} {overhead:>9.1}% {gmp:>10.3}");
+        let against = torch_times.map_or(String::new(), |[td, tg]| {
+            format!(
+                "  PyTorch {td:.3} / {tg:.3} s: {:.2}x / {:.2}x",
+                dense / td,
+                gmp / tg
+            )
+        });
+        println!("{spec:<10} {dense:>10.3} {sparse:>10.3} {overhead:>9.1}% {gmp:>10.3}{against}");
+        let torch_fields = torch_times.map_or(String::new(), |[td, tg]| {
+            format!(",\"torch_dense_s\":{td:e},\"torch_gmp_s\":{tg:e}")
+        });
         println!(
             "BENCH {{\"kind\":\"train_minilm\",\"backend\":\"{spec}\",\"batch\":{BATCH},\
              \"seq\":{SEQ},\"sparsity\":{SPARSITY},\"dense_s\":{dense:e},\
-             \"sparse_s\":{sparse:e},\"gmp_s\":{gmp:e}}}"
+             \"sparse_s\":{sparse:e},\"gmp_s\":{gmp:e}{torch_fields}}}"
         );
     }
 }

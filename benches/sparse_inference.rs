@@ -7,9 +7,9 @@
 //! cargo bench --bench sparse_inference
 //! ```
 //! Each point is the median of interleaved samples (dense and sparse alternate, so machine
-//! noise hits both alike). With `SPARSE_BENCH_PYTHON` naming a Python that imports torch (as
+//! noise hits both alike). With `BENCH_TORCH_PYTHON` naming a Python that imports torch (as
 //! `cargo xtask bench` does), PyTorch's dense `F.linear` and its CSR `torch.sparse.mm` on the
-//! same point join the alternation through a `scripts/torch_kernels.py` worker, so that
+//! same point join the alternation through a `scripts/torch_worker.py` worker, so that
 //! Ember's kernel and PyTorch's are sampled in turn, a few milliseconds apart. Every line
 //! starting with `BENCH ` is one JSON record, for `cargo xtask bench`, which prints the
 //! ratios. Before timing, every sparse product is checked against the dense one (to 1e-4 of
@@ -22,9 +22,8 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use ember::kernels::{CsrMatrix, NmMatrix};
 
-#[path = "common/torch_kernels.rs"]
-mod torch_kernels;
-use torch_kernels::TorchKernels;
+mod common;
+use common::torch_worker::TorchWorker;
 
 /// `[out, in]` shapes: LeNet-300-100's three layers and a MiniLM feed-forward pair.
 const SHAPES: [(&str, usize, usize); 5] = [
@@ -146,8 +145,8 @@ fn close(got: &[f32], want: &[f32]) -> bool {
 
 fn main() {
     let device = Device::flex();
-    let mut torch = std::env::var("SPARSE_BENCH_PYTHON").ok().map(|python| {
-        TorchKernels::start(&python).unwrap_or_else(|error| panic!("SPARSE_BENCH_PYTHON: {error}"))
+    let mut torch = std::env::var("BENCH_TORCH_PYTHON").ok().map(|python| {
+        TorchWorker::start(&python).unwrap_or_else(|error| panic!("BENCH_TORCH_PYTHON: {error}"))
     });
     println!(
         "{:<13} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8} {:>11}",

@@ -1,6 +1,7 @@
 """PyTorch's side of `cargo xtask bench`, timed the way Ember's benches time (medians of
-interleaved samples), in the same run. (The sparse products are timed sample by sample
-between Ember's, by `scripts/torch_kernels.py`, which `benches/sparse_inference.rs` drives.)
+interleaved samples), in the same run. (The sparse products and the MiniLM training steps
+are timed sample by sample between Ember's, by `scripts/torch_worker.py`, which
+`benches/sparse_inference.rs` and `benches/minilm_step.rs` drive.)
 
 usage: bench_torch.py OUT.json
        BENCH_MINILM_DIR=path/to/all-MiniLM-L6-v2 bench_torch.py OUT.json
@@ -118,7 +119,10 @@ MINILM_PRUNED = (
 )
 
 
-def training_minilm(model_dir):
+def minilm_steps(model_dir):
+    """The MiniLM training steps, each one call: {"dense": cross-entropy, "gmp": the student
+    at 80% through `torch.nn.utils.prune`, distilled from the dense model}, batch 16 × 64,
+    AdamW at 1e-4. `scripts/torch_worker.py` times them between Ember's steps."""
     # Imported here: only this benchmark needs transformers, and only when asked for.
     from transformers import BertForSequenceClassification
 
@@ -168,6 +172,7 @@ def training_minilm(model_dir):
         loss = F.cross_entropy(dense(**inputs).logits, labels)
         loss.backward()
         optimizers["dense"].step()
+        sync()
 
     def gmp_step():
         inputs, _ = next_batch("gmp")
@@ -183,20 +188,27 @@ def training_minilm(model_dir):
         )
         (loss * temperature * temperature).backward()
         optimizers["gmp"].step()
+        sync()
 
     # The weights a GMP* step ran with are still pruned to the target sparsity.
     gmp_step()
     zeros = sum((m.weight == 0).sum().item() for m in pruned)
     total = sum(m.weight.numel() for m in pruned)
     assert abs(zeros / total - sparsity) < 1e-3, f"{zeros / total:.4f} zeros after a GMP* step"
+    return {"dense": dense_step, "gmp": gmp_step}
 
-    dense_s, gmp_s = interleaved([dense_step, gmp_step], samples=7, warmup=2)
+
+def training_minilm(model_dir):
+    """The MiniLM steps timed in this process (`scripts/gpu-check.sh` on the GPU); on the CPU
+    `cargo xtask bench` times them between Ember's through `scripts/torch_worker.py`."""
+    steps = minilm_steps(model_dir)
+    dense_s, gmp_s = interleaved([steps["dense"], steps["gmp"]], samples=15, warmup=2)
     return [
         {
             "kind": "train_minilm",
-            "batch": batch,
-            "seq": seq,
-            "sparsity": sparsity,
+            "batch": 16,
+            "seq": 64,
+            "sparsity": 0.8,
             "torch_dense_s": dense_s,
             "torch_gmp_s": gmp_s,
         }

@@ -4,6 +4,8 @@
 // Each bench compiles this module; not all of them use everything.
 #![allow(dead_code)]
 
+pub mod torch_worker;
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -109,13 +111,28 @@ pub fn alternating<P, const N: usize>(
     state: &mut P,
     mut step: impl FnMut(&mut P, usize),
 ) -> [f64; N] {
+    alternating_reported(samples, state, |state, side| {
+        step(state, side);
+        None
+    })
+}
+
+/// [`alternating`] for sides that may time themselves: where `step` returns the seconds a
+/// side measured (another process's step, say), they replace the time of the whole call, so
+/// that what the call does besides (a pause that lets that process's threads go quiet
+/// before the next side) is not counted.
+pub fn alternating_reported<P, const N: usize>(
+    samples: usize,
+    state: &mut P,
+    mut step: impl FnMut(&mut P, usize) -> Option<f64>,
+) -> [f64; N] {
     let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
     for i in 0..samples {
         for k in 0..N {
             let side = (i + k) % N;
             let started = Instant::now();
-            step(state, side);
-            times[side].push(started.elapsed().as_secs_f64());
+            let reported = step(state, side);
+            times[side].push(reported.unwrap_or_else(|| started.elapsed().as_secs_f64()));
         }
     }
     times.map(median)

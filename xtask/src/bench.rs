@@ -215,13 +215,15 @@ const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -
 /// Runs every comparison and writes `docs/performance.md`.
 pub fn bench() -> Result<()> {
     let python = hf_venv()?;
-    // PyTorch's products join the alternation of Ember's (`scripts/torch_kernels.py`).
+    // PyTorch's products and MiniLM steps join the alternations of Ember's
+    // (`scripts/torch_worker.py`).
+    let torch_python = (
+        "BENCH_TORCH_PYTHON".to_string(),
+        python.to_string_lossy().into_owned(),
+    );
     let inference: Vec<Value> = bench_records(
         &["--bench", "sparse_inference"],
-        &[(
-            "SPARSE_BENCH_PYTHON".to_string(),
-            python.to_string_lossy().into_owned(),
-        )],
+        std::slice::from_ref(&torch_python),
     )?
     .into_iter()
     .filter(|r| r["kind"] == "inference")
@@ -241,6 +243,7 @@ pub fn bench() -> Result<()> {
     };
     let with = |extra: &[(&str, &str)]| {
         let mut all = envs.clone();
+        all.push(torch_python.clone());
         all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         all
     };
@@ -251,7 +254,8 @@ pub fn bench() -> Result<()> {
             ("OVERHEAD_BACKENDS", "flex,ndarray,tch"),
         ]),
     )?;
-    let minilm_dir = crate::fetch_minilm()?;
+    // The model both sides of the MiniLM step load.
+    crate::fetch_minilm()?;
     let minilm_training = bench_records(
         &[&["--bench", "minilm_step"], &args[..]].concat(),
         &with(&[("MINILM_BACKENDS", "flex,tch")]),
@@ -289,7 +293,6 @@ pub fn bench() -> Result<()> {
     run(Command::new(&python)
         .arg("scripts/bench_torch.py")
         .arg(&torch_path)
-        .env("BENCH_MINILM_DIR", &minilm_dir)
         .env("BENCH_E2E_EXPORT", &e2e_export)
         .env("BENCH_E2E_TEXTS", &e2e_texts)
         .env("BENCH_E2E_MAX_LEN", recipe_max_len(&minilm)?.to_string()))?;
@@ -339,7 +342,7 @@ pub fn bench() -> Result<()> {
          Ember dense is burn's flex backend; Ember sparse is `ember-kernels` (CSR, or 2:4 for \
          the 2:4 rows); PyTorch sparse is `torch.sparse.mm` on a CSR tensor. All four products \
          of a row are sampled in turn, in one alternation (PyTorch's through a \
-         `scripts/torch_kernels.py` worker), so that the ratios compare samples taken \
+         `scripts/torch_worker.py` worker), so that the ratios compare samples taken \
          milliseconds apart. Speed-ups are dense time / sparse time (> 1 is faster).\n\n\
          | layer [out×in] | batch | sparsity | Ember dense | Ember sparse | speed-up vs Ember dense | PyTorch dense | PyTorch CSR | Ember sparse vs PyTorch CSR |\n\
          |---|---|---|---|---|---|---|---|---|"
@@ -411,16 +414,15 @@ pub fn bench() -> Result<()> {
          masks without the teacher, what masking alone costs. Ember: its training \
          loop's step (`TrainStep::step`, the loss read back, `optimize` under `Sparse`). \
          PyTorch: `transformers`' `BertForSequenceClassification`, eager, the student pruned \
-         by `torch.nn.utils.prune` (global L1).\n\n\
+         by `torch.nn.utils.prune` (global L1); its two steps are sampled in each row's \
+         alternation with Ember's (`scripts/torch_worker.py`), so each row has its own \
+         PyTorch times.\n\n\
          | backend | Ember dense | Ember 80% | overhead | Ember GMP* | PyTorch dense | PyTorch GMP* | Ember / PyTorch dense | Ember / PyTorch GMP* | GMP* / dense (Ember) |\n\
          |---|---|---|---|---|---|---|---|---|---|"
     )?;
-    let torch_minilm = torch_records.iter().find(|t| t["kind"] == "train_minilm");
-    let (tdense, tgmp) = torch_minilm.map_or((f64::NAN, f64::NAN), |t| {
-        (f(t, "torch_dense_s"), f(t, "torch_gmp_s"))
-    });
     for r in &minilm_training {
         let (dense, sparse, gmp) = (f(r, "dense_s"), f(r, "sparse_s"), f(r, "gmp_s"));
+        let (tdense, tgmp) = (f(r, "torch_dense_s"), f(r, "torch_gmp_s"));
         writeln!(
             md,
             "| {} | {:.3} s | {:.3} s | {:+.1}% | {:.3} s | {tdense:.3} s | {tgmp:.3} s | {:.2}x | {:.2}x | {:.2}x |",

@@ -1,31 +1,31 @@
-//! PyTorch's products on the points of `sparse_inference`, timed sample by sample between
-//! Ember's: a `scripts/torch_kernels.py` worker that builds a point when asked and times N
-//! calls of its dense or CSR product when asked, so that the two sides of every ratio are
-//! sampled alternately in one run (docs/performance.md).
+//! PyTorch's side of a bench, timed sample by sample between Ember's: a
+//! `scripts/torch_worker.py` worker that builds a setup when asked (a sparse product's point,
+//! or the MiniLM training steps) and times N calls of one of its timers when asked, so that
+//! the two sides of every ratio are sampled alternately in one run (docs/performance.md).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
 
-/// A running `scripts/torch_kernels.py`.
-pub struct TorchKernels {
+/// A running `scripts/torch_worker.py`.
+pub struct TorchWorker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    /// PyTorch's version and thread count, from the first point's reply.
+    /// PyTorch's version and thread count, from the last setup's reply.
     pub about: Option<(String, u64)>,
 }
 
-impl TorchKernels {
+impl TorchWorker {
     /// Starts the worker under `python`, which must import torch.
     pub fn start(python: &str) -> Result<Self, String> {
         let mut child = Command::new(python)
-            .arg("scripts/torch_kernels.py")
+            .arg("scripts/torch_worker.py")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|error| format!("cannot start {python} scripts/torch_kernels.py: {error}"))?;
+            .map_err(|error| format!("cannot start {python} scripts/torch_worker.py: {error}"))?;
         let stdin = child.stdin.take().ok_or("the worker has no stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("the worker has no stdout")?);
         Ok(Self {
@@ -54,8 +54,9 @@ impl TorchKernels {
         serde_json::from_str(&line).map_err(|error| format!("the worker's reply {line:?}: {error}"))
     }
 
-    /// Builds the point `[out, in]` at `batch` and `sparsity` ("90%", or "2:4" with `format`
-    /// "2:4"), checked by the worker against its dense product.
+    /// Builds the product `[out, in]` at `batch` and `sparsity` ("90%", or "2:4" with
+    /// `format` "2:4"), checked by the worker against its dense product: timers `"dense"`
+    /// and `"csr"`.
     pub fn point(
         &mut self,
         out: usize,
@@ -64,10 +65,20 @@ impl TorchKernels {
         sparsity: &str,
         format: &str,
     ) -> Result<(), String> {
-        let reply = self.ask(&json!({"point": {"out": out, "in": inp, "batch": batch,
-            "sparsity": sparsity, "format": format}}))?;
+        self.setup(json!({"point": {"out": out, "in": inp, "batch": batch,
+            "sparsity": sparsity, "format": format}}))
+    }
+
+    /// Builds the MiniLM training steps of `scripts/bench_torch.py` from the model folder
+    /// `dir`: timers `"dense"` and `"gmp"`.
+    pub fn minilm(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        self.setup(json!({"minilm": dir}))
+    }
+
+    fn setup(&mut self, request: Value) -> Result<(), String> {
+        let reply = self.ask(&request)?;
         if reply["ready"] != true {
-            return Err(format!("the worker did not build the point: {reply}"));
+            return Err(format!("the worker did not build {request}: {reply}"));
         }
         self.about = Some((
             reply["torch"].as_str().unwrap_or("?").to_string(),
@@ -76,18 +87,18 @@ impl TorchKernels {
         Ok(())
     }
 
-    /// Seconds for `reps` calls of the current point's `"dense"` or `"csr"` product.
+    /// Seconds for `reps` calls of the last setup's timer `which`.
     pub fn time(&mut self, which: &str, reps: usize) -> f64 {
         let reply = self
             .ask(&json!({"time": which, "reps": reps}))
-            .unwrap_or_else(|error| panic!("PyTorch's {which} product: {error}"));
+            .unwrap_or_else(|error| panic!("PyTorch's {which}: {error}"));
         reply["seconds"]
             .as_f64()
             .unwrap_or_else(|| panic!("the worker's reply has no seconds: {reply}"))
     }
 }
 
-impl Drop for TorchKernels {
+impl Drop for TorchWorker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
