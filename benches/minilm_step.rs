@@ -228,7 +228,7 @@ fn main() {
             // with it 0.65 s, in two runs of one build).
             Some(worker) => {
                 let mut sides = (&mut pair, worker);
-                let mut torch_step = |worker: &mut TorchWorker, timer: &str| {
+                let torch_step = |worker: &mut TorchWorker, timer: &str| {
                     std::thread::sleep(SETTLE);
                     let seconds = worker.time(timer, 1);
                     std::thread::sleep(SETTLE);
