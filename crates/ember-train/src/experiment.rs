@@ -165,33 +165,32 @@ pub fn run_task<T: Task>(
         });
     }
     // Before the dense phase, so that a recipe this task cannot run costs no training.
-    if let Some(settings) = recipe
-        .distill
-        .filter(|d| d.hidden > 0.0 && !T::HIDDEN_STATES)
-    {
-        return Err(TrainError::Invalid {
-            field: "distill.hidden".into(),
-            value: settings.hidden.to_string(),
-            message: format!(
-                "model kind {:?} has no hidden states to distil (layer-wise distillation \
-                 needs an encoder, e.g. bert); set it to 0",
-                recipe.model.name()
+    if let Some(d) = recipe.distill {
+        let settings = [
+            (
+                "distill.hidden",
+                d.hidden,
+                T::HIDDEN_STATES,
+                "has no hidden states to distil (layer-wise distillation needs an encoder, \
+                 e.g. bert)",
             ),
-        });
-    }
-    if let Some(settings) = recipe
-        .distill
-        .filter(|d| d.token_cutoff > 0.0 && !T::CUTS_TOKENS)
-    {
-        return Err(TrainError::Invalid {
-            field: "distill.token_cutoff".into(),
-            value: settings.token_cutoff.to_string(),
-            message: format!(
-                "model kind {:?} reads no tokens to cut (token cutoff needs a text model, \
-                 e.g. bert); set it to 0",
-                recipe.model.name()
+            (
+                "distill.token_cutoff",
+                d.token_cutoff,
+                T::CUTS_TOKENS,
+                "reads no tokens to cut (token cutoff needs a text model, e.g. bert)",
             ),
-        });
+        ];
+        if let Some((field, value, _, why)) = settings
+            .into_iter()
+            .find(|(_, value, supported, _)| *value > 0.0 && !supported)
+        {
+            return Err(TrainError::Invalid {
+                field: field.into(),
+                value: value.to_string(),
+                message: format!("model kind {:?} {why}; set it to 0", recipe.model.name()),
+            });
+        }
     }
     if options.data_parallel == DataParallel::Ddp {
         trainer::parallel::check_ddp_slices(

@@ -143,30 +143,51 @@ mod tests {
         );
     }
 
-    /// With `distill.hidden = β` the training loss is the logits' distillation loss plus β
-    /// times the layer-wise error between the student's and the teacher's masked states.
-    #[test]
-    fn the_layer_wise_term_adds_beta_times_the_hidden_state_error() {
-        use burn::train::TrainStep;
-        use ember_train::task::{Distillation, TaskModel, hidden_state_loss};
-
-        // No dropout, so that the student's training forward is the one recomputed here.
+    /// A student and a teacher of the tiny config without dropout (so that a training
+    /// forward is the one recomputed by hand), drawn from seed 7, and the tiny batch.
+    fn student_teacher_batch() -> (
+        BertForSequenceClassification,
+        BertForSequenceClassification,
+        TextBatch,
+    ) {
         let config = tiny_config(false);
         let device = Device::flex().autodiff();
         device.seed(7);
         let student = config.init_classifier(2, &device);
         let teacher = config.init_classifier(2, &device);
-        let batch = tiny_batch(&device);
+        (student, teacher, tiny_batch(&device))
+    }
+
+    /// The training loss of one distillation step of `student` against `teacher` on `batch`.
+    fn distilled_loss(
+        student: &BertForSequenceClassification,
+        teacher: &BertForSequenceClassification,
+        settings: ember_train::task::Distillation,
+        batch: &TextBatch,
+    ) -> f64 {
+        use burn::train::TrainStep;
+        use ember_train::task::TaskModel;
+
+        let model: TaskModel<TextClassification> =
+            TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
+        let output = TrainStep::step(&model, batch.clone());
+        assert!(!output.grads.is_empty(), "the student gets gradients");
+        f64::from(output.item.loss.into_data().iter::<f32>().next().unwrap())
+    }
+
+    /// With `distill.hidden = β` the training loss is the logits' distillation loss plus β
+    /// times the layer-wise error between the student's and the teacher's masked states.
+    #[test]
+    fn the_layer_wise_term_adds_beta_times_the_hidden_state_error() {
+        use ember_train::task::{Distillation, hidden_state_loss};
+
+        let (student, teacher, batch) = student_teacher_batch();
         let loss = |hidden: f64| {
             let settings = Distillation {
                 hidden,
                 ..Distillation::logits(1.0, 2.0)
             };
-            let model: TaskModel<TextClassification> =
-                TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
-            let output = TrainStep::step(&model, batch.clone());
-            assert!(!output.grads.is_empty(), "the student gets gradients");
-            f64::from(output.item.loss.into_data().iter::<f32>().next().unwrap())
+            distilled_loss(&student, &teacher, settings, &batch)
         };
         let plain = TextClassification::without_autodiff(&batch);
         let (_, s) = TextClassification::logits_and_states(&student.valid(), &plain);
@@ -191,24 +212,16 @@ mod tests {
     /// `with_tokens_cut` gives under that seed, and not the loss on the whole sentences.
     #[test]
     fn the_token_cutoff_distils_on_the_sentences_both_models_read_cut() {
-        use burn::train::TrainStep;
-        use ember_train::task::{Distillation, TaskModel};
+        use ember_train::task::Distillation;
 
-        let config = tiny_config(false);
-        let device = Device::flex().autodiff();
-        device.seed(7);
-        let student = config.init_classifier(2, &device);
-        let teacher = config.init_classifier(2, &device);
-        let batch = tiny_batch(&device);
+        let (student, teacher, batch) = student_teacher_batch();
+        let device = batch.input_ids.device();
         let loss = |batch: &TextBatch, token_cutoff: f64| {
             let settings = Distillation {
                 token_cutoff,
                 ..Distillation::logits(1.0, 2.0)
             };
-            let model: TaskModel<TextClassification> =
-                TaskModel::new(student.clone()).with_teacher(teacher.clone(), settings);
-            let output = TrainStep::step(&model, batch.clone());
-            f64::from(output.item.loss.into_data().iter::<f32>().next().unwrap())
+            distilled_loss(&student, &teacher, settings, batch)
         };
         let mask = |b: &TextBatch| b.attention_mask.to_data().iter::<i64>().collect::<Vec<_>>();
         device.seed(11);
