@@ -23,6 +23,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ember::kernels::{CsrMatrix, NmMatrix};
 
 mod common;
+use common::median;
 use common::torch_worker::TorchWorker;
 
 /// `[out, in]` shapes: LeNet-300-100's three layers and a MiniLM feed-forward pair.
@@ -125,13 +126,7 @@ fn interleaved(sides: &mut [Sampler<'_>]) -> Vec<f64> {
             samples[i].push(sample(reps[i]) / reps[i] as f64);
         }
     }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(f64::total_cmp);
-            s[s.len() / 2]
-        })
-        .collect()
+    samples.into_iter().map(median).collect()
 }
 
 /// Both products agree to 1e-4 of the output's largest magnitude: each sums up to 1536 f32
@@ -251,8 +246,5 @@ fn main() {
                 );
             }
         }
-    }
-    if let Some((version, threads)) = torch.as_ref().and_then(|t| t.about.clone()) {
-        println!("BENCH {{\"kind\":\"torch\",\"torch\":\"{version}\",\"threads\":{threads}}}");
     }
 }

@@ -13,8 +13,6 @@ pub struct TorchWorker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    /// PyTorch's version and thread count, from the last setup's reply.
-    pub about: Option<(String, u64)>,
 }
 
 impl TorchWorker {
@@ -32,7 +30,6 @@ impl TorchWorker {
             child,
             stdin,
             stdout,
-            about: None,
         })
     }
 
@@ -80,10 +77,6 @@ impl TorchWorker {
         if reply["ready"] != true {
             return Err(format!("the worker did not build {request}: {reply}"));
         }
-        self.about = Some((
-            reply["torch"].as_str().unwrap_or("?").to_string(),
-            reply["threads"].as_u64().unwrap_or(0),
-        ));
         Ok(())
     }
 

@@ -243,7 +243,6 @@ pub fn bench() -> Result<()> {
     };
     let with = |extra: &[(&str, &str)]| {
         let mut all = envs.clone();
-        all.push(torch_python.clone());
         all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         all
     };
@@ -258,7 +257,10 @@ pub fn bench() -> Result<()> {
     crate::fetch_minilm()?;
     let minilm_training = bench_records(
         &[&["--bench", "minilm_step"], &args[..]].concat(),
-        &with(&[("MINILM_BACKENDS", "flex,tch")]),
+        &with(&[
+            ("MINILM_BACKENDS", "flex,tch"),
+            (torch_python.0.as_str(), torch_python.1.as_str()),
+        ]),
     )?;
 
     let work = cache()?.join("bench");
