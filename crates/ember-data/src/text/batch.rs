@@ -154,8 +154,19 @@ mod tests {
         values.chunks(len).map(<[i64]>::to_vec).collect()
     }
 
+    /// burn's generator is process-wide: the tests that draw from it take turns, so that no
+    /// draw falls between another test's seed and its own draws.
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn generator() -> std::sync::MutexGuard<'static, ()> {
+        GENERATOR
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[test]
     fn cutting_every_token_keeps_each_sentences_first_and_last_and_no_padding() {
+        let _turn = generator();
         let lens = [2, 5, 9, 1, 3];
         let b = batch(&lens);
         let cut = b.with_tokens_cut(1.0);
@@ -187,6 +198,7 @@ mod tests {
     fn a_fraction_cuts_that_share_of_the_inner_tokens_alone_and_a_seed_repeats_it() {
         // 64 sentences of 40 tokens: 38 inner tokens each, 2,432 that may be cut.
         let b = batch(&[40; 64]);
+        let _turn = generator();
         let device = Device::default();
         device.seed(7);
         let first = rows(&b.with_tokens_cut(0.25).attention_mask);

@@ -325,37 +325,40 @@ mod tests {
 
     #[test]
     fn the_sparse_bert_computes_the_dense_logits_of_a_padded_batch() {
-        let device = Device::flex();
-        device.seed(5);
-        let config: BertConfig = serde_json::from_value(serde_json::json!({
-            "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
-            "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
-            "initializer_range": 0.5
-        }))
-        .unwrap();
-        let model = config.init_classifier(3, &device).map(&mut Pruning).valid();
-        let sparse = SparseBert::from_model(&model, 1e-12).unwrap();
-
-        // Two sentences, the first padded by two positions.
-        let ids = [[2i64, 5, 7, 9, 0, 0], [3, 1, 4, 1, 5, 9]];
-        let types = [[0i64, 0, 1, 1, 0, 0], [0, 0, 0, 1, 1, 1]];
-        let mask = [[1i64, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]];
-        let int = |rows: [[i64; 6]; 2]| Tensor::<2, Int>::from_ints(rows, &device);
-        let want: Vec<f32> = model
-            .logits(int(ids), int(types), int(mask))
-            .into_data()
-            .try_to_vec()
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            let device = Device::flex();
+            device.seed(5);
+            let config: BertConfig = serde_json::from_value(serde_json::json!({
+                "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
+                "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+                "initializer_range": 0.5
+            }))
             .unwrap();
-        for (row, valid) in [(0, 4), (1, 6)] {
-            let got = sparse
-                .logits(&ids[row][..valid], &types[row][..valid])
+            let model = config.init_classifier(3, &device).map(&mut Pruning).valid();
+            let sparse = SparseBert::from_model(&model, 1e-12).unwrap();
+
+            // Two sentences, the first padded by two positions.
+            let ids = [[2i64, 5, 7, 9, 0, 0], [3, 1, 4, 1, 5, 9]];
+            let types = [[0i64, 0, 1, 1, 0, 0], [0, 0, 0, 1, 1, 1]];
+            let mask = [[1i64, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]];
+            let int = |rows: [[i64; 6]; 2]| Tensor::<2, Int>::from_ints(rows, &device);
+            let want: Vec<f32> = model
+                .logits(int(ids), int(types), int(mask))
+                .into_data()
+                .try_to_vec()
                 .unwrap();
-            for (g, w) in got.iter().zip(&want[row * 3..row * 3 + 3]) {
-                assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+            for (row, valid) in [(0, 4), (1, 6)] {
+                let got = sparse
+                    .logits(&ids[row][..valid], &types[row][..valid])
+                    .unwrap();
+                for (g, w) in got.iter().zip(&want[row * 3..row * 3 + 3]) {
+                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+                }
             }
-        }
-        let err = sparse.logits(&[99], &[0]).unwrap_err().to_string();
-        assert!(err.contains("token id 99"), "{err}");
+            let err = sparse.logits(&[99], &[0]).unwrap_err().to_string();
+            assert!(err.contains("token id 99"), "{err}");
+        })
     }
 }

@@ -98,49 +98,52 @@ mod tests {
 
     #[test]
     fn the_teacher_computes_its_logits_off_autodiff() {
-        let config = tiny_config(true);
-        let device = Device::flex().autodiff();
-        device.seed(3);
-        let student = config.init_classifier(2, &device);
-        let batch = tiny_batch(&device);
-        let plain = TextClassification::without_autodiff(&batch);
-        // Layer-wise states: one per layer, the same logits, padding rows zero.
-        let (logits, states) = TextClassification::logits_and_states(&student.valid(), &plain);
-        assert_eq!(states.len(), 2);
-        logits.into_data().assert_approx_eq::<f32>(
-            &TextClassification::logits(&student.valid(), &plain).into_data(),
-            burn::tensor::Tolerance::rel_abs(1e-6, 1e-7),
-        );
-        for state in &states {
-            assert_eq!(state.dims(), [2, 5, 8]);
-            // The first sentence's hidden vector at `position`.
-            let at = |position: usize| -> Vec<f32> {
-                let row = state.clone().narrow(0, 0, 1).narrow(1, position, 1);
-                row.into_data().try_to_vec::<f32>().unwrap()
-            };
-            let (padding, token) = (at(4), at(3));
-            assert!(
-                padding.iter().all(|v| *v == 0.0),
-                "padding row not zeroed: {padding:?}"
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            let config = tiny_config(true);
+            let device = Device::flex().autodiff();
+            device.seed(3);
+            let student = config.init_classifier(2, &device);
+            let batch = tiny_batch(&device);
+            let plain = TextClassification::without_autodiff(&batch);
+            // Layer-wise states: one per layer, the same logits, padding rows zero.
+            let (logits, states) = TextClassification::logits_and_states(&student.valid(), &plain);
+            assert_eq!(states.len(), 2);
+            logits.into_data().assert_approx_eq::<f32>(
+                &TextClassification::logits(&student.valid(), &plain).into_data(),
+                burn::tensor::Tolerance::rel_abs(1e-6, 1e-7),
             );
-            assert!(token.iter().any(|v| *v != 0.0));
-        }
-        assert!(!plain.input_ids.is_autodiff() && !plain.targets.is_autodiff());
-        // A distillation teacher: the model taken off autodiff.
-        let teacher = student.valid();
-        let off = TextClassification::logits(&teacher, &plain);
-        assert!(
-            !off.is_autodiff(),
-            "the teacher's forward ran through autodiff"
-        );
-        // The same logits as through autodiff's dispatch (whose unfused layer norm and
-        // softmax round differently).
-        let through = TextClassification::logits(&teacher, &batch);
-        assert!(through.is_autodiff());
-        off.into_data().assert_approx_eq::<f32>(
-            &through.into_data(),
-            burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
-        );
+            for state in &states {
+                assert_eq!(state.dims(), [2, 5, 8]);
+                // The first sentence's hidden vector at `position`.
+                let at = |position: usize| -> Vec<f32> {
+                    let row = state.clone().narrow(0, 0, 1).narrow(1, position, 1);
+                    row.into_data().try_to_vec::<f32>().unwrap()
+                };
+                let (padding, token) = (at(4), at(3));
+                assert!(
+                    padding.iter().all(|v| *v == 0.0),
+                    "padding row not zeroed: {padding:?}"
+                );
+                assert!(token.iter().any(|v| *v != 0.0));
+            }
+            assert!(!plain.input_ids.is_autodiff() && !plain.targets.is_autodiff());
+            // A distillation teacher: the model taken off autodiff.
+            let teacher = student.valid();
+            let off = TextClassification::logits(&teacher, &plain);
+            assert!(
+                !off.is_autodiff(),
+                "the teacher's forward ran through autodiff"
+            );
+            // The same logits as through autodiff's dispatch (whose unfused layer norm and
+            // softmax round differently).
+            let through = TextClassification::logits(&teacher, &batch);
+            assert!(through.is_autodiff());
+            off.into_data().assert_approx_eq::<f32>(
+                &through.into_data(),
+                burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+            );
+        })
     }
 
     /// A student and a teacher of the tiny config without dropout (so that a training
@@ -179,32 +182,35 @@ mod tests {
     /// times the layer-wise error between the student's and the teacher's masked states.
     #[test]
     fn the_layer_wise_term_adds_beta_times_the_hidden_state_error() {
-        use ember_train::task::{Distillation, hidden_state_loss};
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            use ember_train::task::{Distillation, hidden_state_loss};
 
-        let (student, teacher, batch) = student_teacher_batch();
-        let loss = |hidden: f64| {
-            let settings = Distillation {
-                hidden,
-                ..Distillation::logits(1.0, 2.0)
+            let (student, teacher, batch) = student_teacher_batch();
+            let loss = |hidden: f64| {
+                let settings = Distillation {
+                    hidden,
+                    ..Distillation::logits(1.0, 2.0)
+                };
+                distilled_loss(&student, &teacher, settings, &batch)
             };
-            distilled_loss(&student, &teacher, settings, &batch)
-        };
-        let plain = TextClassification::without_autodiff(&batch);
-        let (_, s) = TextClassification::logits_and_states(&student.valid(), &plain);
-        let (_, t) = TextClassification::logits_and_states(&teacher.valid(), &plain);
-        let error = f64::from(
-            hidden_state_loss(s, t)
-                .into_data()
-                .iter::<f32>()
-                .next()
-                .unwrap(),
-        );
-        assert!(error > 0.0, "two initialisations differ");
-        let (without, with) = (loss(0.0), loss(2.5));
-        assert!(
-            (with - without - 2.5 * error).abs() < 1e-4 * (1.0 + with.abs()),
-            "{with} - {without} != 2.5 x {error}"
-        );
+            let plain = TextClassification::without_autodiff(&batch);
+            let (_, s) = TextClassification::logits_and_states(&student.valid(), &plain);
+            let (_, t) = TextClassification::logits_and_states(&teacher.valid(), &plain);
+            let error = f64::from(
+                hidden_state_loss(s, t)
+                    .into_data()
+                    .iter::<f32>()
+                    .next()
+                    .unwrap(),
+            );
+            assert!(error > 0.0, "two initialisations differ");
+            let (without, with) = (loss(0.0), loss(2.5));
+            assert!(
+                (with - without - 2.5 * error).abs() < 1e-4 * (1.0 + with.abs()),
+                "{with} - {without} != 2.5 x {error}"
+            );
+        })
     }
 
     /// With `distill.token_cutoff` the teacher and the student read the same cut batch,
@@ -212,29 +218,32 @@ mod tests {
     /// `with_tokens_cut` gives under that seed, and not the loss on the whole sentences.
     #[test]
     fn the_token_cutoff_distils_on_the_sentences_both_models_read_cut() {
-        use ember_train::task::Distillation;
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            use ember_train::task::Distillation;
 
-        let (student, teacher, batch) = student_teacher_batch();
-        let device = batch.input_ids.device();
-        let loss = |batch: &TextBatch, token_cutoff: f64| {
-            let settings = Distillation {
-                token_cutoff,
-                ..Distillation::logits(1.0, 2.0)
+            let (student, teacher, batch) = student_teacher_batch();
+            let device = batch.input_ids.device();
+            let loss = |batch: &TextBatch, token_cutoff: f64| {
+                let settings = Distillation {
+                    token_cutoff,
+                    ..Distillation::logits(1.0, 2.0)
+                };
+                distilled_loss(&student, &teacher, settings, batch)
             };
-            distilled_loss(&student, &teacher, settings, batch)
-        };
-        let mask = |b: &TextBatch| b.attention_mask.to_data().iter::<i64>().collect::<Vec<_>>();
-        device.seed(11);
-        let cut = batch.with_tokens_cut(0.5);
-        assert_ne!(mask(&cut), mask(&batch), "seed 11 cuts some token");
-        let by_hand = loss(&cut, 0.0);
-        device.seed(11);
-        let in_step = loss(&batch, 0.5);
-        assert_eq!(
-            in_step.to_bits(),
-            by_hand.to_bits(),
-            "{in_step} vs {by_hand}"
-        );
-        assert_ne!(in_step, loss(&batch, 0.0), "the cut changes the loss");
+            let mask = |b: &TextBatch| b.attention_mask.to_data().iter::<i64>().collect::<Vec<_>>();
+            device.seed(11);
+            let cut = batch.with_tokens_cut(0.5);
+            assert_ne!(mask(&cut), mask(&batch), "seed 11 cuts some token");
+            let by_hand = loss(&cut, 0.0);
+            device.seed(11);
+            let in_step = loss(&batch, 0.5);
+            assert_eq!(
+                in_step.to_bits(),
+                by_hand.to_bits(),
+                "{in_step} vs {by_hand}"
+            );
+            assert_ne!(in_step, loss(&batch, 0.0), "the cut changes the loss");
+        })
     }
 }

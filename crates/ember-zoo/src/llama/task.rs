@@ -53,26 +53,29 @@ mod tests {
 
     #[test]
     fn the_teacher_computes_its_logits_off_autodiff() {
-        let device = Device::flex().autodiff();
-        device.seed(3);
-        let student = LlamaConfig::llama(50, 16, 2, 4, 2, 24, 32).init(&device);
-        let tokens: Vec<i64> = (0..2 * 7).map(|i| (i * 7 + 3) % 50).collect();
-        let batch = WindowBatch {
-            tokens: Tensor::from_data(TensorData::new(tokens, [2, 7]), &device),
-        };
-        let plain = CausalLm::without_autodiff(&batch);
-        assert!(!plain.tokens.is_autodiff());
-        let teacher = student.valid();
-        let off = CausalLm::logits(&teacher, &plain);
-        assert!(
-            !off.is_autodiff(),
-            "the teacher's forward ran through autodiff"
-        );
-        let through = CausalLm::logits(&teacher, &batch);
-        assert!(through.is_autodiff());
-        off.into_data().assert_approx_eq::<f32>(
-            &through.into_data(),
-            burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
-        );
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            let device = Device::flex().autodiff();
+            device.seed(3);
+            let student = LlamaConfig::llama(50, 16, 2, 4, 2, 24, 32).init(&device);
+            let tokens: Vec<i64> = (0..2 * 7).map(|i| (i * 7 + 3) % 50).collect();
+            let batch = WindowBatch {
+                tokens: Tensor::from_data(TensorData::new(tokens, [2, 7]), &device),
+            };
+            let plain = CausalLm::without_autodiff(&batch);
+            assert!(!plain.tokens.is_autodiff());
+            let teacher = student.valid();
+            let off = CausalLm::logits(&teacher, &plain);
+            assert!(
+                !off.is_autodiff(),
+                "the teacher's forward ran through autodiff"
+            );
+            let through = CausalLm::logits(&teacher, &batch);
+            assert!(through.is_autodiff());
+            off.into_data().assert_approx_eq::<f32>(
+                &through.into_data(),
+                burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+            );
+        })
     }
 }

@@ -197,118 +197,124 @@ mod tests {
 
     #[test]
     fn the_sparse_mlp_computes_the_dense_logits() {
-        let device = Device::flex();
-        let mlp = pruned_mlp(&device);
-        let dir = tempfile::tempdir().unwrap();
-        // The checkpoint layout of a run: the model under `model.`.
-        #[derive(Module, Debug)]
-        struct Wrapper {
-            model: Mlp,
-        }
-        let path = dir.path().join("model.bpk");
-        Wrapper { model: mlp.clone() }.save_file(&path).unwrap();
-        ember_train::files::seal(&path).unwrap();
-        let tensors = checkpoint_tensors(&path).unwrap();
-        let zeros: usize = tensors
-            .iter()
-            .filter(|t| t.shape.len() == 2)
-            .map(|t| t.values.iter().filter(|v| **v == 0.0).count())
-            .sum();
-        assert!(zeros > 200_000, "{zeros}: the weights are mostly pruned");
-        let sparse = SparseMlp::from_tensors(&tensors).unwrap();
-        // Read from the module itself, the same engine.
-        let from_model = SparseMlp::from_model(&mlp).unwrap();
-        assert_eq!(from_model.formats(), sparse.formats());
-        for batch in [1, 7, 64] {
-            let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &device);
-            let images = x.clone().reshape([batch, 1, 28, 28]);
-            let want: Vec<f32> = mlp.logits(images).into_data().try_to_vec().unwrap();
-            let x: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
-            let got = sparse.forward(&x, batch).unwrap();
-            assert_eq!(from_model.forward(&x, batch).unwrap(), got);
-            assert_eq!(got.len(), want.len());
-            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            let device = Device::flex();
+            let mlp = pruned_mlp(&device);
+            let dir = tempfile::tempdir().unwrap();
+            // The checkpoint layout of a run: the model under `model.`.
+            #[derive(Module, Debug)]
+            struct Wrapper {
+                model: Mlp,
             }
-        }
+            let path = dir.path().join("model.bpk");
+            Wrapper { model: mlp.clone() }.save_file(&path).unwrap();
+            ember_train::files::seal(&path).unwrap();
+            let tensors = checkpoint_tensors(&path).unwrap();
+            let zeros: usize = tensors
+                .iter()
+                .filter(|t| t.shape.len() == 2)
+                .map(|t| t.values.iter().filter(|v| **v == 0.0).count())
+                .sum();
+            assert!(zeros > 200_000, "{zeros}: the weights are mostly pruned");
+            let sparse = SparseMlp::from_tensors(&tensors).unwrap();
+            // Read from the module itself, the same engine.
+            let from_model = SparseMlp::from_model(&mlp).unwrap();
+            assert_eq!(from_model.formats(), sparse.formats());
+            for batch in [1, 7, 64] {
+                let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &device);
+                let images = x.clone().reshape([batch, 1, 28, 28]);
+                let want: Vec<f32> = mlp.logits(images).into_data().try_to_vec().unwrap();
+                let x: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+                let got = sparse.forward(&x, batch).unwrap();
+                assert_eq!(from_model.forward(&x, batch).unwrap(), got);
+                assert_eq!(got.len(), want.len());
+                let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
+                }
+            }
+        })
     }
 
     #[test]
     fn layers_with_a_2_4_mask_run_in_the_2_4_format() {
-        let device = Device::flex();
-        device.seed(5);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.bpk");
-        #[derive(Module, Debug)]
-        struct Wrapper {
-            model: Mlp,
-        }
-        Wrapper {
-            model: MlpConfig::new().init(&device),
-        }
-        .save_file(&path)
-        .unwrap();
-        ember_train::files::seal(&path).unwrap();
-        let mut tensors = checkpoint_tensors(&path).unwrap();
-        // 2:4 over the inputs of every output: burn's weights are `[in, out]`, so a group is
-        // four rows of one column. Keep the two largest magnitudes.
-        for t in tensors.iter_mut().filter(|t| t.shape.len() == 2) {
-            let [inputs, outputs] = t.shape[..] else {
-                unreachable!()
-            };
-            for o in 0..outputs {
-                for first in (0..inputs).step_by(4) {
-                    let mut group: Vec<usize> =
-                        (first..first + 4).map(|i| i * outputs + o).collect();
-                    group.sort_by(|a, b| t.values[*b].abs().total_cmp(&t.values[*a].abs()));
-                    for i in &group[2..] {
-                        t.values[*i] = 0.0;
+        // Under the lock on burn's process-wide generator: other tests draw from it too.
+        ember_train::with_host_rng(|| {
+            let device = Device::flex();
+            device.seed(5);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("model.bpk");
+            #[derive(Module, Debug)]
+            struct Wrapper {
+                model: Mlp,
+            }
+            Wrapper {
+                model: MlpConfig::new().init(&device),
+            }
+            .save_file(&path)
+            .unwrap();
+            ember_train::files::seal(&path).unwrap();
+            let mut tensors = checkpoint_tensors(&path).unwrap();
+            // 2:4 over the inputs of every output: burn's weights are `[in, out]`, so a group is
+            // four rows of one column. Keep the two largest magnitudes.
+            for t in tensors.iter_mut().filter(|t| t.shape.len() == 2) {
+                let [inputs, outputs] = t.shape[..] else {
+                    unreachable!()
+                };
+                for o in 0..outputs {
+                    for first in (0..inputs).step_by(4) {
+                        let mut group: Vec<usize> =
+                            (first..first + 4).map(|i| i * outputs + o).collect();
+                        group.sort_by(|a, b| t.values[*b].abs().total_cmp(&t.values[*a].abs()));
+                        for i in &group[2..] {
+                            t.values[*i] = 0.0;
+                        }
                     }
                 }
             }
-        }
-        let sparse = SparseMlp::from_tensors(&tensors).unwrap();
-        assert_eq!(sparse.formats(), ["2:4", "2:4", "2:4"]);
-        // The dense forward pass on the host, from the same tensors.
-        let layer = |i: usize| {
-            let find = |name: String| tensors.iter().find(|t| t.name == name).unwrap();
-            (
-                find(format!("layers.{i}.weight")),
-                find(format!("layers.{i}.bias")),
-            )
-        };
-        // 40 examples: a full block of 32 and a partial one.
-        let batch = 40;
-        let x: Vec<f32> = (0..batch * 784)
-            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-            .collect();
-        let mut h = x.clone();
-        for i in 0..3 {
-            let (w, b) = layer(i);
-            let [inputs, outputs] = w.shape[..] else {
-                unreachable!()
+            let sparse = SparseMlp::from_tensors(&tensors).unwrap();
+            assert_eq!(sparse.formats(), ["2:4", "2:4", "2:4"]);
+            // The dense forward pass on the host, from the same tensors.
+            let layer = |i: usize| {
+                let find = |name: String| tensors.iter().find(|t| t.name == name).unwrap();
+                (
+                    find(format!("layers.{i}.weight")),
+                    find(format!("layers.{i}.bias")),
+                )
             };
-            let mut next = vec![0.0f32; batch * outputs];
-            for e in 0..batch {
-                for o in 0..outputs {
-                    let sum: f64 = (0..inputs)
-                        .map(|k| {
-                            f64::from(h[e * inputs + k]) * f64::from(w.values[k * outputs + o])
-                        })
-                        .sum();
-                    let v = sum as f32 + b.values[o];
-                    next[e * outputs + o] = if i < 2 { v.max(0.0) } else { v };
+            // 40 examples: a full block of 32 and a partial one.
+            let batch = 40;
+            let x: Vec<f32> = (0..batch * 784)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let mut h = x.clone();
+            for i in 0..3 {
+                let (w, b) = layer(i);
+                let [inputs, outputs] = w.shape[..] else {
+                    unreachable!()
+                };
+                let mut next = vec![0.0f32; batch * outputs];
+                for e in 0..batch {
+                    for o in 0..outputs {
+                        let sum: f64 = (0..inputs)
+                            .map(|k| {
+                                f64::from(h[e * inputs + k]) * f64::from(w.values[k * outputs + o])
+                            })
+                            .sum();
+                        let v = sum as f32 + b.values[o];
+                        next[e * outputs + o] = if i < 2 { v.max(0.0) } else { v };
+                    }
                 }
+                h = next;
             }
-            h = next;
-        }
-        let got = sparse.forward(&x, batch).unwrap();
-        assert_eq!(got.len(), batch * 10);
-        let scale = h.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (g, w) in got.iter().zip(&h) {
-            assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
-        }
+            let got = sparse.forward(&x, batch).unwrap();
+            assert_eq!(got.len(), batch * 10);
+            let scale = h.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&h) {
+                assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
+            }
+        })
     }
 
     #[test]
