@@ -205,7 +205,7 @@ fn main() {
     );
     // PyTorch's steps, built once and sampled in every backend's alternation.
     let mut torch = std::env::var("BENCH_TORCH_PYTHON").ok().map(|python| {
-        let mut worker = TorchWorker::start(&python)
+        let mut worker = TorchWorker::start(&python, &[])
             .unwrap_or_else(|error| panic!("BENCH_TORCH_PYTHON: {error}"));
         worker
             .minilm(&model_dir())

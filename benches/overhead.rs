@@ -28,6 +28,13 @@
 //! nothing). Criterion prints the plain and pruned step times; a table follows with each
 //! side's overhead, from the medians of `INTERLEAVED` steps taken in rotation (so that machine
 //! noise hits every side alike).
+//!
+//! With `BENCH_TORCH_PYTHON` naming a Python that imports torch (as `cargo xtask bench` does),
+//! each row also samples plain burn and the pruned model against PyTorch's dense and pruned
+//! steps (`scripts/bench_torch.py`'s `lenet_steps`, through a `scripts/torch_worker.py`
+//! worker) in a second alternation of `AGAINST_TORCH` warm samples each. It is kept apart
+//! from the first, which measures Ember's overhead: PyTorch's OpenMP workers spin on after a
+//! step, and would slow whichever side comes next.
 
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
@@ -39,6 +46,8 @@ use std::time::Duration;
 use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::Device;
+use common::torch_worker::TorchWorker;
+use common::warm::{timed, warm_interleaved};
 use common::{Cycle, alternating, backends, mnist_batches, plain_step, train_step};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ember::data::ImageBatch;
@@ -52,6 +61,8 @@ const BATCH_SIZES: [usize; 2] = [64, 128];
 const BATCHES: usize = 16;
 /// Steps of each side timed in rotation for the table.
 const INTERLEAVED: usize = 300;
+/// Warm samples of each side in the alternation against PyTorch.
+const AGAINST_TORCH: usize = 31;
 /// The wrapped sides, in the order of the table's columns.
 const WRAPPED: [&str; 3] = ["pruned", "frozen", "frozen_tensor"];
 
@@ -150,6 +161,25 @@ impl Sides {
     }
 }
 
+/// Plain burn, the pruned model, PyTorch dense and PyTorch pruned (`worker`'s LeNet timers at
+/// `batch_size`), sampled warm and in turn: the medians, in that order.
+fn against_torch(sides: &mut Sides, worker: &mut TorchWorker, batch_size: usize) -> [f64; 4] {
+    worker
+        .lenet(batch_size)
+        .unwrap_or_else(|error| panic!("PyTorch's LeNet at batch {batch_size}: {error}"));
+    let sides = std::cell::RefCell::new(sides);
+    let worker = std::cell::RefCell::new(worker);
+    let mut plain = timed(|| sides.borrow_mut().step(0));
+    let mut pruned = timed(|| sides.borrow_mut().step(1));
+    let mut torch_dense = |reps| worker.borrow_mut().time("dense", reps);
+    let mut torch_pruned = |reps| worker.borrow_mut().time("pruned", reps);
+    let t = warm_interleaved(
+        AGAINST_TORCH,
+        &mut [&mut plain, &mut pruned, &mut torch_dense, &mut torch_pruned],
+    );
+    [t[0], t[1], t[2], t[3]]
+}
+
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("step_overhead");
     group
@@ -157,6 +187,9 @@ fn overhead(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(4));
     let mut rows = Vec::new();
+    let mut torch = std::env::var("BENCH_TORCH_PYTHON").ok().map(|python| {
+        TorchWorker::start(&python, &[]).unwrap_or_else(|error| panic!("PyTorch's worker: {error}"))
+    });
     // A build with the backend suite's features can leave out lavapipe's slow wgpu.
     for spec in backends(std::env::var("OVERHEAD_BACKENDS").ok().as_deref()) {
         let device = spec.device().expect("a compiled backend");
@@ -169,7 +202,10 @@ fn overhead(c: &mut Criterion) {
                 b.iter(|| sides.step(1))
             });
             let times: [f64; 4] = alternating(INTERLEAVED, &mut sides, Sides::step);
-            rows.push((spec.to_string(), batch_size, times));
+            let versus = torch
+                .as_mut()
+                .map(|worker| against_torch(&mut sides, worker, batch_size));
+            rows.push((spec.to_string(), batch_size, times, versus));
         }
     }
     group.finish();
@@ -193,13 +229,19 @@ fn overhead(c: &mut Criterion) {
         "tensor",
         "ratio"
     );
-    for (name, batch_size, [plain, pruned, frozen, tensor]) in &rows {
+    for (name, batch_size, [plain, pruned, frozen, tensor], versus) in &rows {
         let overhead = |t: f64| (t / plain - 1.0) * 100.0;
+        let torch_fields = versus.map_or(String::new(), |[p, s, td, tp]| {
+            format!(
+                ",\"versus_plain_s\":{p:e},\"versus_pruned_s\":{s:e},\
+                 \"torch_dense_s\":{td:e},\"torch_pruned_s\":{tp:e}"
+            )
+        });
         // One JSON record per row, for `cargo xtask bench`.
         println!(
             "BENCH {{\"kind\":\"train_lenet\",\"backend\":\"{name}\",\"batch\":{batch_size},\
              \"sparsity\":{},\"plain_s\":{plain:e},\"ember_s\":{pruned:e},\
-             \"frozen_s\":{frozen:e},\"frozen_tensor_s\":{tensor:e}}}",
+             \"frozen_s\":{frozen:e},\"frozen_tensor_s\":{tensor:e}{torch_fields}}}",
             sparsity()
         );
         println!(
@@ -212,6 +254,25 @@ fn overhead(c: &mut Criterion) {
             tensor * 1e3,
             tensor / plain
         );
+    }
+    if rows.iter().any(|row| row.3.is_some()) {
+        println!(
+            "\nagainst PyTorch ({AGAINST_TORCH} warm samples of each side in turn): plain burn, \
+             Ember pruned, PyTorch dense, PyTorch pruned (torch.nn.utils.prune):"
+        );
+        for (name, batch_size, _, versus) in &rows {
+            if let Some([p, s, td, tp]) = versus {
+                println!(
+                    "{name:<10} {batch_size:>6} {:>9.3} {:>9.3} {:>9.3} {:>9.3}  dense {:.2}x  pruned {:.2}x",
+                    p * 1e3,
+                    s * 1e3,
+                    td * 1e3,
+                    tp * 1e3,
+                    p / td,
+                    s / tp
+                );
+            }
+        }
     }
 }
 

@@ -17,14 +17,12 @@
 
 #![allow(missing_docs)]
 
-use std::time::Instant;
-
 use burn::tensor::{Device, Tensor, TensorData};
 use ember::kernels::{CsrMatrix, NmMatrix};
 
 mod common;
-use common::median;
 use common::torch_worker::TorchWorker;
+use common::warm::{timed, warm_interleaved};
 
 /// `[out, in]` shapes: LeNet-300-100's three layers and a MiniLM feed-forward pair.
 const SHAPES: [(&str, usize, usize); 5] = [
@@ -78,57 +76,6 @@ fn prune_2_4(mut w: Vec<f32>) -> Vec<f32> {
     w
 }
 
-/// One side of a comparison: `sample(reps)` runs `reps` calls and returns their seconds.
-type Sampler<'a> = &'a mut dyn FnMut(usize) -> f64;
-
-/// `run` as a [`Sampler`], timed on this process's clock.
-fn timed(mut run: impl FnMut()) -> impl FnMut(usize) -> f64 {
-    move |reps| {
-        let start = Instant::now();
-        for _ in 0..reps {
-            run();
-        }
-        start.elapsed().as_secs_f64()
-    }
-}
-
-/// Seconds of untimed calls before each sample: longer than the other side's threads spin
-/// on after its last call (PyTorch's OpenMP workers burnt 8–20 ms of CPU after a product on
-/// this machine; Ember's helpers spin for 0.5 ms). It does not prevent every interference:
-/// Ember's two-thread products still fall, in some runs, into a mode at half their speed
-/// for a whole point while PyTorch's process shares the alternation (docs/performance.md,
-/// "Ember and PyTorch in one alternation").
-const WARM_UP: f64 = 20e-3;
-
-/// The median time per call of each of `sides`, sampled alternately. A sample repeats a call
-/// until it lasts at least 1 ms, so that the clock's resolution does not matter, and follows
-/// [`WARM_UP`] of untimed calls: they absorb the tail of the side before (the threads of
-/// PyTorch's OpenMP, or Ember's helpers, that spin on for a while after their last work) and
-/// wake this side's own threads, so that every side is timed warm and alone. A pause instead
-/// of the warm-up left each side's first calls to a cold, idle machine: twice the time of a
-/// sample taken in a loop.
-fn interleaved(sides: &mut [Sampler<'_>]) -> Vec<f64> {
-    let reps: Vec<usize> = sides
-        .iter_mut()
-        .map(|sample| {
-            sample(5);
-            let once = sample(1).max(1e-8);
-            ((1e-3 / once).ceil() as usize).clamp(1, 10_000)
-        })
-        .collect();
-    let mut samples = vec![Vec::with_capacity(SAMPLES); sides.len()];
-    for _ in 0..SAMPLES {
-        for (i, sample) in sides.iter_mut().enumerate() {
-            let mut warm = 0.0;
-            while warm < WARM_UP {
-                warm += sample(reps[i]);
-            }
-            samples[i].push(sample(reps[i]) / reps[i] as f64);
-        }
-    }
-    samples.into_iter().map(median).collect()
-}
-
 /// Both products agree to 1e-4 of the output's largest magnitude: each sums up to 1536 f32
 /// products in its own order.
 fn close(got: &[f32], want: &[f32]) -> bool {
@@ -138,10 +85,28 @@ fn close(got: &[f32], want: &[f32]) -> bool {
         .all(|(g, w)| (g - w).abs() <= 1e-4 * scale)
 }
 
+/// libgomp's spin count for PyTorch's worker: `BENCH_TORCH_SPINCOUNT`, or 30000, a tenth of
+/// libgomp's default; `default` leaves libgomp's own. With the default, PyTorch's OpenMP
+/// workers spin on between the worker's samples, on the cores Ember's two-thread products
+/// then need, and those fell for whole points to half their speed in four of six runs, a
+/// cost of the alternation that a process running alone does not pay. The lower count left
+/// PyTorch's own times alone: `scripts/torch_spin_check.py`, both settings in one
+/// alternation, measured a median ratio of 1.01–1.02 over the batch-32 points in three runs
+/// (docs/performance.md, "Ember and PyTorch in one alternation").
+fn spin_count() -> String {
+    std::env::var("BENCH_TORCH_SPINCOUNT").unwrap_or_else(|_| "30000".to_string())
+}
+
 fn main() {
     let device = Device::flex();
     let mut torch = std::env::var("BENCH_TORCH_PYTHON").ok().map(|python| {
-        TorchWorker::start(&python).unwrap_or_else(|error| panic!("BENCH_TORCH_PYTHON: {error}"))
+        let spin = spin_count();
+        let env: &[(&str, &str)] = match spin.as_str() {
+            "default" => &[],
+            count => &[("GOMP_SPINCOUNT", count)],
+        };
+        TorchWorker::start(&python, env)
+            .unwrap_or_else(|error| panic!("BENCH_TORCH_PYTHON: {error}"))
     });
     println!(
         "{:<13} {:>5} {:>8} {:>7} {:>11} {:>11} {:>8} {:>11}",
@@ -213,16 +178,19 @@ fn main() {
                         let torch = std::cell::RefCell::new(torch);
                         let mut torch_dense = |reps| torch.borrow_mut().time("dense", reps);
                         let mut torch_csr = |reps| torch.borrow_mut().time("csr", reps);
-                        let t = interleaved(&mut [
-                            &mut dense_side,
-                            &mut sparse_side,
-                            &mut torch_dense,
-                            &mut torch_csr,
-                        ]);
+                        let t = warm_interleaved(
+                            SAMPLES,
+                            &mut [
+                                &mut dense_side,
+                                &mut sparse_side,
+                                &mut torch_dense,
+                                &mut torch_csr,
+                            ],
+                        );
                         ([t[0], t[1]], Some([t[2], t[3]]))
                     }
                     None => {
-                        let t = interleaved(&mut [&mut dense_side, &mut sparse_side]);
+                        let t = warm_interleaved(SAMPLES, &mut [&mut dense_side, &mut sparse_side]);
                         ([t[0], t[1]], None)
                     }
                 };

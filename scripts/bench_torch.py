@@ -1,12 +1,13 @@
 """PyTorch's side of `cargo xtask bench`, timed the way Ember's benches time (medians of
-interleaved samples), in the same run. (The sparse products and the MiniLM training steps
-are timed sample by sample between Ember's, by `scripts/torch_worker.py`, which
-`benches/sparse_inference.rs` and `benches/minilm_step.rs` drive.)
+interleaved samples), in the same run. (The sparse products and the LeNet and MiniLM
+training steps are timed sample by sample between Ember's, by `scripts/torch_worker.py`, which
+`benches/sparse_inference.rs`, `benches/overhead.rs` and `benches/minilm_step.rs` drive;
+this script keeps what runs on its own: the GPU check's steps and the end-to-end sentences.)
 
-usage: bench_torch.py OUT.json
+usage: BENCH_LENET=1 bench_torch.py OUT.json
        BENCH_MINILM_DIR=path/to/all-MiniLM-L6-v2 bench_torch.py OUT.json
 
-A LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch 64 and 128, dense
+With BENCH_LENET=1, a LeNet-300-100 training step (forward, backward, Adam at 1e-3) at batch 64 and 128, dense
 and at 90% sparsity through `torch.nn.utils.prune` (global L1 over the three weights), as a
 user of PyTorch would prune. With BENCH_MINILM_DIR set (a sentence-transformers folder:
 config.json, model.safetensors, tokenizer), a MiniLM training step too (batch 16 of 64
@@ -79,29 +80,41 @@ def lenet():
     )
 
 
+def lenet_steps(batch):
+    """The LeNet-300-100 training steps at `batch`, each one call: {"dense": the plain model,
+    "pruned": the same model at 90% through `torch.nn.utils.prune` (global L1 over the three
+    weights)}, Adam at 1e-3, cycling through 16 random batches. `scripts/torch_worker.py`
+    times them between Ember's steps."""
+    torch.manual_seed(0)
+    models = {"dense": lenet().to(DEVICE), "pruned": lenet().to(DEVICE)}
+    weights = [(m, "weight") for m in models["pruned"] if isinstance(m, torch.nn.Linear)]
+    prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.9)
+    optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+    batches = [
+        (torch.rand(batch, 784, device=DEVICE), torch.randint(0, 10, (batch,), device=DEVICE))
+        for _ in range(16)
+    ]
+    position = {"dense": 0, "pruned": 0}
+
+    def step(kind):
+        images, targets = batches[position[kind] % len(batches)]
+        position[kind] += 1
+        optimizers[kind].zero_grad()
+        loss = F.cross_entropy(models[kind](images), targets)
+        loss.backward()
+        optimizers[kind].step()
+        sync()
+
+    return {"dense": lambda: step("dense"), "pruned": lambda: step("pruned")}
+
+
 def training():
+    """The LeNet steps timed in this process (`scripts/gpu-check.sh` on the GPU); on the CPU
+    `cargo xtask bench` times them between Ember's through `scripts/torch_worker.py`."""
     records = []
     for batch in (64, 128):
-        torch.manual_seed(0)
-        models = {"dense": lenet().to(DEVICE), "pruned": lenet().to(DEVICE)}
-        weights = [(m, "weight") for m in models["pruned"] if isinstance(m, torch.nn.Linear)]
-        prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.9)
-        optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
-        batches = [
-            (torch.rand(batch, 784, device=DEVICE), torch.randint(0, 10, (batch,), device=DEVICE))
-            for _ in range(16)
-        ]
-        position = {"dense": 0, "pruned": 0}
-
-        def step(kind):
-            images, targets = batches[position[kind] % len(batches)]
-            position[kind] += 1
-            optimizers[kind].zero_grad()
-            loss = F.cross_entropy(models[kind](images), targets)
-            loss.backward()
-            optimizers[kind].step()
-
-        dense_s, pruned_s = interleaved([lambda: step("dense"), lambda: step("pruned")])
+        steps = lenet_steps(batch)
+        dense_s, pruned_s = interleaved([steps["dense"], steps["pruned"]])
         records.append(
             {"kind": "train_lenet", "batch": batch, "torch_dense_s": dense_s, "torch_pruned_s": pruned_s}
         )
@@ -246,7 +259,7 @@ def end_to_end(export, texts_path, max_len):
 def main():
     (out_path,) = sys.argv[1:2]
     torch.set_num_threads(os.cpu_count() or 1)
-    records = training()
+    records = training() if os.environ.get("BENCH_LENET") == "1" else []
     model_dir = os.environ.get("BENCH_MINILM_DIR")
     if model_dir:
         records += training_minilm(model_dir)

@@ -357,7 +357,7 @@ run() {
     if python3 -c 'import torch, transformers' 2>/dev/null; then
         local torch_device=cpu
         if [ "$dry" -eq 0 ]; then torch_device=cuda; fi
-        step bench-pytorch 60 env BENCH_DEVICE=$torch_device BENCH_MINILM_DIR="$model" \
+        step bench-pytorch 60 env BENCH_DEVICE=$torch_device BENCH_LENET=1 BENCH_MINILM_DIR="$model" \
             python3 "$bundle/scripts/bench_torch.py" "$out/bench-pytorch.json"
     else
         record bench-pytorch "skipped: python3 has no torch and transformers" 0

@@ -1,8 +1,8 @@
 """PyTorch's side of Ember's benches, as a worker that a bench drives sample by sample, so that
 Ember's and PyTorch's code are timed alternately in one run: load on this shared machine then
 hits both sides alike, and the ratio between them means something even when the absolute
-times move. `benches/sparse_inference.rs` asks it for products, `benches/minilm_step.rs` for
-training steps.
+times move. `benches/sparse_inference.rs` asks it for products, `benches/overhead.rs` and
+`benches/minilm_step.rs` for training steps.
 
 A bench starts it as `python3 scripts/torch_worker.py` (with `torch` importable, and
 `transformers` for the MiniLM steps) and speaks one JSON object per line on stdin; every
@@ -14,6 +14,9 @@ reply is one JSON line on stdout:
       an input [batch, in], and the weight as a CSR tensor; checks `torch.sparse.mm` against
       `F.linear`. Its timers: "dense" (`F.linear(x, w)`) and "csr" (`torch.sparse.mm(csr, xᵀ)`),
       both under inference mode.
+  {"lenet": 64}
+      builds the LeNet-300-100 training steps of `bench_torch.py` (`lenet_steps`) at that
+      batch: timers "dense" and "pruned" (90% through `torch.nn.utils.prune`).
   {"minilm": "path/to/all-MiniLM-L6-v2"}
       builds the MiniLM training steps of `bench_torch.py` (`minilm_steps`, batch 16 × 64):
       timers "dense" and "gmp".
@@ -94,6 +97,10 @@ def main():
         if "point" in request:
             timers = Point(request["point"], generator).timers()
             mode = torch.inference_mode
+        elif "lenet" in request:
+            from bench_torch import lenet_steps
+
+            timers, mode = lenet_steps(int(request["lenet"])), contextlib.nullcontext
         elif "minilm" in request:
             # Imported here: only the MiniLM steps need transformers.
             from bench_torch import minilm_steps

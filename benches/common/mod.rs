@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod torch_worker;
+pub mod warm;
 
 use std::process::Command;
 use std::time::Instant;

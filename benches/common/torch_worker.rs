@@ -1,6 +1,6 @@
 //! PyTorch's side of a bench, timed sample by sample between Ember's: a
 //! `scripts/torch_worker.py` worker that builds a setup when asked (a sparse product's point,
-//! or the MiniLM training steps) and times N calls of one of its timers when asked, so that
+//! or the LeNet or MiniLM training steps) and times N calls of one of its timers when asked, so that
 //! the two sides of every ratio are sampled alternately in one run (docs/performance.md).
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,10 +16,12 @@ pub struct TorchWorker {
 }
 
 impl TorchWorker {
-    /// Starts the worker under `python`, which must import torch.
-    pub fn start(python: &str) -> Result<Self, String> {
+    /// Starts the worker under `python`, which must import torch, with `env` added to its
+    /// environment.
+    pub fn start(python: &str, env: &[(&str, &str)]) -> Result<Self, String> {
         let mut child = Command::new(python)
             .arg("scripts/torch_worker.py")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -64,6 +66,12 @@ impl TorchWorker {
     ) -> Result<(), String> {
         self.setup(json!({"point": {"out": out, "in": inp, "batch": batch,
             "sparsity": sparsity, "format": format}}))
+    }
+
+    /// Builds the LeNet-300-100 training steps of `scripts/bench_torch.py` at `batch`:
+    /// timers `"dense"` and `"pruned"` (90% through `torch.nn.utils.prune`).
+    pub fn lenet(&mut self, batch: usize) -> Result<(), String> {
+        self.setup(json!({ "lenet": batch }))
     }
 
     /// Builds the MiniLM training steps of `scripts/bench_torch.py` from the model folder

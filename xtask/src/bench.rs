@@ -215,7 +215,7 @@ const MARKER: &str = "<!-- Everything below is written by `cargo xtask bench`. -
 /// Runs every comparison and writes `docs/performance.md`.
 pub fn bench() -> Result<()> {
     let python = hf_venv()?;
-    // PyTorch's products and MiniLM steps join the alternations of Ember's
+    // PyTorch's products, LeNet and MiniLM steps join the alternations of Ember's
     // (`scripts/torch_worker.py`).
     let torch_python = (
         "BENCH_TORCH_PYTHON".to_string(),
@@ -251,6 +251,7 @@ pub fn bench() -> Result<()> {
         &with(&[
             ("OVERHEAD_SPARSITY", "0.9"),
             ("OVERHEAD_BACKENDS", "flex,ndarray,tch"),
+            (torch_python.0.as_str(), torch_python.1.as_str()),
         ]),
     )?;
     // The model both sides of the MiniLM step load.
@@ -377,23 +378,20 @@ pub fn bench() -> Result<()> {
         "\n### Training step, LeNet-300-100, Adam\n\n\
          Ember: plain burn (dense), the model under `Sparse` at 90% global magnitude \
          sparsity, and the same three weights with their top-magnitude 90% frozen element by \
-         element; the overhead is Ember's step over plain burn's in the same run. PyTorch: \
-         eager, dense and under `torch.nn.utils.prune` at 90% (global L1).\n\n\
-         | backend | batch | Ember dense | Ember 90% | overhead | Ember 90% frozen | overhead | PyTorch dense | PyTorch 90% | Ember 90% / PyTorch 90% |\n\
-         |---|---|---|---|---|---|---|---|---|---|"
+         element; the overhead is Ember's step over plain burn's in the same alternation. \
+         PyTorch: eager, dense and under `torch.nn.utils.prune` at 90% (global L1), sampled \
+         with plain burn and Ember 90% in a second alternation of warm samples \
+         (`scripts/torch_worker.py`), from which the last two columns come.\n\n\
+         | backend | batch | Ember dense | Ember 90% | overhead | Ember 90% frozen | overhead | PyTorch dense | PyTorch 90% | Ember dense / PyTorch dense | Ember 90% / PyTorch 90% |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     )?;
     for r in &training {
-        let t = torch_records
-            .iter()
-            .find(|t| t["kind"] == "train_lenet" && t["batch"] == r["batch"]);
-        let (tdense, tpruned) = t.map_or((f64::NAN, f64::NAN), |t| {
-            (f(t, "torch_dense_s"), f(t, "torch_pruned_s"))
-        });
         let (plain, pruned, frozen) = (f(r, "plain_s"), f(r, "ember_s"), f(r, "frozen_s"));
         let overhead = |t: f64| format!("{:+.1}%", (t / plain - 1.0) * 100.0);
+        let (tdense, tpruned) = (f(r, "torch_dense_s"), f(r, "torch_pruned_s"));
         writeln!(
             md,
-            "| {} | {} | {:.3} ms | {:.3} ms | {} | {:.3} ms | {} | {:.3} ms | {:.3} ms | {:.2}x |",
+            "| {} | {} | {:.3} ms | {:.3} ms | {} | {:.3} ms | {} | {:.3} ms | {:.3} ms | {:.2}x | {:.2}x |",
             r["backend"].as_str().unwrap_or("?"),
             r["batch"],
             plain * 1e3,
@@ -403,7 +401,8 @@ pub fn bench() -> Result<()> {
             overhead(frozen),
             tdense * 1e3,
             tpruned * 1e3,
-            pruned / tpruned
+            f(r, "versus_plain_s") / tdense,
+            f(r, "versus_pruned_s") / tpruned
         )?;
     }
     writeln!(
