@@ -6,6 +6,7 @@
 //! libtorch and lavapipe set-up). `EMBER_TEST_BACKENDS=flex,cuda` limits it to the
 //! backends named (flex, the reference, always runs).
 
+mod dropout;
 mod masks;
 mod minilm;
 mod persistence;

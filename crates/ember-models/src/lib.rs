@@ -13,6 +13,7 @@
 pub mod bert;
 pub mod blocks;
 mod classifier;
+pub mod dropout;
 mod lenet5;
 mod linear_inputs;
 pub mod llama;

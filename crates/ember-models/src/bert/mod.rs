@@ -16,6 +16,7 @@
 
 mod blocks;
 mod config;
+mod encoder;
 mod error;
 mod load;
 mod model;

@@ -1,8 +1,6 @@
 use burn::module::Module;
 use burn::nn::activation::ActivationConfig;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
     Linear, LinearConfig,
@@ -10,6 +8,8 @@ use burn::nn::{
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::BertConfig;
+use super::encoder::encoder_layer;
+use crate::dropout::dropout;
 
 /// BERT's input embeddings: word, position and token type, summed, then normalised.
 ///
@@ -177,7 +177,7 @@ impl BertEmbeddings {
         let x = self.word.forward(input_ids)
             + self.token_type.forward(token_type_ids)
             + self.position.forward(position_ids);
-        self.dropout.forward(self.norm.forward(x))
+        dropout(&self.dropout, self.norm.forward(x))
     }
 }
 
@@ -204,8 +204,11 @@ impl Bert {
         attention_mask: Tensor<2, Int>,
     ) -> Tensor<3> {
         let (embedded, padding) = self.embed(input_ids, token_type_ids, attention_mask);
+        // burn's `TransformerEncoder::forward`, layer by layer with Ember's dropout.
         self.encoder
-            .forward(TransformerEncoderInput::new(embedded).mask_pad(padding))
+            .layers
+            .iter()
+            .fold(embedded, |x, layer| encoder_layer(layer, x, &padding))
     }
 
     /// The output of every encoder layer, first to last (`transformers`' `hidden_states`
@@ -228,7 +231,7 @@ impl Bert {
         let (mut x, padding) = self.embed(input_ids, token_type_ids, attention_mask);
         let mut states = Vec::with_capacity(self.encoder.layers.len());
         for layer in &self.encoder.layers {
-            x = layer.forward(x, Some(padding.clone()), None);
+            x = encoder_layer(layer, x, &padding);
             states.push(x.clone());
         }
         states
@@ -236,7 +239,7 @@ impl Bert {
 
     /// The embedded batch and its padding mask (true at padding), checked as
     /// [`Bert::forward`] documents.
-    fn embed(
+    pub(crate) fn embed(
         &self,
         input_ids: Tensor<2, Int>,
         token_type_ids: Tensor<2, Int>,
@@ -296,7 +299,7 @@ impl BertForSequenceClassification {
     ) -> Tensor<2> {
         let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask);
         let pooled = self.bert.pool(hidden);
-        self.classifier.forward(self.dropout.forward(pooled))
+        self.classifier.forward(dropout(&self.dropout, pooled))
     }
 
     /// [`BertForSequenceClassification::logits`] together with every encoder layer's output
@@ -319,7 +322,7 @@ impl BertForSequenceClassification {
         let last = states.last().expect("BERT has at least one layer").clone();
         let pooled = self.bert.pool(last);
         (
-            self.classifier.forward(self.dropout.forward(pooled)),
+            self.classifier.forward(dropout(&self.dropout, pooled)),
             states,
         )
     }

@@ -403,3 +403,54 @@ fn the_layers_states_end_in_the_forward_output_and_feed_the_same_logits() {
     assert_eq!(bits(logits), bits(model.logits(ids, types, mask)));
     assert_eq!(bits(with_states[0].clone()), bits(states[0].clone()));
 }
+
+/// Ember's step-by-step encoder is burn's `TransformerEncoder::forward` operation for
+/// operation: without dropout (a plain device, or rates of zero on autodiff) the states are
+/// the same to the bit; with BERT's rates on autodiff it drops, so the states differ.
+#[test]
+fn the_encoder_computes_burns_layers_to_the_bit_and_drops_while_training() {
+    use burn::nn::transformer::TransformerEncoderInput;
+
+    let bits = |t: Tensor<3>| {
+        t.into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    let burns = |bert: &Bert, device: &Device| {
+        let (ids, types, mask) = batch(device);
+        let (embedded, padding) = bert.embed(ids, types, mask);
+        bert.encoder
+            .forward(TransformerEncoderInput::new(embedded).mask_pad(padding))
+    };
+    let embers = |bert: &Bert, device: &Device| {
+        let (ids, types, mask) = batch(device);
+        bert.forward(ids, types, mask)
+    };
+    let plain = Device::flex();
+    let bert = tiny().init(&plain);
+    assert_eq!(bits(embers(&bert, &plain)), bits(burns(&bert, &plain)));
+
+    let autodiff = Device::flex().autodiff();
+    let mut still = tiny();
+    still.hidden_dropout_prob = 0.0;
+    still.attention_probs_dropout_prob = 0.0;
+    let bert = still.init(&autodiff);
+    assert_eq!(
+        bits(embers(&bert, &autodiff)),
+        bits(burns(&bert, &autodiff))
+    );
+
+    let mut dropping = tiny();
+    dropping.hidden_dropout_prob = 0.5;
+    let bert = dropping.init(&autodiff);
+    let (ids, types, mask) = batch(&autodiff);
+    let (embedded, padding) = bert.embed(ids, types, mask);
+    let without = bert
+        .valid()
+        .encoder
+        .forward(TransformerEncoderInput::new(embedded.inner()).mask_pad(padding.inner()));
+    assert_ne!(bits(embers(&bert, &autodiff).inner()), bits(without));
+}
