@@ -11,6 +11,10 @@
 //! - `bernoulli`: `random_like(Bernoulli(0.9))` on the intermediate activations
 //!   `[16, 64, 1536]`, the mask that `Dropout` draws;
 //! - `dropout`: burn's `Dropout` (p = 0.1) forward in training on the same tensor;
+//! - `ember_drop`: the same layer through `ember::models::dropout::dropout`, which BERT's
+//!   encoder uses: on flex and libtorch's CPU device its mask comes from one seed and a
+//!   xoshiro256++ stream instead of the backend's per-element draw (numpy's `dropout` is
+//!   its reference too);
 //! - `gelu`: burn's `gelu` on the same tensor;
 //! - `softmax`: over the last axis of the attention scores `[16, 12, 64, 64]`;
 //! - `norm_grad`: a `LayerNorm(384)` forward and backward on the hidden states `[16, 64,
@@ -52,10 +56,11 @@ const INTERMEDIATE: usize = 1536;
 /// Timed calls of each operation, in rotation.
 const SAMPLES: usize = 60;
 /// The operations, in the order of the table.
-const OPS: [&str; 7] = [
+const OPS: [&str; 8] = [
     "matmul",
     "bernoulli",
     "dropout",
+    "ember_drop",
     "gelu",
     "softmax",
     "norm_grad",
@@ -173,6 +178,10 @@ impl Inputs {
                     .forward(self.activations.clone())
                     .reshape([TOKENS, INTERMEDIATE]),
             ),
+            "ember_drop" => first(
+                ember::models::dropout::dropout(&self.dropout, self.activations.clone())
+                    .reshape([TOKENS, INTERMEDIATE]),
+            ),
             "gelu" => first(gelu(self.activations.clone()).reshape([TOKENS, INTERMEDIATE])),
             "softmax" => first(softmax(self.scores.clone(), 3).reshape([16 * 12 * 64, 64])),
             "norm_grad" => {
@@ -231,9 +240,14 @@ fn main() {
         for op in 0..OPS.len() {
             inputs.run(op);
         }
-        let times: [f64; 7] = alternating(SAMPLES, &mut inputs, Inputs::run);
+        let times: [f64; 8] = alternating(SAMPLES, &mut inputs, Inputs::run);
         for (op, time) in OPS.iter().zip(times) {
-            let reference = numpy.iter().find(|(name, _)| name == op).map(|(_, ms)| *ms);
+            // Ember's dropout computes numpy's `dropout` too.
+            let named = if *op == "ember_drop" { "dropout" } else { op };
+            let reference = numpy
+                .iter()
+                .find(|(name, _)| name == named)
+                .map(|(_, ms)| *ms);
             // One JSON record per row, for comparison across runs.
             println!(
                 "BENCH {{\"kind\":\"transformer_op\",\"backend\":\"{spec}\",\"op\":\"{op}\",\
