@@ -345,7 +345,8 @@ pub fn bench() -> Result<()> {
          Ember dense is burn's flex backend; Ember sparse is `ember-kernels` (CSR, or 2:4 for \
          the 2:4 rows); PyTorch sparse is `torch.sparse.mm` on a CSR tensor. All four products \
          of a row are sampled in turn, in one alternation (PyTorch's through a \
-         `scripts/torch_worker.py` worker), so that the ratios compare samples taken \
+         `scripts/torch_worker.py` worker, its OpenMP threads at `GOMP_SPINCOUNT=30000`: \
+         \"Ember and PyTorch in one alternation\"), so that the ratios compare samples taken \
          milliseconds apart. Speed-ups are dense time / sparse time (> 1 is faster).\n\n\
          | layer [out×in] | batch | sparsity | Ember dense | Ember sparse | speed-up vs Ember dense | PyTorch dense | PyTorch CSR | Ember sparse vs PyTorch CSR |\n\
          |---|---|---|---|---|---|---|---|---|"
