@@ -10,7 +10,9 @@
 //! noise hits both alike). With `BENCH_TORCH_PYTHON` naming a Python that imports torch (as
 //! `cargo xtask bench` does), PyTorch's dense `F.linear` and its CSR `torch.sparse.mm` on the
 //! same point join the alternation through a `scripts/torch_worker.py` worker, so that
-//! Ember's kernel and PyTorch's are sampled in turn, a few milliseconds apart. Every line
+//! Ember's kernel and PyTorch's are sampled in turn, a few milliseconds apart (the worker's
+//! OpenMP threads spin at `GOMP_SPINCOUNT=30000`; `BENCH_TORCH_SPINCOUNT` sets another count,
+//! `default` leaves libgomp's). Every line
 //! starting with `BENCH ` is one JSON record, for `cargo xtask bench`, which prints the
 //! ratios. Before timing, every sparse product is checked against the dense one (to 1e-4 of
 //! the largest output).

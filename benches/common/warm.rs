@@ -22,10 +22,11 @@ pub fn timed(mut run: impl FnMut()) -> impl FnMut(usize) -> f64 {
 
 /// Seconds of untimed calls before each sample: longer than the other side's threads spin
 /// on after its last call (PyTorch's OpenMP workers burnt 8–20 ms of CPU after a product on
-/// this machine; Ember's helpers spin for 0.5 ms). It does not prevent every interference:
-/// Ember's two-thread products still fall, in some runs, into a mode at half their speed
-/// for a whole point while PyTorch's process shares the alternation (docs/performance.md,
-/// "Ember and PyTorch in one alternation").
+/// this machine; Ember's helpers spin for 0.5 ms). It did not prevent every interference:
+/// with libgomp's default spin count, Ember's two-thread products fell, in some runs, into a
+/// mode at half their speed for a whole point while PyTorch's process shared the
+/// alternation, which is why `benches/sparse_inference.rs` lowers that count
+/// (docs/performance.md, "Ember and PyTorch in one alternation").
 pub const WARM_UP: f64 = 20e-3;
 
 /// The median time per call of each of `sides` over `samples` samples taken alternately. A
