@@ -34,7 +34,8 @@ pub struct BertEmbeddings {
 /// and the pooler.
 ///
 /// The encoder is burn's own [`TransformerEncoder`] with `norm_first = false`, which is
-/// BERT's post-LN layer with the exact GELU: its parameters are
+/// BERT's post-LN layer with the exact GELU; its forward pass is Ember's, burn's layer
+/// operation for operation, so that its dropouts are [`crate::dropout`]'s. Its parameters are
 /// `encoder.layers.N.{mha.{query,key,value,output}, pwff.{linear_inner,linear_outer},
 /// norm_1, norm_2}`, the paths that Ember's recipes and selectors name.
 ///
