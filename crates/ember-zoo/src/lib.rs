@@ -23,6 +23,8 @@ mod image;
 pub mod lenet5;
 pub mod llama;
 pub mod mlp;
+#[cfg(test)]
+mod test_support;
 
 use ember_train::{ModelRegistry, Registries, TrainError};
 

@@ -128,20 +128,8 @@ mod tests {
                 assert!(token.iter().any(|v| *v != 0.0));
             }
             assert!(!plain.input_ids.is_autodiff() && !plain.targets.is_autodiff());
-            // A distillation teacher: the model taken off autodiff.
-            let teacher = student.valid();
-            let off = TextClassification::logits(&teacher, &plain);
-            assert!(
-                !off.is_autodiff(),
-                "the teacher's forward ran through autodiff"
-            );
-            // The same logits as through autodiff's dispatch (whose unfused layer norm and
-            // softmax round differently).
-            let through = TextClassification::logits(&teacher, &batch);
-            assert!(through.is_autodiff());
-            off.into_data().assert_approx_eq::<f32>(
-                &through.into_data(),
-                burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+            crate::test_support::assert_the_teacher_computes_off_autodiff::<TextClassification>(
+                &student, &batch,
             );
         })
     }

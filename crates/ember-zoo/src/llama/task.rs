@@ -45,7 +45,6 @@ impl Task for CausalLm {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::Module;
     use burn::tensor::{Device, TensorData};
     use ember_models::LlamaConfig;
 
@@ -64,17 +63,8 @@ mod tests {
             };
             let plain = CausalLm::without_autodiff(&batch);
             assert!(!plain.tokens.is_autodiff());
-            let teacher = student.valid();
-            let off = CausalLm::logits(&teacher, &plain);
-            assert!(
-                !off.is_autodiff(),
-                "the teacher's forward ran through autodiff"
-            );
-            let through = CausalLm::logits(&teacher, &batch);
-            assert!(through.is_autodiff());
-            off.into_data().assert_approx_eq::<f32>(
-                &through.into_data(),
-                burn::tensor::Tolerance::rel_abs(1e-5, 1e-6),
+            crate::test_support::assert_the_teacher_computes_off_autodiff::<CausalLm>(
+                &student, &batch,
             );
         })
     }
