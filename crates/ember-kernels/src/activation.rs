@@ -74,6 +74,50 @@ pub(crate) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf.copysign(x))
 }
 
+/// GELU and its derivative at `x`: `(x·Φ(x), Φ(x) + x·φ(x))`, with `Φ` from the same `erf`
+/// as [`gelu`] (so the first is [`gelu`]'s value to the bit) and `φ(x) = e^(−x²/2)/√(2π)`
+/// from the exponential that `erf` already computed.
+#[inline(always)]
+pub(crate) fn gelu_and_slope(x: f32) -> (f32, f32) {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152_1,
+        1.061_405_4,
+    ];
+    /// `1/√(2π)`.
+    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (1.0 + P * z);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    // e^(−z²) = e^(−x²/2): erf's factor and the normal density's.
+    let density = exp(-z * z);
+    let erf = 1.0 - poly * density;
+    let cdf = 1.0 + erf.copysign(x);
+    (0.5 * x * cdf, 0.5 * cdf + x * density * FRAC_1_SQRT_2PI)
+}
+
+/// [`gelu_and_slope`] of every input, into two outputs.
+struct WithSlope<'a> {
+    values: &'a [f32],
+    gelu: &'a mut [f32],
+    slope: &'a mut [f32],
+}
+
+impl WithSimd for WithSlope<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let outputs = self.gelu.iter_mut().zip(self.slope.iter_mut());
+        for (x, (g, s)) in self.values.iter().zip(outputs) {
+            (*g, *s) = gelu_and_slope(*x);
+        }
+    }
+}
+
 /// Applies `f` to every element, inlined into the loop that `pulp` compiles for the CPU's
 /// best instruction set.
 struct Map<'a, F> {
@@ -100,6 +144,28 @@ pub fn exp_in_place(values: &mut [f32]) {
 /// `v ← GELU(v)` for every element (the exact GELU, through `erf`).
 pub fn gelu_in_place(values: &mut [f32]) {
     Arch::new().dispatch(Map { values, f: gelu });
+}
+
+/// The exact GELU of every element of `values` into `gelu`, and its derivative
+/// `Φ(x) + x·φ(x)` into `slope`: what a training step's backward pass needs, computed in the
+/// same vectorized pass. `gelu` holds [`gelu_in_place`]'s values to the bit.
+///
+/// # Panics
+///
+/// If the three slices differ in length.
+pub fn gelu_with_slope(values: &[f32], gelu: &mut [f32], slope: &mut [f32]) {
+    assert!(
+        gelu.len() == values.len() && slope.len() == values.len(),
+        "gelu_with_slope: {} values, {} GELU outputs, {} slopes",
+        values.len(),
+        gelu.len(),
+        slope.len()
+    );
+    Arch::new().dispatch(WithSlope {
+        values,
+        gelu,
+        slope,
+    });
 }
 
 #[cfg(test)]
@@ -169,5 +235,39 @@ mod tests {
         assert_eq!(gelu(0.0), 0.0);
         assert_eq!(gelu(-30.0), 0.0);
         assert_eq!(gelu(30.0), 30.0);
+    }
+
+    #[test]
+    fn the_slope_is_the_gelus_derivative_and_the_values_are_gelus() {
+        let inputs: Vec<f32> = (-100_000..=100_000).map(|i| i as f32 * 1e-4).collect();
+        let (mut values, mut slopes) = (vec![0.0; inputs.len()], vec![0.0; inputs.len()]);
+        gelu_with_slope(&inputs, &mut values, &mut slopes);
+        let mut reference = inputs.clone();
+        gelu_in_place(&mut reference);
+        assert_eq!(values, reference, "the same GELU to the bit");
+        // The derivative of the exact GELU in f64: Φ(x) + x·φ(x), Φ by erf's Maclaurin series.
+        let erf64 = |x: f64| {
+            if x.abs() > 4.0 {
+                return x.signum();
+            }
+            let (mut term, mut sum, mut k) = (x, x, 0.0);
+            while term.abs() > 1e-17 {
+                k += 1.0;
+                term *= -x * x / k;
+                sum += term / (2.0 * k + 1.0);
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        };
+        let mut worst = 0.0f64;
+        for (x, got) in inputs.iter().zip(&slopes) {
+            let x = *x as f64;
+            let cdf = 0.5 * (1.0 + erf64(x / std::f64::consts::SQRT_2));
+            let density = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            worst = worst.max((*got as f64 - (cdf + x * density)).abs());
+        }
+        assert!(worst < 1e-6, "slope off by {worst}");
+        assert_eq!(gelu_and_slope(0.0), (0.0, 0.5));
+        assert_eq!(gelu_and_slope(-30.0), (0.0, 0.0));
+        assert_eq!(gelu_and_slope(30.0), (30.0, 1.0));
     }
 }

@@ -41,7 +41,7 @@ mod product;
 mod team;
 mod transpose;
 
-pub use activation::{exp_in_place, gelu_in_place};
+pub use activation::{exp_in_place, gelu_in_place, gelu_with_slope};
 pub use attention::self_attention;
 pub use csr::CsrMatrix;
 pub use epilogue::{Activation, Epilogue};

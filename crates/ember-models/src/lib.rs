@@ -14,6 +14,7 @@ pub mod bert;
 pub mod blocks;
 mod classifier;
 pub mod dropout;
+pub mod gelu;
 mod lenet5;
 mod linear_inputs;
 pub mod llama;
