@@ -81,10 +81,7 @@ mod tests {
     use burn::nn::DropoutConfig;
 
     use super::*;
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
+    use crate::test_support::floats as values;
 
     #[test]
     fn a_mask_zeroes_its_share_and_scales_the_rest() {

@@ -20,6 +20,8 @@ mod linear_inputs;
 pub mod llama;
 mod mlp;
 mod safetensors_header;
+#[cfg(test)]
+mod test_support;
 
 pub use bert::{Bert, BertConfig, BertError, BertForSequenceClassification};
 pub use blocks::{Blocks, Capture};

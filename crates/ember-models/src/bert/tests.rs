@@ -414,7 +414,8 @@ fn the_encoder_computes_burns_layers_to_the_bit_and_drops_while_training() {
     use burn::nn::activation::{Activation, Relu};
     use burn::nn::transformer::TransformerEncoderInput;
 
-    let floats = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().unwrap();
+    use crate::test_support::floats;
+
     let bits = |t: Tensor<3>| floats(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let burns = |bert: &Bert, device: &Device| {
         let (ids, types, mask) = batch(device);
