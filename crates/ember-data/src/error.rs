@@ -58,6 +58,16 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file that could not be written.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The data starts with the gzip magic number but does not decompress.
     #[error("{origin}: invalid or truncated gzip data: {source}")]
     Gzip {

@@ -1,9 +1,14 @@
 //! Labelled sentences in memory, and a seeded, stratified split.
 
+use std::io::Write;
+use std::path::Path;
+
 use burn::data::dataset::{Dataset, DatasetError};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+
+use crate::DataError;
 
 /// One labelled sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +147,37 @@ impl TextSplits {
             test,
         }
     }
+
+    /// Writes the splits into `dir` as `train.jsonl`, `validation.jsonl` and `test.jsonl`,
+    /// one `{"text": ..., "label": ...}` object per line in split order, so that another
+    /// toolkit (PyTorch, `transformers`) can be trained and tested on the very sentences an
+    /// Ember run uses. Each file appears whole or not at all (written beside, then renamed).
+    pub fn write_jsonl(&self, dir: &Path) -> Result<(), DataError> {
+        let write_error = |path: &Path, source| DataError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+        for (name, split) in [
+            ("train", &self.train),
+            ("validation", &self.validation),
+            ("test", &self.test),
+        ] {
+            let path = dir.join(format!("{name}.jsonl"));
+            let partial = dir.join(format!(".{name}.jsonl.partial"));
+            let mut text = String::new();
+            for item in split.items() {
+                let line = serde_json::json!({ "text": item.text, "label": item.label });
+                text.push_str(&line.to_string());
+                text.push('\n');
+            }
+            std::fs::File::create(&partial)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .and_then(|()| std::fs::rename(&partial, &path))
+                .map_err(|e| write_error(&path, e))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +212,51 @@ mod subset_tests {
         // Evenly spaced: class 0 keeps 0, 5, 10, … and the last kept is near its end.
         assert_eq!(&order[..6], &[0, 5, 10, 15, 20, 25]);
         assert_eq!(items(&labels).stratified_subset(1000).items().len(), 100);
+    }
+
+    #[test]
+    fn jsonl_splits_read_back_as_the_same_sentences_in_the_same_order() {
+        let mut data = items(&[0, 1, 0, 1, 1, 0, 1, 1, 0, 1]);
+        // Quotes, a backslash, a newline and non-ASCII survive the round trip.
+        data.items[3].text = "say \"no\" \\ twice\nthen café".into();
+        let splits = TextSplits::stratified(data, 0.2, 0.2, 3);
+        let dir = tempfile::tempdir().unwrap();
+        splits.write_jsonl(dir.path()).unwrap();
+        for (name, split) in [
+            ("train", &splits.train),
+            ("validation", &splits.validation),
+            ("test", &splits.test),
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(format!("{name}.jsonl"))).unwrap();
+            let read: Vec<TextItem> = text
+                .lines()
+                .map(|line| {
+                    let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                    TextItem {
+                        text: row["text"].as_str().unwrap().to_string(),
+                        label: row["label"].as_u64().unwrap() as usize,
+                    }
+                })
+                .collect();
+            assert_eq!(read, split.items(), "{name}");
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3, "no partial file is left: {names:?}");
+    }
+
+    #[test]
+    fn jsonl_splits_name_the_file_they_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "").unwrap();
+        let splits = TextSplits::stratified(items(&[0, 1, 0, 1]), 0.0, 0.0, 1);
+        let error = splits.write_jsonl(&blocked).unwrap_err().to_string();
+        assert!(
+            error.contains("cannot write") && error.contains("file"),
+            "{error}"
+        );
     }
 }
