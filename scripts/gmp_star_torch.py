@@ -86,7 +86,7 @@ def cubic(step, start, end, init, final):
 def sawtooth(step, rewinds, end, init, final):
     if step >= end:
         return final
-    start = max(r for r in rewinds if r <= step)
+    start = max([r for r in rewinds if r <= step], default=0)
     later = [r for r in rewinds if r > step and r < end]
     stop = min(later) if later else end
     return init + (final - init) * (step - start) / (stop - start)
@@ -120,6 +120,7 @@ def main():
     p.add_argument("--hardness", type=float, default=1.0)
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--trace", action="store_true", help="also print the rate of every step and the sparsity of every pruning step")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -143,19 +144,21 @@ def main():
     optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps, weight_decay=0.0)
     weights = pruned_weights(student)
     masks = None
-    validation = []
+    validation, lrs, sparsities = [], [], []
     step = 0
     for epoch in range(args.epochs):
         student.train()
         order = torch.randperm(len(train_x))
         for i in range(0, len(train_x), args.batch_size):
             if step in updates:
-                masks = global_masks(weights, cubic(step, start, end, args.init, args.final))
+                sparsities.append(cubic(step, start, end, args.init, args.final))
+                masks = global_masks(weights, sparsities[-1])
                 with torch.no_grad():
                     for w, m in zip(weights, masks):
                         w.mul_(m)
+            lrs.append(sawtooth(step, updates, total, args.lr, args.lr_final))
             for group in optimizer.param_groups:
-                group["lr"] = sawtooth(step, updates, total, args.lr, args.lr_final)
+                group["lr"] = lrs[-1]
             idx = order[i : i + args.batch_size]
             enc = tokenizer([train_x[j] for j in idx], padding=True, truncation=True, max_length=args.max_len, return_tensors="pt")
             labels = train_y[idx]
@@ -180,9 +183,11 @@ def main():
 
     zeros = sum(int((w == 0).sum()) for w in weights)
     elements = sum(w.numel() for w in weights)
+    trace = {"lr_by_step": lrs, "sparsity_by_update": sparsities} if args.trace else {}
     print(
         json.dumps(
             {
+                **trace,
                 "seed": args.seed,
                 "dense_test_accuracy": dense_test,
                 "pruned_test_accuracy": accuracy(student, tokenizer, test_x, test_y, args.max_len),
