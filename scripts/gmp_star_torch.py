@@ -12,7 +12,8 @@ that `cargo run -p ember-data --example text_splits` writes):
 - the sawtooth learning rate: linear from `--lr` to `--lr-final`, rewound at every pruning
   step, the last tooth ending with training;
 - AdamW (betas 0.9 / 0.999, `--eps`, no weight decay), batches of 32 shuffled every epoch;
-- distillation from the dense model (evaluation mode): `(1-h)·CE + h·T²·KL(teacher ‖ student)`.
+- distillation from the dense model (evaluation mode): `(1-h)·CE + h·T²·KL(teacher ‖ student)`,
+  at the recipe's hardness 0.5 unless `--hardness` says otherwise.
 
 Its test accuracy beside Ember's from the same dense model tells whether the drop at 80% is
 the method's on this task or Ember's own:
@@ -117,7 +118,7 @@ def main():
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--lr-final", type=float, default=1e-5)
     p.add_argument("--eps", type=float, default=1e-5, help="AdamW's epsilon (burn's default 1e-5)")
-    p.add_argument("--hardness", type=float, default=1.0)
+    p.add_argument("--hardness", type=float, default=0.5)
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--trace", action="store_true", help="also print the rate of every step and the sparsity of every pruning step")
