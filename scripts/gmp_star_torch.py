@@ -8,7 +8,7 @@ that `cargo run -p ember-data --example text_splits` writes):
   attention output, intermediate, output), zeros put back after every optimizer step;
 - the cubic schedule from `--init` to `--final` sparsity, pruning steps every
   `--every` epochs from epoch 0 to `--end`, each step at the first batch of its epoch share
-  (`round(epochs · steps per epoch)`, as Ember counts);
+  (`epochs · steps per epoch` rounded half up, as Ember counts);
 - the sawtooth learning rate: linear from `--lr` to `--lr-final`, rewound at every pruning
   step, the last tooth ending with training;
 - AdamW (betas 0.9 / 0.999, `--eps`, no weight decay), batches of 32 shuffled every epoch;
@@ -73,6 +73,12 @@ def global_masks(weights, sparsity):
         masks.append(keep[offset : offset + w.numel()].view_as(w))
         offset += w.numel()
     return masks
+
+
+@torch.no_grad()
+def apply_masks(weights, masks):
+    for w, m in zip(weights, masks):
+        w.mul_(m)
 
 
 def cubic(step, start, end, init, final):
@@ -154,9 +160,7 @@ def main():
             if step in updates:
                 sparsities.append(cubic(step, start, end, args.init, args.final))
                 masks = global_masks(weights, sparsities[-1])
-                with torch.no_grad():
-                    for w, m in zip(weights, masks):
-                        w.mul_(m)
+                apply_masks(weights, masks)
             lrs.append(sawtooth(step, updates, total, args.lr, args.lr_final))
             for group in optimizer.param_groups:
                 group["lr"] = lrs[-1]
@@ -175,9 +179,7 @@ def main():
             loss.backward()
             optimizer.step()
             if masks is not None:
-                with torch.no_grad():
-                    for w, m in zip(weights, masks):
-                        w.mul_(m)
+                apply_masks(weights, masks)
             step += 1
         validation.append(round(accuracy(student, tokenizer, valid_x, valid_y, args.max_len), 3))
         print(f"epoch {epoch + 1}: validation {validation[-1]:.2f}%", flush=True)
